@@ -1,0 +1,146 @@
+//! Extractors for handlers behind a [`crate::TenantRouter`].
+
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
+
+use axum::extract::FromRequestParts;
+use http::StatusCode;
+use http::request::Parts;
+use sqlx::PgConnection;
+use tenantry_sqlx::{PublicTx, Tenant, TenantTx, Tenantry};
+
+use crate::HttpError;
+
+fn misrouted(what: &str) -> HttpError {
+    tracing::error!("{what} extractor used on a route not served through TenantRouter");
+    HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+}
+
+/// The tenant of the request.
+#[derive(Debug, Clone)]
+pub struct CurrentTenant(pub Arc<Tenant>);
+
+impl<S: Send + Sync> FromRequestParts<S> for CurrentTenant {
+    type Rejection = HttpError;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, HttpError> {
+        parts
+            .extensions
+            .get::<Arc<Tenant>>()
+            .cloned()
+            .map(CurrentTenant)
+            .ok_or_else(|| misrouted("CurrentTenant"))
+    }
+}
+
+impl Deref for CurrentTenant {
+    type Target = Tenant;
+    fn deref(&self) -> &Tenant {
+        &self.0
+    }
+}
+
+/// The normalised host the request came in on (e.g. `acme.localhost`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestHost(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestHost {
+    type Rejection = HttpError;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, HttpError> {
+        parts
+            .extensions
+            .get::<RequestHost>()
+            .cloned()
+            .ok_or_else(|| misrouted("RequestHost"))
+    }
+}
+
+/// The [`Tenantry`] handle (for life-cycle calls from handlers, e.g. sign-up).
+#[derive(Clone)]
+pub struct TenantryExt(pub Tenantry);
+
+impl<S: Send + Sync> FromRequestParts<S> for TenantryExt {
+    type Rejection = HttpError;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, HttpError> {
+        parts
+            .extensions
+            .get::<Tenantry>()
+            .cloned()
+            .map(TenantryExt)
+            .ok_or_else(|| misrouted("TenantryExt"))
+    }
+}
+
+/// A transaction scoped to the request's tenant. Use it like a sqlx transaction:
+/// `sqlx::query(..).fetch_all(&mut *db)`, then `db.commit().await?` to keep writes; dropping it
+/// rolls back. The tenant's `search_path` is set with `SET LOCAL` in the `BEGIN` round trip.
+pub struct TenantDb(pub TenantTx);
+
+impl TenantDb {
+    /// Commits.
+    pub async fn commit(self) -> Result<(), HttpError> {
+        Ok(self.0.commit().await?)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for TenantDb {
+    type Rejection = HttpError;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, HttpError> {
+        let tenant = parts
+            .extensions
+            .get::<Arc<Tenant>>()
+            .cloned()
+            .ok_or_else(|| misrouted("TenantDb"))?;
+        let tenantry = parts
+            .extensions
+            .get::<Tenantry>()
+            .ok_or_else(|| misrouted("TenantDb"))?;
+        Ok(TenantDb(tenantry.begin(&tenant).await?))
+    }
+}
+
+impl Deref for TenantDb {
+    type Target = PgConnection;
+    fn deref(&self) -> &PgConnection {
+        &self.0
+    }
+}
+
+impl DerefMut for TenantDb {
+    fn deref_mut(&mut self) -> &mut PgConnection {
+        &mut self.0
+    }
+}
+
+/// A transaction on the shared schema, for public routes.
+pub struct PublicDb(pub PublicTx);
+
+impl PublicDb {
+    /// Commits.
+    pub async fn commit(self) -> Result<(), HttpError> {
+        Ok(self.0.commit().await?)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for PublicDb {
+    type Rejection = HttpError;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, HttpError> {
+        let tenantry = parts
+            .extensions
+            .get::<Tenantry>()
+            .ok_or_else(|| misrouted("PublicDb"))?;
+        Ok(PublicDb(tenantry.begin_public().await?))
+    }
+}
+
+impl Deref for PublicDb {
+    type Target = PgConnection;
+    fn deref(&self) -> &PgConnection {
+        &self.0
+    }
+}
+
+impl DerefMut for PublicDb {
+    fn deref_mut(&mut self) -> &mut PgConnection {
+        &mut self.0
+    }
+}

@@ -1,0 +1,11 @@
+//! The pure core of Tenantry: what a tenant is, which names and domains are acceptable,
+//! and how a `Host` header becomes a lookup key. Nothing here touches the network or a database,
+//! so it is cheap to test exhaustively (see the property tests in `tests/`).
+
+mod host;
+mod names;
+mod tenant;
+
+pub use host::{HostError, HostPolicy, normalize_host};
+pub use names::{NameError, quote_ident, validate_domain, validate_schema_name};
+pub use tenant::{Tenant, TenantStatus, TenantStatusParseError};

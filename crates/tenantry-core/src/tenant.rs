@@ -1,0 +1,83 @@
+//! The tenant record as Tenantry sees it.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use std::{fmt, str::FromStr};
+
+/// Whether a tenant is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum TenantStatus {
+    /// Served normally.
+    #[default]
+    Active,
+    /// Not served (403); data kept.
+    Suspended,
+    /// Temporarily not served (503 with `Retry-After`).
+    Maintenance,
+}
+
+impl TenantStatus {
+    /// The value stored in the registry.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TenantStatus::Active => "active",
+            TenantStatus::Suspended => "suspended",
+            TenantStatus::Maintenance => "maintenance",
+        }
+    }
+}
+
+impl fmt::Display for TenantStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An unknown status string.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown tenant status {0:?} (expected active, suspended or maintenance)")]
+pub struct TenantStatusParseError(pub String);
+
+impl FromStr for TenantStatus {
+    type Err = TenantStatusParseError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "active" => Ok(TenantStatus::Active),
+            "suspended" => Ok(TenantStatus::Suspended),
+            "maintenance" => Ok(TenantStatus::Maintenance),
+            other => Err(TenantStatusParseError(other.to_owned())),
+        }
+    }
+}
+
+/// A tenant: one row of the registry, with its primary domain.
+///
+/// Applications keep fields of their own (plan, paid-until...) in [`Tenant::data`], a JSON object,
+/// and read them back typed with [`Tenant::data_as`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tenant {
+    /// Registry id.
+    pub id: i64,
+    /// The PostgreSQL schema that holds the tenant's data (validated, unique).
+    pub schema: String,
+    /// Human-readable name.
+    pub display_name: String,
+    /// Whether the tenant is served.
+    pub status: TenantStatus,
+    /// The tenant's type (selects router and migration set); `"default"` unless configured.
+    pub tenant_type: String,
+    /// The primary domain, if the tenant has one.
+    pub primary_domain: Option<String>,
+    /// Application-defined fields.
+    pub data: serde_json::Value,
+    /// When the tenant was created.
+    pub created_at: DateTime<Utc>,
+}
+
+impl Tenant {
+    /// Deserialises the application's own fields into `T`.
+    pub fn data_as<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        T::deserialize(&self.data)
+    }
+}

@@ -1,0 +1,86 @@
+//! Tenantry's error type.
+
+use tenantry_core::NameError;
+use thiserror::Error;
+
+/// A boxed error returned by application hooks.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Everything that can go wrong in Tenantry's database layer.
+#[derive(Debug, Error)]
+pub enum Error {
+    /// A schema name or domain was refused before anything was executed.
+    #[error(transparent)]
+    InvalidName(#[from] NameError),
+    /// No tenant with that schema name (or domain).
+    #[error("no tenant {0:?}")]
+    TenantNotFound(String),
+    /// The tenant or domain already exists.
+    #[error("{0}")]
+    Conflict(String),
+    /// The tenant's schema is missing from the database (PostgreSQL would silently skip it in
+    /// `search_path`, so Tenantry refuses instead).
+    #[error("schema {0:?} does not exist")]
+    SchemaMissing(String),
+    /// An operation on domains was refused (unknown domain, removing the primary one...).
+    #[error("{0}")]
+    Domain(String),
+    /// A migration failed in a schema; the schema's transaction was rolled back.
+    #[error("schema {schema}: migration {version} ({description}) failed: {message}")]
+    Migration {
+        /// The schema being migrated.
+        schema: String,
+        /// The migration's version.
+        version: i64,
+        /// The migration's description.
+        description: String,
+        /// PostgreSQL's error text.
+        message: String,
+    },
+    /// Migrations in the database disagree with the migration folder.
+    #[error("schema {schema}: {message}")]
+    MigrationState {
+        /// The schema concerned.
+        schema: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// Loading a migration folder failed.
+    #[error("migration folder: {0}")]
+    MigrationSource(#[from] sqlx::migrate::MigrateError),
+    /// Called outside a tenant context (see [`crate::scope`]).
+    #[error("no current tenant: this code is not running inside a tenant scope")]
+    NoCurrentTenant,
+    /// An application hook failed; the surrounding operation was rolled back.
+    #[error("{hook} hook failed: {source}")]
+    Hook {
+        /// Which hook.
+        hook: &'static str,
+        /// The hook's error.
+        source: BoxError,
+    },
+    /// Refused by configuration (e.g. session-scoped access behind a transaction pooler).
+    #[error("{0}")]
+    Refused(String),
+    /// A database error.
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// `Result` with Tenantry's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// True when the error means the database could not be reached (used to answer 503).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            Error::Database(
+                sqlx::Error::Io(_)
+                    | sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::Tls(_)
+            )
+        )
+    }
+}

@@ -1,0 +1,292 @@
+//! Migrating the shared schema and the fleet of tenant schemas.
+//!
+//! Order: Tenantry's registry, then the application's shared migrations, then every tenant
+//! schema. Tenant schemas run in parallel (`jobs` at a time); each schema's pending migrations
+//! run in one transaction under its own advisory lock, and the ledger row is written in that same
+//! transaction, so a killed run leaves every schema either fully migrated (ledger says so) or
+//! untouched, and the next run resumes with the rest.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use sqlx::AssertSqlSafe;
+
+use crate::error::{Error, Result};
+use crate::handle::Tenantry;
+use crate::lifecycle::write_ledger;
+use crate::migrate::{MIGRATIONS_TABLE, MigrationSet, SchemaOutcome, apply_in_tx};
+use crate::registry::{REGISTRY_MIGRATIONS_TABLE, registry_migrations};
+
+/// Options for [`Tenantry::migrate_tenants`].
+#[derive(Clone)]
+pub struct MigrateOptions {
+    /// Schemas migrated at once (default: 2 x CPU cores, at least 2).
+    pub jobs: usize,
+    /// Stop starting new schemas after the first failure.
+    pub fail_fast: bool,
+    /// Only this schema.
+    pub only_schema: Option<String>,
+    /// Open every schema even when the ledger says it is up to date (repairs a ledger edited by
+    /// hand; slower).
+    pub ignore_ledger: bool,
+    /// Called after each schema finishes (progress bars, logs).
+    pub on_schema: Option<Arc<dyn Fn(&SchemaResult) + Send + Sync>>,
+}
+
+impl Default for MigrateOptions {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self {
+            jobs: (cores * 2).max(2),
+            fail_fast: false,
+            only_schema: None,
+            ignore_ledger: false,
+            on_schema: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for MigrateOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MigrateOptions")
+            .field("jobs", &self.jobs)
+            .field("fail_fast", &self.fail_fast)
+            .field("only_schema", &self.only_schema)
+            .field("ignore_ledger", &self.ignore_ledger)
+            .finish()
+    }
+}
+
+/// The result for one tenant schema.
+#[derive(Debug)]
+pub struct SchemaResult {
+    /// The schema.
+    pub schema: String,
+    /// What was applied, or why the schema was left untouched.
+    pub result: Result<SchemaOutcome>,
+}
+
+/// What a fleet run did.
+#[derive(Debug, Default)]
+pub struct FleetReport {
+    /// Schemas the ledger says are pending (they were opened).
+    pub pending: usize,
+    /// Tenant schemas in the registry (in scope of the run).
+    pub total: usize,
+    /// One entry per opened schema.
+    pub results: Vec<SchemaResult>,
+    /// Schemas not attempted because of `fail_fast`.
+    pub skipped: Vec<String>,
+    /// Wall time of the run.
+    pub elapsed: Duration,
+}
+
+impl FleetReport {
+    /// The schemas that failed, with their errors.
+    pub fn failures(&self) -> impl Iterator<Item = (&str, &Error)> {
+        self.results
+            .iter()
+            .filter_map(|r| r.result.as_ref().err().map(|e| (r.schema.as_str(), e)))
+    }
+
+    /// Number of schemas where migrations were applied.
+    pub fn migrated(&self) -> usize {
+        self.results
+            .iter()
+            .filter(|r| r.result.as_ref().is_ok_and(|o| !o.applied.is_empty()))
+            .count()
+    }
+
+    /// True when every opened schema succeeded and none was skipped.
+    pub fn is_ok(&self) -> bool {
+        self.failures().next().is_none() && self.skipped.is_empty()
+    }
+}
+
+/// A tenant schema and what it needs, as planned from the ledger.
+#[derive(Debug, Clone)]
+pub struct PlannedSchema {
+    /// The schema.
+    pub schema: String,
+    /// Its tenant type.
+    pub tenant_type: String,
+    /// The highest version the ledger records (None: never migrated through Tenantry).
+    pub ledger_version: Option<i64>,
+    /// The versions of the set above `ledger_version` (what will most likely run).
+    pub pending_versions: Vec<i64>,
+}
+
+impl Tenantry {
+    /// Applies Tenantry's registry migrations, then the application's shared migrations, each
+    /// atomically in the shared schema. Returns the shared versions applied.
+    pub async fn migrate_shared(&self) -> Result<Vec<i64>> {
+        let shared = self.config().shared_schema.clone();
+        let sql = format!("BEGIN; SET LOCAL search_path TO {}", self.inner.shared_path);
+        // Registry first (the application's shared migrations may reference it).
+        let mut tx = self
+            .inner
+            .pool
+            .begin_with(AssertSqlSafe(sql.clone()))
+            .await?;
+        apply_in_tx(
+            &mut tx,
+            &shared,
+            REGISTRY_MIGRATIONS_TABLE,
+            &registry_migrations(),
+        )
+        .await?;
+        tx.commit().await?;
+
+        let mut tx = self.inner.pool.begin_with(AssertSqlSafe(sql)).await?;
+        let applied = apply_in_tx(
+            &mut tx,
+            &shared,
+            MIGRATIONS_TABLE,
+            &self.inner.shared_migrations,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(applied)
+    }
+
+    /// What a tenant run would open: schemas whose ledger fingerprint differs from their set's.
+    /// One query, however many schemas are up to date.
+    pub async fn plan_tenants(
+        &self,
+        only_schema: Option<&str>,
+        ignore_ledger: bool,
+    ) -> Result<(usize, Vec<PlannedSchema>)> {
+        let sql = &self.inner.sql;
+        let rows: Vec<(String, String, Option<String>, Option<i64>)> =
+            sqlx::query_as(AssertSqlSafe(format!(
+                "SELECT t.schema_name, t.tenant_type, l.fingerprint, l.last_version FROM {} t \
+             LEFT JOIN {} l ON l.schema_name = t.schema_name \
+             WHERE ($1::text IS NULL OR t.schema_name = $1) ORDER BY t.schema_name",
+                sql.tenants, sql.ledger
+            )))
+            .bind(only_schema)
+            .fetch_all(&self.inner.pool)
+            .await?;
+        let total = rows.len();
+        let mut plan = Vec::new();
+        for (schema, tenant_type, fingerprint, ledger_version) in rows {
+            let set = self.tenant_migration_set(&tenant_type);
+            let fresh = match (set, &fingerprint) {
+                (Some(set), Some(fp)) => fp == set.fingerprint(),
+                _ => false,
+            };
+            if fresh && !ignore_ledger {
+                continue;
+            }
+            let pending_versions = set
+                .map(|s| {
+                    s.migrations()
+                        .iter()
+                        .map(|m| m.version)
+                        .filter(|v| ledger_version.is_none_or(|l| *v > l))
+                        .collect()
+                })
+                .unwrap_or_default();
+            plan.push(PlannedSchema {
+                schema,
+                tenant_type,
+                ledger_version,
+                pending_versions,
+            });
+        }
+        Ok((total, plan))
+    }
+
+    /// Migrates tenant schemas in parallel. Never fails as a whole: per-schema errors are in the
+    /// report (the run itself fails only if the registry can't be read).
+    pub async fn migrate_tenants(&self, options: MigrateOptions) -> Result<FleetReport> {
+        let start = Instant::now();
+        let (total, plan) = self
+            .plan_tenants(options.only_schema.as_deref(), options.ignore_ledger)
+            .await?;
+        if let Some(only) = &options.only_schema
+            && total == 0
+        {
+            return Err(Error::TenantNotFound(only.clone()));
+        }
+        let pending = plan.len();
+        let failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut results = Vec::with_capacity(pending);
+        let mut skipped = Vec::new();
+        let mut stream = futures::stream::iter(plan.into_iter().map(|p| {
+            let failed = Arc::clone(&failed);
+            let options = options.clone();
+            async move {
+                if options.fail_fast && failed.load(std::sync::atomic::Ordering::SeqCst) {
+                    return Err(p.schema);
+                }
+                let result = self.migrate_one(&p.schema, &p.tenant_type).await;
+                if result.is_err() {
+                    failed.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
+                let r = SchemaResult {
+                    schema: p.schema,
+                    result,
+                };
+                if let Some(cb) = &options.on_schema {
+                    cb(&r);
+                }
+                Ok(r)
+            }
+        }))
+        .buffer_unordered(options.jobs.max(1));
+        while let Some(r) = stream.next().await {
+            match r {
+                Ok(r) => results.push(r),
+                Err(schema) => skipped.push(schema),
+            }
+        }
+        results.sort_by(|a, b| a.schema.cmp(&b.schema));
+        skipped.sort();
+        Ok(FleetReport {
+            pending,
+            total,
+            results,
+            skipped,
+            elapsed: start.elapsed(),
+        })
+    }
+
+    /// Migrates one tenant schema atomically and records it in the ledger.
+    pub async fn migrate_one(&self, schema: &str, tenant_type: &str) -> Result<SchemaOutcome> {
+        let start = Instant::now();
+        let set: MigrationSet = self
+            .tenant_migration_set(tenant_type)
+            .ok_or_else(|| Error::MigrationState {
+                schema: schema.to_owned(),
+                message: format!("no migrations configured for tenant type {tenant_type:?}"),
+            })?
+            .clone();
+        let begin = crate::scoped::begin_sql(&self.search_path_for(schema), schema, None);
+        let mut tx = self
+            .inner
+            .pool
+            .begin_with(AssertSqlSafe(begin))
+            .await
+            .map_err(|e| crate::scoped::map_begin_error(e, schema))?;
+        let applied = apply_in_tx(&mut tx, schema, MIGRATIONS_TABLE, &set).await?;
+        write_ledger(&mut tx, self, schema, tenant_type, &set).await?;
+        if !applied.is_empty() {
+            self.inner
+                .hooks
+                .after_migrate(schema, &applied, &mut tx)
+                .await
+                .map_err(|source| Error::Hook {
+                    hook: "after_migrate",
+                    source,
+                })?;
+        }
+        tx.commit().await?;
+        Ok(SchemaOutcome {
+            schema: schema.to_owned(),
+            applied,
+            elapsed: start.elapsed(),
+        })
+    }
+}

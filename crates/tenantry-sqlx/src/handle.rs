@@ -1,0 +1,439 @@
+//! [`Tenantry`]: the handle an application builds once at start-up and clones everywhere.
+//!
+//! It owns the connection pool (so that no code path can reach a bare pool for tenant work), the
+//! configuration, the migration sets, the application's hooks and the resolution cache.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{AssertSqlSafe, PgPool};
+use tenantry_core::{HostPolicy, Tenant, normalize_host, validate_domain, validate_schema_name};
+
+use crate::context;
+use crate::error::{Error, Result};
+use crate::hooks::{NoHooks, TenantHooks};
+use crate::migrate::MigrationSet;
+use crate::registry::RegistrySql;
+use crate::resolve::ResolverCache;
+use crate::scoped::{PublicTx, TenantConn, TenantTx, begin_sql, map_begin_error, path_list};
+
+/// The tenant type used when none is given.
+pub const DEFAULT_TENANT_TYPE: &str = "default";
+
+/// Settings of a [`Tenantry`]; set them through [`TenantryBuilder`].
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Schema holding shared data and Tenantry's registry (default `public`).
+    pub shared_schema: String,
+    /// Schemas appended to every search path after the shared schema (e.g. `extensions`).
+    pub extra_search_path: Vec<String>,
+    /// Hosts served by the public side (normalised).
+    pub public_domains: Vec<String>,
+    /// Host normalisation options.
+    pub host_policy: HostPolicy,
+    /// How long a resolved host stays cached (safety net behind LISTEN/NOTIFY invalidation).
+    pub cache_ttl: Duration,
+    /// How long an unknown host stays cached as unknown.
+    pub negative_cache_ttl: Duration,
+    /// Maximum number of cached unknown hosts (bounds memory under a flood of random hosts).
+    pub negative_cache_capacity: u64,
+    /// Refuse session-scoped connections (required behind a transaction-mode pooler).
+    pub forbid_session_scope: bool,
+    /// LISTEN for registry changes and invalidate the cache (default on).
+    pub listen_for_changes: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            shared_schema: "public".into(),
+            extra_search_path: Vec::new(),
+            public_domains: vec!["localhost".into()],
+            host_policy: HostPolicy::default(),
+            cache_ttl: Duration::from_secs(60),
+            negative_cache_ttl: Duration::from_secs(5),
+            negative_cache_capacity: 10_000,
+            forbid_session_scope: false,
+            listen_for_changes: true,
+        }
+    }
+}
+
+/// Where a request goes, decided from its host.
+#[derive(Debug, Clone)]
+pub enum Resolution {
+    /// One of the public domains.
+    Public,
+    /// A tenant's domain.
+    Tenant(Arc<Tenant>),
+    /// No tenant has this domain.
+    Unknown,
+}
+
+pub(crate) struct Inner {
+    pub pool: PgPool,
+    pub config: Config,
+    pub sql: RegistrySql,
+    pub shared_migrations: MigrationSet,
+    pub tenant_migrations: BTreeMap<String, MigrationSet>,
+    pub hooks: Arc<dyn TenantHooks>,
+    pub cache: ResolverCache,
+    /// `"shared", "extra"...`: appended after a tenant schema.
+    pub shared_path: String,
+}
+
+/// The Tenantry handle. Cheap to clone.
+#[derive(Clone)]
+pub struct Tenantry {
+    pub(crate) inner: Arc<Inner>,
+}
+
+/// Builds a [`Tenantry`].
+pub struct TenantryBuilder {
+    config: Config,
+    pool_options: PgPoolOptions,
+    shared_dir: Option<PathBuf>,
+    tenant_dirs: BTreeMap<String, PathBuf>,
+    tenant_sets: BTreeMap<String, MigrationSet>,
+    shared_set: Option<MigrationSet>,
+    hooks: Arc<dyn TenantHooks>,
+}
+
+impl Default for TenantryBuilder {
+    fn default() -> Self {
+        Self {
+            config: Config::default(),
+            pool_options: PgPoolOptions::new().max_connections(10),
+            shared_dir: None,
+            tenant_dirs: BTreeMap::new(),
+            tenant_sets: BTreeMap::new(),
+            shared_set: None,
+            hooks: Arc::new(NoHooks),
+        }
+    }
+}
+
+impl TenantryBuilder {
+    /// The shared schema (default `public`).
+    pub fn shared_schema(mut self, schema: impl Into<String>) -> Self {
+        self.config.shared_schema = schema.into();
+        self
+    }
+
+    /// Schemas appended to every search path after the shared one (e.g. `extensions`).
+    pub fn extra_search_path<I, S>(mut self, schemas: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.config.extra_search_path = schemas.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Hosts served by the public router (default `["localhost"]`).
+    pub fn public_domains<I, S>(mut self, domains: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.config.public_domains = domains.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Host normalisation options (e.g. strip `www.`).
+    pub fn host_policy(mut self, policy: HostPolicy) -> Self {
+        self.config.host_policy = policy;
+        self
+    }
+
+    /// Resolution cache lifetimes: positive entries, negative (unknown host) entries.
+    pub fn cache_ttl(mut self, positive: Duration, negative: Duration) -> Self {
+        self.config.cache_ttl = positive;
+        self.config.negative_cache_ttl = negative;
+        self
+    }
+
+    /// Refuse [`Tenantry::session`] (use behind PgBouncer in transaction mode).
+    pub fn forbid_session_scope(mut self, forbid: bool) -> Self {
+        self.config.forbid_session_scope = forbid;
+        self
+    }
+
+    /// LISTEN for registry changes (default on). Turn off only for one-shot tools.
+    pub fn listen_for_changes(mut self, listen: bool) -> Self {
+        self.config.listen_for_changes = listen;
+        self
+    }
+
+    /// sqlx pool settings (size, timeouts). Tenantry builds the pool from them.
+    pub fn pool_options(mut self, options: PgPoolOptions) -> Self {
+        self.pool_options = options;
+        self
+    }
+
+    /// The shared migrations folder (run once, in the shared schema).
+    pub fn shared_migrations(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.shared_dir = Some(dir.into());
+        self
+    }
+
+    /// Shared migrations given in code.
+    pub fn shared_migration_set(mut self, set: MigrationSet) -> Self {
+        self.shared_set = Some(set);
+        self
+    }
+
+    /// The tenant migrations folder for tenants of the default type.
+    pub fn tenant_migrations(self, dir: impl Into<PathBuf>) -> Self {
+        self.tenant_type_migrations(crate::DEFAULT_TENANT_TYPE, dir)
+    }
+
+    /// The tenant migrations folder for tenants of type `tenant_type`.
+    pub fn tenant_type_migrations(mut self, tenant_type: &str, dir: impl Into<PathBuf>) -> Self {
+        self.tenant_dirs.insert(tenant_type.to_owned(), dir.into());
+        self
+    }
+
+    /// Tenant migrations given in code, for tenants of type `tenant_type`.
+    pub fn tenant_migration_set(mut self, tenant_type: &str, set: MigrationSet) -> Self {
+        self.tenant_sets.insert(tenant_type.to_owned(), set);
+        self
+    }
+
+    /// The application's life-cycle hooks.
+    pub fn hooks(mut self, hooks: impl TenantHooks) -> Self {
+        self.hooks = Arc::new(hooks);
+        self
+    }
+
+    /// Connects to `database_url` and builds the handle. Does not migrate: call
+    /// [`Tenantry::migrate_shared`] (and [`Tenantry::migrate_tenants`]) at start-up.
+    pub async fn connect(self, database_url: &str) -> Result<Tenantry> {
+        let options: PgConnectOptions = database_url.parse()?;
+        self.connect_with(options).await
+    }
+
+    /// Like [`TenantryBuilder::connect`] with parsed connection options.
+    pub async fn connect_with(self, options: PgConnectOptions) -> Result<Tenantry> {
+        let mut config = self.config;
+        // The shared and extra schemas are identifiers we put into SQL: validate them too
+        // (`public` is reserved for tenants but is the usual shared schema).
+        for schema in std::iter::once(&config.shared_schema).chain(&config.extra_search_path) {
+            if schema != "public" {
+                validate_schema_name(schema, &[])?;
+            }
+        }
+        config.public_domains = config
+            .public_domains
+            .iter()
+            .map(|d| {
+                normalize_host(d, config.host_policy)
+                    .map_err(|e| Error::Domain(format!("public domain {d:?}: {e}")))
+            })
+            .collect::<Result<_>>()?;
+
+        let shared_migrations = match (self.shared_set, self.shared_dir) {
+            (Some(set), _) => set,
+            (None, Some(dir)) => MigrationSet::from_dir(dir).await?,
+            (None, None) => MigrationSet::default(),
+        };
+        let mut tenant_migrations = self.tenant_sets;
+        for (ty, dir) in self.tenant_dirs {
+            tenant_migrations.insert(ty, MigrationSet::from_dir(dir).await?);
+        }
+        tenant_migrations
+            .entry(crate::DEFAULT_TENANT_TYPE.to_owned())
+            .or_default();
+
+        let pool = self.pool_options.connect_with(options.clone()).await?;
+        let shared_path = path_list(
+            std::iter::once(config.shared_schema.as_str())
+                .chain(config.extra_search_path.iter().map(String::as_str)),
+        );
+        let cache = ResolverCache::new(&config);
+        let sql = RegistrySql::new(&config.shared_schema);
+        let listen = config.listen_for_changes;
+        let tenantry = Tenantry {
+            inner: Arc::new(Inner {
+                pool,
+                config,
+                sql,
+                shared_migrations,
+                tenant_migrations,
+                hooks: self.hooks,
+                cache,
+                shared_path,
+            }),
+        };
+        if listen {
+            // A pool of its own, so the long-lived LISTEN connection never takes a slot from
+            // the application's pool.
+            let listen_pool = PgPoolOptions::new()
+                .max_connections(1)
+                .connect_lazy_with(options);
+            crate::resolve::spawn_listener(Arc::downgrade(&tenantry.inner), listen_pool);
+        }
+        Ok(tenantry)
+    }
+}
+
+impl Tenantry {
+    /// Starts building a handle.
+    pub fn builder() -> TenantryBuilder {
+        TenantryBuilder::default()
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The tenant migration set for a tenant type, if that type is configured.
+    pub fn tenant_migration_set(&self, tenant_type: &str) -> Option<&MigrationSet> {
+        self.inner.tenant_migrations.get(tenant_type)
+    }
+
+    /// The configured tenant types.
+    pub fn tenant_types(&self) -> impl Iterator<Item = &str> {
+        self.inner.tenant_migrations.keys().map(String::as_str)
+    }
+
+    /// The full search path for a tenant schema: the tenant, the shared schema, the extras.
+    pub fn search_path_for(&self, schema: &str) -> String {
+        format!(
+            "{}, {}",
+            tenantry_core::quote_ident(schema),
+            self.inner.shared_path
+        )
+    }
+
+    /// Opens a transaction scoped to `tenant`: `BEGIN`, `SET LOCAL search_path` and the schema
+    /// existence check travel in one round trip.
+    pub async fn begin(&self, tenant: &Arc<Tenant>) -> Result<TenantTx> {
+        let sql = begin_sql(&self.search_path_for(&tenant.schema), &tenant.schema, None);
+        let tx = self
+            .inner
+            .pool
+            .begin_with(AssertSqlSafe(sql))
+            .await
+            .map_err(|e| map_begin_error(e, &tenant.schema))?;
+        Ok(TenantTx::new(tx, Arc::clone(tenant)))
+    }
+
+    /// Opens a transaction scoped to the tenant of the surrounding [`crate::scope`].
+    pub async fn begin_current(&self) -> Result<TenantTx> {
+        let tenant = context::current_tenant().ok_or(Error::NoCurrentTenant)?;
+        self.begin(&tenant).await
+    }
+
+    /// Opens a transaction on the shared schema (public site, admin queries).
+    pub async fn begin_public(&self) -> Result<PublicTx> {
+        let sql = begin_sql(
+            &self.inner.shared_path,
+            &self.inner.config.shared_schema,
+            None,
+        );
+        let tx = self
+            .inner
+            .pool
+            .begin_with(AssertSqlSafe(sql))
+            .await
+            .map_err(|e| map_begin_error(e, &self.inner.config.shared_schema))?;
+        Ok(PublicTx::new(tx))
+    }
+
+    /// A session-scoped connection for work that can't run in one transaction (long jobs,
+    /// `COPY`, several transactions). Refused when [`Config::forbid_session_scope`] is set.
+    pub async fn session(&self, tenant: &Arc<Tenant>) -> Result<TenantConn> {
+        if self.inner.config.forbid_session_scope {
+            return Err(Error::Refused(
+                "session-scoped access is disabled (forbid_session_scope): behind a transaction-mode \
+                 pooler a session SET would leak to other clients; use Tenantry::begin"
+                    .into(),
+            ));
+        }
+        let conn = self.inner.pool.acquire().await?;
+        TenantConn::open(
+            conn,
+            Arc::clone(tenant),
+            &self.search_path_for(&tenant.schema),
+        )
+        .await
+    }
+
+    /// Runs `fut` as tenant `schema` (task-local context), e.g. in a background job.
+    pub async fn run_in<F: Future>(&self, schema: &str, fut: F) -> Result<F::Output> {
+        let tenant = Arc::new(self.tenant(schema).await?);
+        Ok(context::scope(tenant, fut).await)
+    }
+
+    /// Spawns `fut` on the runtime inside `tenant`'s scope.
+    pub fn spawn_in<F>(&self, tenant: Arc<Tenant>, fut: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        tokio::spawn(context::scope(tenant, fut))
+    }
+
+    /// Decides where a request for `raw_host` (a `Host` header value) goes.
+    pub async fn resolve_host(&self, raw_host: &str) -> Result<Resolution, ResolveError> {
+        let host = normalize_host(raw_host, self.inner.config.host_policy)
+            .map_err(ResolveError::BadHost)?;
+        if self.inner.config.public_domains.iter().any(|d| *d == host) {
+            return Ok(Resolution::Public);
+        }
+        // Only syntactically valid domains can be in the table; skip the lookup for the rest
+        // (IP literals, all-numeric names).
+        if validate_domain(&host).is_err() {
+            return Ok(Resolution::Unknown);
+        }
+        match self
+            .inner
+            .cache
+            .get(self, host)
+            .await
+            .map_err(ResolveError::Database)?
+        {
+            Some(t) => Ok(Resolution::Tenant(t)),
+            None => Ok(Resolution::Unknown),
+        }
+    }
+
+    /// Number of hosts currently cached as known (diagnostics, benchmarks).
+    pub fn cached_hosts(&self) -> u64 {
+        self.inner.cache.len()
+    }
+
+    /// Forgets every cached resolution (done automatically on registry notifications).
+    pub fn invalidate_cache(&self) {
+        self.inner.cache.invalidate_all();
+    }
+
+    /// The pool, for Tenantry's own crates (CLI, HTTP layer). Not for tenant work: it has no
+    /// search path guarantees.
+    #[doc(hidden)]
+    pub fn raw_pool(&self) -> &PgPool {
+        &self.inner.pool
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        self.inner.pool.close().await;
+    }
+}
+
+/// Why a host could not be resolved.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    /// The `Host` value is not a valid host (400).
+    #[error(transparent)]
+    BadHost(tenantry_core::HostError),
+    /// The registry could not be read (503).
+    #[error("registry unavailable: {0}")]
+    Database(Arc<Error>),
+}

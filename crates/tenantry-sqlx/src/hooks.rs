@@ -1,0 +1,50 @@
+//! Application hooks into the tenant life cycle.
+
+use async_trait::async_trait;
+use sqlx::PgConnection;
+use tenantry_core::Tenant;
+
+use crate::error::BoxError;
+
+/// Hooks an application implements to take part in the tenant life cycle. Every method has a
+/// default that does nothing.
+///
+/// Each hook runs *inside* the transaction of the operation, with `search_path` set to the
+/// tenant's schema followed by the shared schema: an error from a hook rolls the whole operation
+/// back (a failed seed leaves no schema and no row behind).
+#[async_trait]
+pub trait TenantHooks: Send + Sync + 'static {
+    /// After a tenant's schema has been created and migrated and its rows inserted: seed data.
+    async fn after_create(
+        &self,
+        _tenant: &Tenant,
+        _conn: &mut PgConnection,
+    ) -> Result<(), BoxError> {
+        Ok(())
+    }
+
+    /// After pending migrations were applied to a tenant schema (not called when nothing ran).
+    async fn after_migrate(
+        &self,
+        _schema: &str,
+        _applied: &[i64],
+        _conn: &mut PgConnection,
+    ) -> Result<(), BoxError> {
+        Ok(())
+    }
+
+    /// Before a tenant is deleted (its schema still exists).
+    async fn before_delete(
+        &self,
+        _tenant: &Tenant,
+        _conn: &mut PgConnection,
+    ) -> Result<(), BoxError> {
+        Ok(())
+    }
+}
+
+/// The hooks used when the application registers none.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoHooks;
+
+impl TenantHooks for NoHooks {}

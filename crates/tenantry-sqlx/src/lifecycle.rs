@@ -1,0 +1,503 @@
+//! Tenant life cycle: create, delete, rename, status, domains. Every operation is one
+//! transaction: PostgreSQL DDL is transactional, so a failure anywhere (validation, a migration,
+//! a hook, a duplicate domain) leaves no schema and no row behind.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use sqlx::{AssertSqlSafe, Executor, PgConnection};
+use tenantry_core::{
+    Tenant, TenantStatus, normalize_host, quote_ident, validate_domain, validate_schema_name,
+};
+
+use crate::error::{Error, Result};
+use crate::handle::Tenantry;
+use crate::migrate::{MIGRATIONS_TABLE, apply_in_tx};
+use crate::registry::{DomainRecord, TenantRow};
+
+/// What to create: see [`Tenantry::create_tenant`].
+#[derive(Debug, Clone)]
+pub struct NewTenant {
+    /// Schema name (validated).
+    pub schema: String,
+    /// Primary domain (normalised and validated).
+    pub domain: String,
+    /// Display name (defaults to the schema name).
+    pub display_name: Option<String>,
+    /// Tenant type (defaults to `"default"`).
+    pub tenant_type: Option<String>,
+    /// The application's own fields (a JSON object).
+    pub data: serde_json::Value,
+}
+
+impl NewTenant {
+    /// A tenant with schema `schema` served at `domain`.
+    pub fn new(schema: impl Into<String>, domain: impl Into<String>) -> Self {
+        Self {
+            schema: schema.into(),
+            domain: domain.into(),
+            display_name: None,
+            tenant_type: None,
+            data: serde_json::Value::Object(Default::default()),
+        }
+    }
+
+    /// Sets the display name.
+    pub fn display_name(mut self, name: impl Into<String>) -> Self {
+        self.display_name = Some(name.into());
+        self
+    }
+
+    /// Sets the tenant type.
+    pub fn tenant_type(mut self, ty: impl Into<String>) -> Self {
+        self.tenant_type = Some(ty.into());
+        self
+    }
+
+    /// Sets the application's fields from any serialisable value.
+    pub fn data<T: Serialize>(mut self, data: &T) -> Result<Self, serde_json::Error> {
+        self.data = serde_json::to_value(data)?;
+        Ok(self)
+    }
+}
+
+/// What to do with the schema when deleting a tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchemaOnDelete {
+    /// `DROP SCHEMA ... CASCADE`.
+    Drop,
+    /// Keep the schema and its data (only the registry rows go).
+    Keep,
+}
+
+impl Tenantry {
+    fn reserved(&self) -> Vec<&str> {
+        let c = self.config();
+        std::iter::once(c.shared_schema.as_str())
+            .chain(c.extra_search_path.iter().map(String::as_str))
+            .collect()
+    }
+
+    /// Normalises and validates a domain given by a user.
+    fn clean_domain(&self, raw: &str) -> Result<String> {
+        let host = normalize_host(raw, self.config().host_policy)
+            .map_err(|e| Error::Domain(format!("domain {raw:?}: {e}")))?;
+        validate_domain(&host)?;
+        if self.config().public_domains.contains(&host) {
+            return Err(Error::Conflict(format!(
+                "domain {host:?} is a public domain"
+            )));
+        }
+        Ok(host)
+    }
+
+    /// Opens a transaction whose path is `schema` then the shared schemas, without the
+    /// existence check (the schema may be about to be created).
+    async fn begin_admin(
+        &self,
+        schema: &str,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+        let sql = format!(
+            "BEGIN; SET LOCAL search_path TO {}",
+            self.search_path_for(schema)
+        );
+        Ok(self.inner.pool.begin_with(AssertSqlSafe(sql)).await?)
+    }
+
+    /// Creates a tenant: validate -> `CREATE SCHEMA` -> tenant migrations -> registry rows ->
+    /// ledger -> `after_create` hook, all in one transaction.
+    pub async fn create_tenant(&self, new: NewTenant) -> Result<Tenant> {
+        validate_schema_name(&new.schema, &self.reserved())?;
+        let domain = self.clean_domain(&new.domain)?;
+        let tenant_type = new
+            .tenant_type
+            .unwrap_or_else(|| crate::DEFAULT_TENANT_TYPE.to_owned());
+        let set = self
+            .tenant_migration_set(&tenant_type)
+            .ok_or_else(|| Error::Refused(format!("unknown tenant type {tenant_type:?}")))?
+            .clone();
+        if !new.data.is_object() {
+            return Err(Error::Refused("tenant data must be a JSON object".into()));
+        }
+        let display_name = new.display_name.unwrap_or_else(|| new.schema.clone());
+        let sql = &self.inner.sql;
+
+        let mut tx = self.begin_admin(&new.schema).await?;
+        // Schema names are unique across the whole database, tenants or not.
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
+                .bind(&new.schema)
+                .fetch_one(&mut *tx)
+                .await?;
+        if exists {
+            return Err(Error::Conflict(format!(
+                "schema {:?} already exists",
+                new.schema
+            )));
+        }
+        let taken: bool = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT EXISTS (SELECT 1 FROM {} WHERE domain = $1)",
+            sql.domains
+        )))
+        .bind(&domain)
+        .fetch_one(&mut *tx)
+        .await?;
+        if taken {
+            return Err(Error::Conflict(format!(
+                "domain {domain:?} is already taken"
+            )));
+        }
+        tx.execute(AssertSqlSafe(format!(
+            "CREATE SCHEMA {}",
+            quote_ident(&new.schema)
+        )))
+        .await
+        .map_err(|e| conflict_or(e, || format!("schema {:?} already exists", new.schema)))?;
+        let applied = apply_in_tx(&mut tx, &new.schema, MIGRATIONS_TABLE, &set).await?;
+        let id: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
+            "INSERT INTO {} (schema_name, display_name, tenant_type, data) VALUES ($1, $2, $3, $4) RETURNING id",
+            sql.tenants
+        )))
+        .bind(&new.schema)
+        .bind(&display_name)
+        .bind(&tenant_type)
+        .bind(&new.data)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| conflict_or(e, || format!("tenant {:?} already exists", new.schema)))?;
+        sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO {} (domain, tenant_id, is_primary) VALUES ($1, $2, TRUE)",
+            sql.domains
+        )))
+        .bind(&domain)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| conflict_or(e, || format!("domain {domain:?} is already taken")))?;
+        write_ledger(&mut tx, self, &new.schema, &tenant_type, &set).await?;
+
+        let tenant = fetch_tenant(&mut tx, self, &new.schema).await?;
+        if !applied.is_empty() {
+            self.inner
+                .hooks
+                .after_migrate(&new.schema, &applied, &mut tx)
+                .await
+                .map_err(|source| Error::Hook {
+                    hook: "after_migrate",
+                    source,
+                })?;
+        }
+        self.inner
+            .hooks
+            .after_create(&tenant, &mut tx)
+            .await
+            .map_err(|source| Error::Hook {
+                hook: "after_create",
+                source,
+            })?;
+        tx.commit().await?;
+        self.invalidate_cache();
+        Ok(tenant)
+    }
+
+    /// Deletes a tenant: `before_delete` hook, registry rows (domains cascade), ledger row, and
+    /// the schema unless `SchemaOnDelete::Keep`. One transaction.
+    pub async fn delete_tenant(&self, schema: &str, on_delete: SchemaOnDelete) -> Result<()> {
+        let mut tx = self.begin_admin(schema).await?;
+        let tenant = fetch_tenant(&mut tx, self, schema).await?;
+        // Serialise with migrations of this schema.
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('tenantry.migrate'), hashtext($1))")
+            .bind(schema)
+            .execute(&mut *tx)
+            .await?;
+        self.inner
+            .hooks
+            .before_delete(&tenant, &mut tx)
+            .await
+            .map_err(|source| Error::Hook {
+                hook: "before_delete",
+                source,
+            })?;
+        let sql = &self.inner.sql;
+        sqlx::query(AssertSqlSafe(format!(
+            "DELETE FROM {} WHERE id = $1",
+            sql.tenants
+        )))
+        .bind(tenant.id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(AssertSqlSafe(format!(
+            "DELETE FROM {} WHERE schema_name = $1",
+            sql.ledger
+        )))
+        .bind(schema)
+        .execute(&mut *tx)
+        .await?;
+        if on_delete == SchemaOnDelete::Drop {
+            tx.execute(AssertSqlSafe(format!(
+                "DROP SCHEMA IF EXISTS {} CASCADE",
+                quote_ident(schema)
+            )))
+            .await?;
+        }
+        tx.commit().await?;
+        self.invalidate_cache();
+        Ok(())
+    }
+
+    /// Renames a tenant's schema (and its registry and ledger rows) in one transaction.
+    pub async fn rename_tenant(&self, old: &str, new: &str) -> Result<Tenant> {
+        validate_schema_name(new, &self.reserved())?;
+        let mut tx = self.begin_admin(old).await?;
+        let tenant = fetch_tenant(&mut tx, self, old).await?;
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('tenantry.migrate'), hashtext($1))")
+            .bind(old)
+            .execute(&mut *tx)
+            .await?;
+        tx.execute(AssertSqlSafe(format!(
+            "ALTER SCHEMA {} RENAME TO {}",
+            quote_ident(old),
+            quote_ident(new)
+        )))
+        .await
+        .map_err(|e| conflict_or(e, || format!("schema {new:?} already exists")))?;
+        let sql = &self.inner.sql;
+        sqlx::query(AssertSqlSafe(format!(
+            "UPDATE {} SET schema_name = $1 WHERE id = $2",
+            sql.tenants
+        )))
+        .bind(new)
+        .bind(tenant.id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(AssertSqlSafe(format!(
+            "UPDATE {} SET schema_name = $1 WHERE schema_name = $2",
+            sql.ledger
+        )))
+        .bind(new)
+        .bind(old)
+        .execute(&mut *tx)
+        .await?;
+        let renamed = fetch_tenant(&mut tx, self, new).await?;
+        tx.commit().await?;
+        self.invalidate_cache();
+        Ok(renamed)
+    }
+
+    /// Sets a tenant's status (active, suspended, maintenance).
+    pub async fn set_status(&self, schema: &str, status: TenantStatus) -> Result<()> {
+        let done = sqlx::query(AssertSqlSafe(format!(
+            "UPDATE {} SET status = $1 WHERE schema_name = $2",
+            self.inner.sql.tenants
+        )))
+        .bind(status.as_str())
+        .bind(schema)
+        .execute(&self.inner.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(Error::TenantNotFound(schema.to_owned()));
+        }
+        self.invalidate_cache();
+        Ok(())
+    }
+
+    /// Replaces the application's fields of a tenant.
+    pub async fn set_data<T: Serialize>(&self, schema: &str, data: &T) -> Result<()> {
+        let value =
+            serde_json::to_value(data).map_err(|e| Error::Refused(format!("tenant data: {e}")))?;
+        if !value.is_object() {
+            return Err(Error::Refused("tenant data must be a JSON object".into()));
+        }
+        let done = sqlx::query(AssertSqlSafe(format!(
+            "UPDATE {} SET data = $1 WHERE schema_name = $2",
+            self.inner.sql.tenants
+        )))
+        .bind(&value)
+        .bind(schema)
+        .execute(&self.inner.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(Error::TenantNotFound(schema.to_owned()));
+        }
+        self.invalidate_cache();
+        Ok(())
+    }
+
+    /// Adds a domain to a tenant; with `primary`, it becomes the primary one.
+    pub async fn add_domain(&self, schema: &str, domain: &str, primary: bool) -> Result<()> {
+        let domain = self.clean_domain(domain)?;
+        let sql = &self.inner.sql;
+        let mut tx = self.inner.pool.begin().await?;
+        let tenant = fetch_tenant(&mut tx, self, schema).await?;
+        if primary {
+            sqlx::query(AssertSqlSafe(format!(
+                "UPDATE {} SET is_primary = FALSE WHERE tenant_id = $1 AND is_primary",
+                sql.domains
+            )))
+            .bind(tenant.id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO {} (domain, tenant_id, is_primary) VALUES ($1, $2, $3)",
+            sql.domains
+        )))
+        .bind(&domain)
+        .bind(tenant.id)
+        .bind(primary || tenant.primary_domain.is_none())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| conflict_or(e, || format!("domain {domain:?} is already taken")))?;
+        tx.commit().await?;
+        self.invalidate_cache();
+        Ok(())
+    }
+
+    /// Removes a domain. The primary domain can only be removed when it is the tenant's last
+    /// one... which is refused too: set another primary first, or delete the tenant.
+    pub async fn remove_domain(&self, domain: &str) -> Result<()> {
+        let domain = normalize_host(domain, self.config().host_policy)
+            .map_err(|e| Error::Domain(format!("domain {domain:?}: {e}")))?;
+        let sql = &self.inner.sql;
+        let mut tx = self.inner.pool.begin().await?;
+        let row: Option<(bool,)> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT is_primary FROM {} WHERE domain = $1 FOR UPDATE",
+            sql.domains
+        )))
+        .bind(&domain)
+        .fetch_optional(&mut *tx)
+        .await?;
+        match row {
+            None => return Err(Error::Domain(format!("no such domain {domain:?}"))),
+            Some((true,)) => {
+                return Err(Error::Domain(format!(
+                    "{domain:?} is the tenant's primary domain: make another domain primary first"
+                )));
+            }
+            Some((false,)) => {}
+        }
+        sqlx::query(AssertSqlSafe(format!(
+            "DELETE FROM {} WHERE domain = $1",
+            sql.domains
+        )))
+        .bind(&domain)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.invalidate_cache();
+        Ok(())
+    }
+
+    /// Makes `domain` its tenant's primary domain.
+    pub async fn set_primary_domain(&self, domain: &str) -> Result<()> {
+        let domain = normalize_host(domain, self.config().host_policy)
+            .map_err(|e| Error::Domain(format!("domain {domain:?}: {e}")))?;
+        let sql = &self.inner.sql;
+        let mut tx = self.inner.pool.begin().await?;
+        let tenant_id: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT tenant_id FROM {} WHERE domain = $1 FOR UPDATE",
+            sql.domains
+        )))
+        .bind(&domain)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let tenant_id =
+            tenant_id.ok_or_else(|| Error::Domain(format!("no such domain {domain:?}")))?;
+        sqlx::query(AssertSqlSafe(format!(
+            "UPDATE {} SET is_primary = (domain = $1) WHERE tenant_id = $2 AND (is_primary OR domain = $1)",
+            sql.domains
+        )))
+        .bind(&domain)
+        .bind(tenant_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.invalidate_cache();
+        Ok(())
+    }
+
+    /// One tenant by schema name.
+    pub async fn tenant(&self, schema: &str) -> Result<Tenant> {
+        let mut conn = self.inner.pool.acquire().await?;
+        fetch_tenant(&mut conn, self, schema).await
+    }
+
+    /// Every tenant, ordered by schema name.
+    pub async fn tenants(&self) -> Result<Vec<Tenant>> {
+        let rows: Vec<TenantRow> = sqlx::query_as(AssertSqlSafe(format!(
+            "{} ORDER BY t.schema_name",
+            self.inner.sql.select_tenant
+        )))
+        .fetch_all(&self.inner.pool)
+        .await?;
+        Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+
+    /// The domains of a tenant, primary first.
+    pub async fn domains(&self, schema: &str) -> Result<Vec<DomainRecord>> {
+        let sql = &self.inner.sql;
+        Ok(sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT d.domain, d.is_primary FROM {} d JOIN {} t ON t.id = d.tenant_id \
+             WHERE t.schema_name = $1 ORDER BY d.is_primary DESC, d.domain",
+            sql.domains, sql.tenants
+        )))
+        .bind(schema)
+        .fetch_all(&self.inner.pool)
+        .await?)
+    }
+
+    /// Opens a scoped transaction for a tenant by schema name (CLI and jobs).
+    pub async fn begin_schema(&self, schema: &str) -> Result<crate::TenantTx> {
+        let tenant = Arc::new(self.tenant(schema).await?);
+        self.begin(&tenant).await
+    }
+}
+
+pub(crate) async fn fetch_tenant(
+    conn: &mut PgConnection,
+    t: &Tenantry,
+    schema: &str,
+) -> Result<Tenant> {
+    let row: Option<TenantRow> = sqlx::query_as(AssertSqlSafe(format!(
+        "{} WHERE t.schema_name = $1",
+        t.inner.sql.select_tenant
+    )))
+    .bind(schema)
+    .fetch_optional(conn)
+    .await?;
+    row.map(|r| r.0)
+        .ok_or_else(|| Error::TenantNotFound(schema.to_owned()))
+}
+
+pub(crate) async fn write_ledger(
+    conn: &mut PgConnection,
+    t: &Tenantry,
+    schema: &str,
+    tenant_type: &str,
+    set: &crate::MigrationSet,
+) -> Result<()> {
+    sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO {} (schema_name, tenant_type, last_version, fingerprint, updated_at) \
+         VALUES ($1, $2, $3, $4, now()) ON CONFLICT (schema_name) DO UPDATE \
+         SET tenant_type = EXCLUDED.tenant_type, last_version = EXCLUDED.last_version, \
+             fingerprint = EXCLUDED.fingerprint, updated_at = now()",
+        t.inner.sql.ledger
+    )))
+    .bind(schema)
+    .bind(tenant_type)
+    .bind(set.latest_version())
+    .bind(set.fingerprint())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Unique violations (23505) and duplicate schemas (42P06) become [`Error::Conflict`].
+fn conflict_or(e: sqlx::Error, msg: impl FnOnce() -> String) -> Error {
+    if let sqlx::Error::Database(db) = &e
+        && matches!(db.code().as_deref(), Some("23505" | "42P06"))
+    {
+        return Error::Conflict(msg());
+    }
+    Error::Database(e)
+}

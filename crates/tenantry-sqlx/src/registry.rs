@@ -1,0 +1,130 @@
+//! The registry: Tenantry's own tables in the shared schema.
+//!
+//! * `tenantry_tenants`: one row per tenant (schema name, display name, status, type, the
+//!   application's JSON fields, created time).
+//! * `tenantry_domains`: domain -> tenant, at most one primary per tenant (a partial unique
+//!   index; the life-cycle functions keep it at exactly one).
+//! * `tenantry_migration_ledger`: per tenant schema, the fingerprint of the migration set it is
+//!   at, written in the same transaction as the migration itself.
+//!
+//! Changes to tenants and domains fire `pg_notify('tenantry_registry', ...)` from triggers, so
+//! caches in every running instance hear about them, whoever made the change (CLI, app, SQL).
+
+use chrono::{DateTime, Utc};
+use sqlx::postgres::PgRow;
+use sqlx::{FromRow, Row};
+use tenantry_core::{Tenant, TenantStatus, quote_ident};
+
+use crate::migrate::MigrationSet;
+
+/// The channel the registry triggers notify on.
+pub const NOTIFY_CHANNEL: &str = "tenantry_registry";
+
+/// Table keeping track of the registry's own migrations (separate from the application's shared
+/// migrations, which use `_sqlx_migrations`).
+pub(crate) const REGISTRY_MIGRATIONS_TABLE: &str = "_tenantry_migrations";
+
+/// Tenantry's own migrations, applied with `search_path` set to the shared schema.
+pub(crate) fn registry_migrations() -> MigrationSet {
+    MigrationSet::from_sql(&[(
+        1,
+        "registry",
+        r#"
+CREATE TABLE tenantry_tenants (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    schema_name TEXT NOT NULL UNIQUE CHECK (schema_name ~ '^[a-z_][a-z0-9_]{0,62}$'),
+    display_name TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'suspended', 'maintenance')),
+    tenant_type TEXT NOT NULL DEFAULT 'default',
+    data JSONB NOT NULL DEFAULT '{}'::jsonb,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE TABLE tenantry_domains (
+    domain TEXT PRIMARY KEY CHECK (domain = lower(domain) AND length(domain) <= 253),
+    tenant_id BIGINT NOT NULL REFERENCES tenantry_tenants (id) ON DELETE CASCADE,
+    is_primary BOOLEAN NOT NULL DEFAULT FALSE
+);
+CREATE UNIQUE INDEX tenantry_domains_one_primary ON tenantry_domains (tenant_id) WHERE is_primary;
+CREATE INDEX tenantry_domains_tenant ON tenantry_domains (tenant_id);
+CREATE TABLE tenantry_migration_ledger (
+    schema_name TEXT PRIMARY KEY,
+    tenant_type TEXT NOT NULL,
+    last_version BIGINT,
+    fingerprint TEXT NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE FUNCTION tenantry_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('tenantry_registry', TG_TABLE_NAME);
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER tenantry_tenants_notify AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+    ON tenantry_tenants FOR EACH STATEMENT EXECUTE FUNCTION tenantry_notify();
+CREATE TRIGGER tenantry_domains_notify AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+    ON tenantry_domains FOR EACH STATEMENT EXECUTE FUNCTION tenantry_notify();
+"#,
+    )])
+}
+
+/// SQL text with the shared schema's name filled in once, at start-up.
+#[derive(Debug)]
+pub(crate) struct RegistrySql {
+    pub tenants: String,
+    pub domains: String,
+    pub ledger: String,
+    pub select_tenant: String,
+}
+
+impl RegistrySql {
+    pub fn new(shared_schema: &str) -> Self {
+        let s = quote_ident(shared_schema);
+        let tenants = format!("{s}.tenantry_tenants");
+        let domains = format!("{s}.tenantry_domains");
+        let ledger = format!("{s}.tenantry_migration_ledger");
+        let select_tenant = format!(
+            "SELECT t.id, t.schema_name, t.display_name, t.status, t.tenant_type, t.data, t.created_at, \
+             (SELECT p.domain FROM {domains} p WHERE p.tenant_id = t.id AND p.is_primary) AS primary_domain \
+             FROM {tenants} t"
+        );
+        Self {
+            tenants,
+            domains,
+            ledger,
+            select_tenant,
+        }
+    }
+}
+
+/// A registry row as read from the database.
+pub(crate) struct TenantRow(pub Tenant);
+
+impl<'r> FromRow<'r, PgRow> for TenantRow {
+    fn from_row(row: &'r PgRow) -> Result<Self, sqlx::Error> {
+        let status: String = row.try_get("status")?;
+        let status: TenantStatus = status.parse().map_err(|e| sqlx::Error::ColumnDecode {
+            index: "status".into(),
+            source: Box::new(e),
+        })?;
+        let created_at: DateTime<Utc> = row.try_get("created_at")?;
+        Ok(TenantRow(Tenant {
+            id: row.try_get("id")?,
+            schema: row.try_get("schema_name")?,
+            display_name: row.try_get("display_name")?,
+            status,
+            tenant_type: row.try_get("tenant_type")?,
+            primary_domain: row.try_get("primary_domain")?,
+            data: row.try_get("data")?,
+            created_at,
+        }))
+    }
+}
+
+/// One row of `tenantry_domains`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, FromRow)]
+pub struct DomainRecord {
+    /// The domain (normalised).
+    pub domain: String,
+    /// Whether it is the tenant's primary domain.
+    pub is_primary: bool,
+}

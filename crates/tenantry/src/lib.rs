@@ -1,0 +1,20 @@
+//! # Tenantry
+//!
+//! Schema-per-tenant multi-tenancy for Rust web services on PostgreSQL: each tenant's data
+//! lives in its own schema, shared data in a shared schema; requests are routed by host, and
+//! every query of a request runs with the tenant's `search_path`.
+//!
+//! This crate re-exports the pieces:
+//! * [`core`]: tenant model, name/domain validation, host normalisation (no I/O);
+//! * the database layer ([`Tenantry`], scoped transactions, migrations, life cycle) at the root;
+//! * [`axum`]: the router service and extractors.
+//!
+//! See the README for a five-minute guide.
+
+pub use tenantry_core as core;
+pub use tenantry_sqlx::*;
+
+/// axum integration: [`axum::TenantRouter`] and the extractors.
+pub mod axum {
+    pub use tenantry_axum::*;
+}
