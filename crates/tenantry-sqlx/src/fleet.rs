@@ -290,3 +290,73 @@ impl Tenantry {
         })
     }
 }
+
+/// What [`Tenantry::migrate_shared`] would apply, read without changing anything.
+#[derive(Debug, Clone, Default)]
+pub struct SharedPlan {
+    /// Whether Tenantry's registry tables exist yet (if not, there are no tenants to plan).
+    pub registry_installed: bool,
+    /// Tenantry's own registry migrations not yet applied.
+    pub registry_pending: Vec<i64>,
+    /// The application's shared migrations not yet applied.
+    pub shared_pending: Vec<i64>,
+}
+
+impl SharedPlan {
+    /// True when the shared schema is up to date.
+    pub fn is_empty(&self) -> bool {
+        self.registry_pending.is_empty() && self.shared_pending.is_empty()
+    }
+}
+
+impl Tenantry {
+    /// What [`Tenantry::migrate_shared`] would apply (versions missing from the shared schema's
+    /// applied-migrations tables). Read-only: for `--plan`/`--check` in tools.
+    pub async fn plan_shared(&self) -> Result<SharedPlan> {
+        let shared = self.config().shared_schema.clone();
+        let mut conn = self.inner.pool.acquire().await?;
+        let mut pending = Vec::new();
+        for (table, set) in [
+            (REGISTRY_MIGRATIONS_TABLE, registry_migrations()),
+            (MIGRATIONS_TABLE, self.inner.shared_migrations.clone()),
+        ] {
+            let qualified = format!(
+                "{}.{}",
+                tenantry_core::quote_ident(&shared),
+                tenantry_core::quote_ident(table)
+            );
+            let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+                .bind(&qualified)
+                .fetch_one(&mut *conn)
+                .await?;
+            let applied: Vec<i64> = if exists {
+                sqlx::query_scalar(AssertSqlSafe(format!("SELECT version FROM {qualified}")))
+                    .fetch_all(&mut *conn)
+                    .await?
+            } else {
+                Vec::new()
+            };
+            pending.push(
+                set.migrations()
+                    .iter()
+                    .map(|m| m.version)
+                    .filter(|v| !applied.contains(v))
+                    .collect::<Vec<_>>(),
+            );
+        }
+        let registry_installed: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+            .bind(format!(
+                "{}.tenantry_tenants",
+                tenantry_core::quote_ident(&shared)
+            ))
+            .fetch_one(&mut *conn)
+            .await?;
+        let shared_pending = pending.pop().unwrap_or_default();
+        let registry_pending = pending.pop().unwrap_or_default();
+        Ok(SharedPlan {
+            registry_installed,
+            registry_pending,
+            shared_pending,
+        })
+    }
+}

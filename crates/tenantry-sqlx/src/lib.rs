@@ -25,7 +25,7 @@ mod scoped;
 
 pub use context::{current_tenant, scope};
 pub use error::{BoxError, Error, Result};
-pub use fleet::{FleetReport, MigrateOptions, PlannedSchema, SchemaResult};
+pub use fleet::{FleetReport, MigrateOptions, PlannedSchema, SchemaResult, SharedPlan};
 pub use handle::{
     Config, DEFAULT_TENANT_TYPE, Resolution, ResolveError, Tenantry, TenantryBuilder,
 };
