@@ -1,1 +1,51 @@
-fn main() {}
+//! `cargo run -p tenantry-demo`: the notes SaaS on 127.0.0.1:8000 (`TENANTRY_DEMO_ADDR`).
+
+use tenantry_demo::{DemoConfig, build, postgres};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .init();
+    let (database_url, cluster) = match postgres::locate().await {
+        Ok(found) => found,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(1);
+        }
+    };
+    let result = serve(&database_url).await;
+    drop(cluster); // stops the private cluster, if the demo started one
+    result
+}
+
+async fn serve(database_url: &str) -> anyhow::Result<()> {
+    let mut config = DemoConfig::new(database_url);
+    if let Ok(domains) = std::env::var("TENANTRY_DEMO_PUBLIC_DOMAINS") {
+        config.public_domains = domains.split(',').map(|d| d.trim().to_owned()).collect();
+    }
+    let (tenantry, app) = build(&config).await?;
+    let addr = std::env::var("TENANTRY_DEMO_ADDR").unwrap_or_else(|_| "127.0.0.1:8000".into());
+    let listener = tokio::net::TcpListener::bind(&addr).await?;
+    let tenants = tenantry.tenants().await?.len();
+    tracing::info!(
+        "Tenantry demo on http://{addr} (public site: http://localhost:{port}/, {tenants} tenant(s); \
+         sign up, then visit http://<subdomain>.localhost:{port}/)",
+        port = listener.local_addr()?.port()
+    );
+    axum::serve(listener, app.into_make_service())
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    Ok(())
+}
+
+/// Ctrl-C or SIGTERM: stop serving, then `main` stops the private cluster if there is one.
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("install SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

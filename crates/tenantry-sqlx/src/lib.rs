@@ -34,4 +34,5 @@ pub use lifecycle::{NewTenant, SchemaOnDelete};
 pub use migrate::{MIGRATIONS_TABLE, MigrationSet, SchemaOutcome};
 pub use registry::{DomainRecord, NOTIFY_CHANNEL};
 pub use scoped::{PublicTx, TenantConn, TenantTx};
+pub use async_trait::async_trait;
 pub use tenantry_core::{Tenant, TenantStatus};
