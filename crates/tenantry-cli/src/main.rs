@@ -1,1 +1,117 @@
-fn main() {}
+//! `tenantry`: the command-line tool of a Tenantry deployment.
+//!
+//! Migrations (shared schema, then every tenant schema, in parallel, atomically per schema),
+//! tenant and domain management, and SQL run in every tenant's schema. See `tenantry --help`.
+
+mod cli;
+mod config;
+mod exec;
+mod migrate;
+mod tenants;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::{Cli, Command};
+use crate::config::Settings;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // Usage errors exit 1 like every other error: 2 means "pending" for `migrate --check`.
+            return if e.use_stderr() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {}", render_error(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let settings = Settings::load(&cli)?;
+    // Enough connections for the parallel commands, plus one for planning.
+    let connections = match &cli.command {
+        Command::Migrate(args) => args.jobs.map_or(16, u32::from) + 1,
+        Command::Exec(args) => u32::from(args.jobs) + 1,
+        _ => 4,
+    };
+    let t = settings.connect(connections).await?;
+    let code = match &cli.command {
+        Command::Migrate(args) => migrate::run(&t, args).await?,
+        Command::Exec(args) => exec::run(&t, args).await?,
+        Command::Tenant(cmd) => {
+            tenants::tenant(&t, cmd).await?;
+            ExitCode::SUCCESS
+        }
+        Command::Domain(cmd) => {
+            tenants::domain(&t, cmd).await?;
+            ExitCode::SUCCESS
+        }
+    };
+    t.close().await;
+    Ok(code)
+}
+
+/// One line from an error chain: causes joined with ": ", repeated text skipped, and a
+/// PostgreSQL error shown as its message and SQLSTATE rather than sqlx's wrapper text.
+fn render_error(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        if let Some(db) = database_error(cause) {
+            let msg = match db.code() {
+                Some(code) => format!("{} (SQLSTATE {code})", db.message()),
+                None => db.message().to_owned(),
+            };
+            parts.push(msg);
+            break;
+        }
+        let msg = cause.to_string();
+        if !parts.last().is_some_and(|p| p.ends_with(&msg)) {
+            parts.push(msg);
+        }
+    }
+    parts.join(": ")
+}
+
+fn database_error<'a>(
+    cause: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a dyn sqlx::error::DatabaseError> {
+    let sqlx_error = match cause.downcast_ref::<tenantry::Error>() {
+        Some(tenantry::Error::Database(e)) => e,
+        Some(_) => return None,
+        None => cause.downcast_ref::<sqlx::Error>()?,
+    };
+    match sqlx_error {
+        sqlx::Error::Database(db) => Some(db.as_ref()),
+        _ => None,
+    }
+}
