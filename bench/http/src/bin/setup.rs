@@ -1,0 +1,257 @@
+//! Bench setup and warm-up (not part of any measurement).
+//!
+//! * `tenants`: creates tenants `t000001..tN` (domain `t000001.bench.local`, ...) in the demo's
+//!   database through the library's own `create_tenant` (template clone), several in parallel,
+//!   each seeded with `--notes` notes inside its creation transaction. Existing ones are kept.
+//! * `control`: the control database: the demo's `notes` table in `public`, seeded the same way.
+//! * `warm`: one `GET` per tenant host against a running server, so that every host is cached
+//!   before memory is read.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use futures::StreamExt;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
+use tenantry::{BoxError, NewTenant, Tenant, TenantHooks, Tenantry};
+
+#[derive(Parser)]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create the bench tenants in the demo's database.
+    Tenants {
+        /// The demo's database (created if missing).
+        #[arg(long, env = "DATABASE_URL")]
+        database_url: String,
+        /// Number of tenants.
+        #[arg(long, default_value_t = 1000)]
+        count: usize,
+        /// Notes per tenant.
+        #[arg(long, default_value_t = 10)]
+        notes: i32,
+        /// Tenants created at the same time.
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+    },
+    /// Create and seed the control database.
+    Control {
+        /// The control database (created if missing).
+        #[arg(long)]
+        database_url: String,
+        /// Notes in the control table.
+        #[arg(long, default_value_t = 10)]
+        notes: i32,
+    },
+    /// Request `path` once for every tenant host.
+    Warm {
+        /// Server address.
+        #[arg(long, default_value = "127.0.0.1:8000")]
+        addr: String,
+        /// Number of tenants (hosts t000001.bench.local ...).
+        #[arg(long, default_value_t = 1000)]
+        count: usize,
+        /// Path to request.
+        #[arg(long, default_value = "/api/whoami")]
+        path: String,
+        /// Requests in flight.
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+    },
+}
+
+/// Schema name of bench tenant `i` (1-based).
+fn schema(i: usize) -> String {
+    format!("t{i:06}")
+}
+
+/// Seeds each new tenant with `n` notes in its creation transaction.
+struct SeedNotes(i32);
+
+#[tenantry::async_trait]
+impl TenantHooks for SeedNotes {
+    async fn after_create(&self, tenant: &Tenant, conn: &mut PgConnection) -> Result<(), BoxError> {
+        sqlx::query(
+            "INSERT INTO notes (title, body) \
+             SELECT 'note ' || g || ' of ' || $1, 'body of note ' || g FROM generate_series(1, $2) g",
+        )
+        .bind(&tenant.schema)
+        .bind(self.0)
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
+}
+
+/// Creates the database of `url` if it does not exist.
+async fn ensure_database(url: &str) -> anyhow::Result<()> {
+    let (base, name) = url.rsplit_once('/').context("database URL without a database name")?;
+    let name = name.split('?').next().unwrap_or(name);
+    let mut admin = PgConnection::connect(&format!("{base}/postgres")).await?;
+    let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
+        .bind(name)
+        .fetch_optional(&mut admin)
+        .await?;
+    if exists.is_none() {
+        let quoted = tenantry::core::quote_ident(name);
+        admin
+            .execute(AssertSqlSafe(format!("CREATE DATABASE {quoted}")))
+            .await?;
+    }
+    Ok(())
+}
+
+async fn tenants(url: &str, count: usize, notes: i32, concurrency: usize) -> anyhow::Result<()> {
+    ensure_database(url).await?;
+    let (shared, tenant) = tenantry_demo::migrations_dir();
+    let tenantry = Tenantry::builder()
+        .shared_migrations(shared)
+        .tenant_migrations(tenant)
+        .hooks(SeedNotes(notes))
+        .listen_for_changes(false)
+        .pool_options(PgPoolOptions::new().max_connections(concurrency as u32 + 1))
+        .connect(url)
+        .await?;
+    tenantry.migrate_shared().await?;
+    let existing: HashSet<String> = tenantry
+        .tenants()
+        .await?
+        .into_iter()
+        .map(|t| t.schema)
+        .collect();
+    let missing: Vec<usize> = (1..=count)
+        .filter(|i| !existing.contains(&schema(*i)))
+        .collect();
+    println!(
+        "bench setup: {} of {count} tenants exist, creating {} ({concurrency} at a time)",
+        count - missing.len(),
+        missing.len()
+    );
+    let started = Instant::now();
+    let done = AtomicUsize::new(0);
+    let total = missing.len();
+    let results: Vec<anyhow::Result<()>> = futures::stream::iter(missing)
+        .map(|i| {
+            let tenantry = tenantry.clone();
+            let done = &done;
+            async move {
+                let s = schema(i);
+                tenantry
+                    .create_tenant(NewTenant::new(&s, format!("{s}.bench.local")))
+                    .await
+                    .with_context(|| format!("creating {s}"))?;
+                let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+                if n % 5000 == 0 || n == total {
+                    let secs = started.elapsed().as_secs_f64();
+                    println!("  {n}/{total} created, {secs:.0} s, {:.0} tenants/s", n as f64 / secs);
+                }
+                Ok(())
+            }
+        })
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
+    for r in results {
+        r?;
+    }
+    // Fresh catalogs and tables: analyse now so autovacuum does not land in the measurements.
+    tenantry.close().await;
+    let mut conn = PgConnection::connect(url).await?;
+    conn.execute("VACUUM ANALYZE tenantry_tenants; VACUUM ANALYZE tenantry_domains")
+        .await?;
+    println!("bench setup: {count} tenants ready");
+    Ok(())
+}
+
+async fn control(url: &str, notes: i32) -> anyhow::Result<()> {
+    ensure_database(url).await?;
+    let mut conn = PgConnection::connect(url).await?;
+    let (_, tenant_dir) = tenantry_demo::migrations_dir();
+    let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_tables WHERE tablename = 'notes' AND schemaname = 'public'")
+        .fetch_optional(&mut conn)
+        .await?;
+    if exists.is_none() {
+        // The demo's tenant migrations, applied once to the control's public schema.
+        let mut files: Vec<_> = std::fs::read_dir(&tenant_dir)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "sql"))
+            .collect();
+        files.sort();
+        for f in files {
+            let sql = std::fs::read_to_string(&f)?;
+            conn.execute(AssertSqlSafe(sql)).await?;
+        }
+    }
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM notes").fetch_one(&mut conn).await?;
+    if n == 0 {
+        sqlx::query(
+            "INSERT INTO notes (title, body) \
+             SELECT 'note ' || g || ' of control', 'body of note ' || g FROM generate_series(1, $1) g",
+        )
+        .bind(notes)
+        .execute(&mut conn)
+        .await?;
+    }
+    conn.execute("VACUUM ANALYZE notes").await?;
+    println!("control database ready");
+    Ok(())
+}
+
+async fn warm(addr: &str, count: usize, path: &str, concurrency: usize) -> anyhow::Result<()> {
+    let client = reqwest::Client::new();
+    let url = Arc::new(format!("http://{addr}{path}"));
+    let started = Instant::now();
+    let failures: usize = futures::stream::iter(1..=count)
+        .map(|i| {
+            let client = client.clone();
+            let url = Arc::clone(&url);
+            async move {
+                let host = format!("{}.bench.local", schema(i));
+                match client.get(url.as_str()).header("host", host).send().await {
+                    Ok(r) if r.status().is_success() => 0,
+                    _ => 1,
+                }
+            }
+        })
+        .buffer_unordered(concurrency.max(1))
+        .fold(0, |a, b| async move { a + b })
+        .await;
+    println!(
+        "warm: {count} hosts in {:.1} s, {failures} failures",
+        started.elapsed().as_secs_f64()
+    );
+    if failures > 0 {
+        bail!("{failures} hosts did not answer 2xx");
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Args::parse().command {
+        Command::Tenants {
+            database_url,
+            count,
+            notes,
+            concurrency,
+        } => tenants(&database_url, count, notes, concurrency).await,
+        Command::Control {
+            database_url,
+            notes,
+        } => control(&database_url, notes).await,
+        Command::Warm {
+            addr,
+            count,
+            path,
+            concurrency,
+        } => warm(&addr, count, &path, concurrency).await,
+    }
+}
