@@ -22,3 +22,9 @@ pub async fn scope<F: Future>(tenant: Arc<Tenant>, fut: F) -> F::Output {
 pub fn current_tenant() -> Option<Arc<Tenant>> {
     CURRENT.try_with(Arc::clone).ok()
 }
+
+/// Runs the synchronous `f` with `tenant` as the current tenant. Used to poll streams (SSE
+/// bodies, WebSocket loops) inside the tenant's scope, one poll at a time.
+pub fn sync_scope<R>(tenant: Arc<Tenant>, f: impl FnOnce() -> R) -> R {
+    CURRENT.sync_scope(tenant, f)
+}

@@ -147,6 +147,8 @@ impl Tenantry {
         )
         .await?;
         tx.commit().await?;
+        // The shared migrations may have created the extra schemas: check them now.
+        self.verify_extra_search_path().await?;
         Ok(applied)
     }
 

@@ -18,12 +18,13 @@ mod fleet;
 mod handle;
 mod hooks;
 mod lifecycle;
+mod lookup;
 mod migrate;
 mod registry;
 mod resolve;
 mod scoped;
 
-pub use context::{current_tenant, scope};
+pub use context::{current_tenant, scope, sync_scope};
 pub use error::{BoxError, Error, Result};
 pub use fleet::{FleetReport, MigrateOptions, PlannedSchema, SchemaResult, SharedPlan};
 pub use handle::{

@@ -25,8 +25,15 @@ use crate::registry::{NOTIFY_CHANNEL, TenantRow};
 const POSITIVE_CAPACITY: u64 = 1_000_000;
 
 pub(crate) struct ResolverCache {
-    known: Cache<String, Arc<Tenant>>,
-    unknown: Cache<String, ()>,
+    known: Cache<Key, Arc<Tenant>>,
+    unknown: Cache<Key, ()>,
+}
+
+/// What a cache entry is keyed by: a host, or a schema name (subfolder and header strategies).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    Host(String),
+    Schema(String),
 }
 
 enum Miss {
@@ -54,24 +61,45 @@ impl ResolverCache {
         tenantry: &Tenantry,
         host: String,
     ) -> Result<Option<Arc<Tenant>>, Arc<Error>> {
-        if let Some(t) = self.known.get(&host).await {
+        self.get_key(tenantry, Key::Host(host)).await
+    }
+
+    /// The tenant whose schema is `schema` (already validated), from memory when possible.
+    pub async fn get_schema(
+        &self,
+        tenantry: &Tenantry,
+        schema: String,
+    ) -> Result<Option<Arc<Tenant>>, Arc<Error>> {
+        self.get_key(tenantry, Key::Schema(schema)).await
+    }
+
+    async fn get_key(
+        &self,
+        tenantry: &Tenantry,
+        key: Key,
+    ) -> Result<Option<Arc<Tenant>>, Arc<Error>> {
+        if let Some(t) = self.known.get(&key).await {
             return Ok(Some(t));
         }
-        if self.unknown.contains_key(&host) {
+        if self.unknown.contains_key(&key) {
             return Ok(None);
         }
         let lookup = async {
-            match lookup_domain(tenantry, &host).await {
+            let found = match &key {
+                Key::Host(host) => lookup_domain(tenantry, host).await,
+                Key::Schema(schema) => lookup_schema(tenantry, schema).await,
+            };
+            match found {
                 Ok(Some(t)) => Ok(Arc::new(t)),
                 Ok(None) => Err(Miss::NotFound),
                 Err(e) => Err(Miss::Db(e)),
             }
         };
-        match self.known.try_get_with(host.clone(), lookup).await {
+        match self.known.try_get_with(key.clone(), lookup).await {
             Ok(t) => Ok(Some(t)),
             Err(miss) => match &*miss {
                 Miss::NotFound => {
-                    self.unknown.insert(host, ()).await;
+                    self.unknown.insert(key, ()).await;
                     Ok(None)
                 }
                 Miss::Db(e) => Err(Arc::new(Error::Refused(format!(
@@ -100,6 +128,16 @@ async fn lookup_domain(tenantry: &Tenantry, host: &str) -> Result<Option<Tenant>
     );
     let row: Option<TenantRow> = sqlx::query_as(AssertSqlSafe(sql))
         .bind(host)
+        .fetch_optional(&inner.pool)
+        .await?;
+    Ok(row.map(|r| r.0))
+}
+
+async fn lookup_schema(tenantry: &Tenantry, schema: &str) -> Result<Option<Tenant>, Error> {
+    let inner = &tenantry.inner;
+    let sql = format!("{} WHERE t.schema_name = $1", inner.sql.select_tenant);
+    let row: Option<TenantRow> = sqlx::query_as(AssertSqlSafe(sql))
+        .bind(schema)
         .fetch_optional(&inner.pool)
         .await?;
     Ok(row.map(|r| r.0))
