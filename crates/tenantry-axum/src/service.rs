@@ -1,121 +1,390 @@
-//! [`TenantRouter`]: resolves the tenant of each request and dispatches to the public or the
-//! tenant router.
+//! [`TenantRouter`]: identifies the tenant of each request (a chain of strategies), resolves it
+//! through the registry and dispatches to the public router or the tenant's router.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::Router;
 use axum::body::Body;
+use axum::extract::OriginalUri;
+use axum::extract::connect_info::{ConnectInfo, IntoMakeServiceWithConnectInfo};
+use axum::handler::Handler;
 use axum::response::{IntoResponse, Response};
 use futures::future::BoxFuture;
-use http::{Request, StatusCode, header};
-use tenantry_sqlx::{Resolution, ResolveError, TenantStatus, Tenantry};
+use http::uri::PathAndQuery;
+use http::{HeaderValue, Request, StatusCode, Uri, header};
+use tenantry_sqlx::{Resolution, ResolveError, Tenant, Tenantry};
 
+use crate::HttpError;
 use crate::extract::RequestHost;
-use crate::host::raw_host;
+use crate::status::{StatusResponder, respond};
+use crate::strategy::{
+    HostStrategy, Identification, Identified, RequestInfo, TenantKey, TenantStrategy,
+};
+use crate::urls::{TenantBase, TenantUrls};
 
-/// A `tower::Service` that routes each request by host: public domains to the public router,
-/// tenant domains to the tenant router (with the tenant in the request's extensions and in the
-/// task-local scope), unknown hosts to 404 and malformed ones to 400.
+/// What to do with a request no strategy identified (e.g. an unknown host).
+#[derive(Clone, Default)]
+pub enum Unmatched {
+    /// 404 Not Found (the default).
+    #[default]
+    NotFound,
+    /// Serve the public router.
+    Public,
+    /// Serve this tenant (by name), as if it had been identified.
+    DefaultTenant(String),
+    /// Answer with the application's handler/router (it has no tenant).
+    Handler(Router),
+}
+
+impl Unmatched {
+    /// An axum handler as the unmatched answer.
+    pub fn handler<H, T>(handler: H) -> Self
+    where
+        H: Handler<T, ()>,
+        T: 'static,
+    {
+        Unmatched::Handler(Router::new().fallback(handler))
+    }
+}
+
+#[derive(Clone)]
+struct Inner {
+    tenantry: Tenantry,
+    strategies: Vec<Arc<dyn TenantStrategy>>,
+    public: Router,
+    tenant: Router,
+    typed: HashMap<String, Router>,
+    unmatched: Unmatched,
+    redirect_to_primary: bool,
+    status_responder: Option<StatusResponder>,
+    retry_after_secs: u64,
+    urls: TenantUrls,
+}
+
+/// A `tower::Service` that identifies the tenant of each request and routes it: public
+/// requests to the public router, tenant requests to the router of the tenant's type (with the
+/// tenant in the request's extensions and in the task-local scope).
 ///
 /// ```no_run
 /// # async fn doc(tenantry: tenantry_sqlx::Tenantry) {
 /// use axum::{Router, routing::get};
+/// use tenantry_axum::strategy::{HostStrategy, SubfolderStrategy};
 /// let app = tenantry_axum::TenantRouter::new(tenantry)
+///     .strategy(SubfolderStrategy::new("/t")) // localhost/t/acme/... -> tenant acme
+///     .strategy(HostStrategy) // acme.example.com -> tenant acme
+///     .redirect_to_primary(true) // other domains of a tenant -> 308 to its primary one
 ///     .public(Router::new().route("/", get(|| async { "public" })))
-///     .tenant(Router::new().route("/", get(|| async { "tenant" })));
+///     .tenant(Router::new().route("/", get(|| async { "tenant" })))
+///     .tenant_type_router("lab", Router::new().route("/", get(|| async { "lab" })));
 /// let listener = tokio::net::TcpListener::bind("127.0.0.1:8000").await.unwrap();
-/// axum::serve(listener, app.into_make_service()).await.unwrap();
+/// axum::serve(listener, app.into_make_service_with_connect_info()).await.unwrap();
 /// # }
 /// ```
+///
+/// What it answers by itself: 400 for a missing or malformed `Host` (host strategy), 404 (or
+/// the [`Unmatched`] policy) when no strategy identifies a tenant, 403/503 for suspended /
+/// maintenance tenants ([`TenantRouter::status_response`]), 308 to the primary domain when
+/// enabled, 503 when the registry cannot be read.
 #[derive(Clone)]
 pub struct TenantRouter {
-    tenantry: Tenantry,
-    public: Router,
-    tenant: Router,
+    inner: Arc<Inner>,
 }
 
 impl TenantRouter {
-    /// A router with empty public and tenant routers (every path answers 404).
+    /// A router identifying by host only ([`HostStrategy`]), with empty public and tenant
+    /// routers (every path answers 404).
     pub fn new(tenantry: Tenantry) -> Self {
         Self {
-            tenantry,
-            public: Router::new(),
-            tenant: Router::new(),
+            inner: Arc::new(Inner {
+                tenantry,
+                strategies: Vec::new(),
+                public: Router::new(),
+                tenant: Router::new(),
+                typed: HashMap::new(),
+                unmatched: Unmatched::NotFound,
+                redirect_to_primary: false,
+                status_responder: None,
+                retry_after_secs: 120,
+                urls: TenantUrls::default(),
+            }),
         }
     }
 
+    fn edit(mut self, f: impl FnOnce(&mut Inner)) -> Self {
+        f(Arc::make_mut(&mut self.inner));
+        self
+    }
+
     /// The router for the public domains.
-    pub fn public(mut self, router: Router) -> Self {
-        self.public = router;
-        self
+    pub fn public(self, router: Router) -> Self {
+        self.edit(|i| i.public = router)
     }
 
-    /// The router for tenant domains.
-    pub fn tenant(mut self, router: Router) -> Self {
-        self.tenant = router;
-        self
+    /// The router for tenants (of any type without a router of its own).
+    pub fn tenant(self, router: Router) -> Self {
+        self.edit(|i| i.tenant = router)
     }
 
-    /// For `axum::serve`.
+    /// The router for tenants of type `tenant_type` (see `NewTenant::tenant_type`); other
+    /// types use [`TenantRouter::tenant`].
+    pub fn tenant_type_router(self, tenant_type: impl Into<String>, router: Router) -> Self {
+        self.edit(|i| {
+            i.typed.insert(tenant_type.into(), router);
+        })
+    }
+
+    /// Appends a strategy to the identification chain. The first call replaces the default
+    /// chain (`[HostStrategy]`): the chain is then exactly the strategies added, in order, and
+    /// the first that identifies a known tenant (or the public site) wins. Add
+    /// [`HostStrategy`] last if hosts should still count.
+    pub fn strategy(self, strategy: impl TenantStrategy) -> Self {
+        self.edit(|i| i.strategies.push(Arc::new(strategy)))
+    }
+
+    /// What to answer when no strategy identifies a tenant (default [`Unmatched::NotFound`]).
+    pub fn unmatched(self, policy: Unmatched) -> Self {
+        self.edit(|i| i.unmatched = policy)
+    }
+
+    /// With `true`, a request identified by one of a tenant's non-primary domains is answered
+    /// 308 Permanent Redirect to the same path and query on the primary domain (scheme from
+    /// [`TenantUrls`], port kept from the request).
+    pub fn redirect_to_primary(self, on: bool) -> Self {
+        self.edit(|i| i.redirect_to_primary = on)
+    }
+
+    /// The application's answer for suspended and maintenance tenants (default
+    /// [`crate::default_status_response`]). A 503 for a tenant in maintenance gets a
+    /// `Retry-After` header if the answer has none.
+    pub fn status_response<F>(self, f: F) -> Self
+    where
+        F: Fn(&Tenant) -> Response + Send + Sync + 'static,
+    {
+        self.edit(|i| i.status_responder = Some(Arc::new(f)))
+    }
+
+    /// `Retry-After` seconds for tenants in maintenance (default 120).
+    pub fn retry_after(self, secs: u64) -> Self {
+        self.edit(|i| i.retry_after_secs = secs)
+    }
+
+    /// How tenant URLs are built (redirects, [`TenantUrls`] extractor).
+    pub fn urls(self, urls: TenantUrls) -> Self {
+        self.edit(|i| i.urls = urls)
+    }
+
+    /// The URL settings, for building links outside requests (e-mails, jobs).
+    pub fn urls_config(&self) -> &TenantUrls {
+        &self.inner.urls
+    }
+
+    /// The Tenantry handle.
+    pub fn tenantry(&self) -> &Tenantry {
+        &self.inner.tenantry
+    }
+
+    /// For `axum::serve`, without peer addresses ([`crate::strategy::HeaderStrategy`] then
+    /// never trusts anyone).
     pub fn into_make_service(self) -> tower::make::Shared<Self> {
         tower::make::Shared::new(self)
     }
 
-    async fn dispatch(self, mut req: Request<Body>) -> Response {
-        let raw = match raw_host(req.uri(), req.headers()) {
-            Ok(h) => h.to_owned(),
-            Err(_) => {
-                return plain(
-                    StatusCode::BAD_REQUEST,
-                    "Bad Request: missing or invalid Host",
-                );
+    /// For `axum::serve`, with the peer address of each connection available to strategies
+    /// (required by [`crate::strategy::HeaderStrategy`]) and to handlers as
+    /// `ConnectInfo<SocketAddr>`.
+    pub fn into_make_service_with_connect_info(
+        self,
+    ) -> IntoMakeServiceWithConnectInfo<Router, SocketAddr> {
+        Router::new()
+            .fallback_service(self)
+            .into_make_service_with_connect_info::<SocketAddr>()
+    }
+
+    async fn dispatch(self, req: Request<Body>) -> Response {
+        let (mut parts, body) = req.into_parts();
+        let inner = &*self.inner;
+        let tenantry = &inner.tenantry;
+        let host = crate::host::raw_host(&parts.uri, &parts.headers)
+            .ok()
+            .and_then(|raw| tenantry_core::normalize_host(raw, tenantry.config().host_policy).ok());
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0);
+        let found = {
+            let info = RequestInfo {
+                uri: &parts.uri,
+                headers: &parts.headers,
+                peer,
+                tenantry,
+            };
+            match self.identify(&info).await {
+                Ok(found) => found,
+                Err(e) => return e.into_response(),
             }
         };
-        let resolution = match self.tenantry.resolve_host(&raw).await {
-            Ok(r) => r,
-            Err(ResolveError::BadHost(_)) => {
-                return plain(
-                    StatusCode::BAD_REQUEST,
-                    "Bad Request: missing or invalid Host",
-                );
-            }
-            Err(ResolveError::Database(e)) => {
-                tracing::warn!(error = %e, "tenant resolution failed");
-                return plain(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable");
-            }
-        };
-        let host = tenantry_core_host(&self.tenantry, &raw);
-        req.extensions_mut().insert(self.tenantry.clone());
-        req.extensions_mut().insert(RequestHost(host));
-        match resolution {
-            Resolution::Public => call(self.public, req).await,
-            Resolution::Unknown => plain(StatusCode::NOT_FOUND, "Not Found"),
-            Resolution::Tenant(tenant) => match tenant.status {
-                TenantStatus::Suspended => plain(StatusCode::FORBIDDEN, "This site is suspended."),
-                TenantStatus::Maintenance => (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    [(header::RETRY_AFTER, "120")],
-                    "This site is down for maintenance.",
-                )
-                    .into_response(),
-                TenantStatus::Active => {
-                    req.extensions_mut().insert(Arc::clone(&tenant));
-                    tenantry_sqlx::scope(tenant, call(self.tenant, req)).await
-                }
+        parts.extensions.insert(tenantry.clone());
+        parts
+            .extensions
+            .insert(RequestHost(host.clone().unwrap_or_default()));
+        parts.extensions.insert(inner.urls.clone());
+        let req = Request::from_parts(parts, body);
+        match found {
+            Found::Public => call(&inner.public, req).await,
+            Found::Tenant(tenant, id) => self.serve_tenant(req, tenant, id).await,
+            Found::Nothing => match &inner.unmatched {
+                Unmatched::NotFound => plain(StatusCode::NOT_FOUND, "Not Found"),
+                Unmatched::Public => call(&inner.public, req).await,
+                Unmatched::Handler(router) => call(router, req).await,
+                Unmatched::DefaultTenant(name) => match tenantry.resolve_schema(name).await {
+                    Ok(Some(tenant)) => {
+                        let id = Identified::new(TenantKey::Name(name.clone()));
+                        self.serve_tenant(req, tenant, id).await
+                    }
+                    Ok(None) => {
+                        tracing::error!(tenant = %name, "the configured default tenant does not exist");
+                        plain(StatusCode::NOT_FOUND, "Not Found")
+                    }
+                    Err(e) => unavailable(e),
+                },
             },
+        }
+    }
+
+    /// Runs the strategy chain; the first key that resolves wins.
+    async fn identify(&self, info: &RequestInfo<'_>) -> Result<Found, Response> {
+        let tenantry = &self.inner.tenantry;
+        let default_chain: [Arc<dyn TenantStrategy>; 1] = [Arc::new(HostStrategy)];
+        let chain = if self.inner.strategies.is_empty() {
+            &default_chain[..]
+        } else {
+            &self.inner.strategies[..]
+        };
+        for strategy in chain {
+            let id = match strategy.identify(info).await {
+                Ok(Identification::NotIdentified) => continue,
+                Ok(Identification::Public) => return Ok(Found::Public),
+                Ok(Identification::Tenant(id)) => id,
+                Err(e) => return Err(e.into_response()),
+            };
+            let resolved = match &id.key {
+                TenantKey::Resolved(t) => Some(Arc::clone(t)),
+                TenantKey::Name(name) => {
+                    tenantry.resolve_schema(name).await.map_err(unavailable)?
+                }
+                TenantKey::Domain(host) => match tenantry.resolve_host(host).await {
+                    Ok(Resolution::Tenant(t)) => Some(t),
+                    Ok(Resolution::Public) => return Ok(Found::Public),
+                    Ok(Resolution::Unknown) | Err(ResolveError::BadHost(_)) => None,
+                    Err(e) => return Err(unavailable(e)),
+                },
+            };
+            if let Some(tenant) = resolved {
+                return Ok(Found::Tenant(tenant, id));
+            }
+        }
+        Ok(Found::Nothing)
+    }
+
+    async fn serve_tenant(
+        &self,
+        mut req: Request<Body>,
+        tenant: Arc<Tenant>,
+        id: Identified,
+    ) -> Response {
+        let inner = &*self.inner;
+        if inner.redirect_to_primary
+            && let TenantKey::Domain(matched) = &id.key
+            && let Some(primary) = &tenant.primary_domain
+            && tenantry_core::normalize_host(matched, inner.tenantry.config().host_policy)
+                .is_ok_and(|h| h != *primary)
+        {
+            return self.redirect(&req, primary);
+        }
+        if let Some(answer) = respond(
+            &tenant,
+            inner.status_responder.as_ref(),
+            inner.retry_after_secs,
+        ) {
+            return answer;
+        }
+        if req.extensions().get::<OriginalUri>().is_none() {
+            let original = OriginalUri(req.uri().clone());
+            req.extensions_mut().insert(original);
+        }
+        let base = match &id.strip_prefix {
+            Some(prefix) => match strip_prefix(req.uri(), prefix) {
+                Some(uri) => {
+                    *req.uri_mut() = uri;
+                    prefix.clone()
+                }
+                None => return plain(StatusCode::BAD_REQUEST, "Bad Request"),
+            },
+            None => String::new(),
+        };
+        req.extensions_mut().insert(TenantBase(base));
+        req.extensions_mut().insert(Arc::clone(&tenant));
+        let router = inner
+            .typed
+            .get(&tenant.tenant_type)
+            .unwrap_or(&inner.tenant);
+        tenantry_sqlx::scope(tenant, call(router, req)).await
+    }
+
+    fn redirect(&self, req: &Request<Body>, primary: &str) -> Response {
+        let port = crate::host::raw_host(req.uri(), req.headers())
+            .ok()
+            .and_then(|raw| raw.rsplit_once(':'))
+            .filter(|(_, p)| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+            .map(|(_, p)| format!(":{p}"))
+            .unwrap_or_default();
+        let path = req
+            .uri()
+            .path_and_query()
+            .map(PathAndQuery::as_str)
+            .unwrap_or("/");
+        let location = format!("{}://{primary}{port}{path}", self.inner.urls.scheme_str());
+        match HeaderValue::from_str(&location) {
+            Ok(v) => (StatusCode::PERMANENT_REDIRECT, [(header::LOCATION, v)]).into_response(),
+            Err(_) => plain(StatusCode::BAD_REQUEST, "Bad Request"),
         }
     }
 }
 
-fn tenantry_core_host(tenantry: &Tenantry, raw: &str) -> String {
-    tenantry_core::normalize_host(raw, tenantry.config().host_policy).unwrap_or_default()
+enum Found {
+    Public,
+    Tenant(Arc<Tenant>, Identified),
+    Nothing,
 }
 
-async fn call(router: Router, req: Request<Body>) -> Response {
+/// `uri` without the leading `prefix` (`/t/acme/api?x` -> `/api?x`, `/t/acme` -> `/`).
+fn strip_prefix(uri: &Uri, prefix: &str) -> Option<Uri> {
+    let rest = uri.path().strip_prefix(prefix)?;
+    if !rest.is_empty() && !rest.starts_with('/') {
+        return None;
+    }
+    let path = if rest.is_empty() { "/" } else { rest };
+    let pq = match uri.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_owned(),
+    };
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = Some(pq.parse().ok()?);
+    Uri::from_parts(parts).ok()
+}
+
+fn unavailable(e: impl std::fmt::Display) -> Response {
+    tracing::warn!(error = %e, "tenant resolution failed");
+    HttpError::new(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable").into_response()
+}
+
+async fn call(router: &Router, req: Request<Body>) -> Response {
     use tower::ServiceExt;
-    match router.oneshot(req).await {
+    match router.clone().oneshot(req).await {
         Ok(r) => r,
         Err(never) => match never {},
     }
