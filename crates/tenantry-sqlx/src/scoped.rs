@@ -1,7 +1,7 @@
 //! Tenant-scoped database access: the only way Tenantry hands out connections.
 //!
 //! * [`TenantTx`]: a transaction whose first round trip is
-//!   `BEGIN; SET LOCAL search_path TO "tenant", "shared"; SELECT '"tenant"'::regnamespace`.
+//!   `SELECT '"tenant"'::regnamespace; BEGIN; SET LOCAL search_path TO "tenant", "shared"`.
 //!   The path reverts by itself at COMMIT/ROLLBACK, so nothing can leak to the next user of the
 //!   connection, whatever happens to the task (cancellation, panic, error). The cast makes a
 //!   missing schema an error instead of PostgreSQL's silent skip.
@@ -30,14 +30,26 @@ pub(crate) fn path_list<'a>(schemas: impl IntoIterator<Item = &'a str>) -> Strin
 }
 
 /// The statement that opens a scoped transaction in one round trip.
+///
+/// The existence checks (schema, and role when given) run *before* `BEGIN`, in the same simple
+/// query: if one fails, PostgreSQL skips the rest and the connection is left idle. A failure
+/// after `BEGIN` would leave it in an aborted transaction that sqlx's release check (a bare
+/// `Sync`) does not notice, poisoning the pooled connection for every later user
+/// (`tests/isolation_begin.rs`).
 pub(crate) fn begin_sql(path: &str, first_schema: &str, role: Option<&str>) -> String {
     // The schema name is validated (`[a-z0-9_]`), so it can't contain a quote; quoting as
     // identifier inside a literal is still done for defence in depth.
     let literal = quote_ident(first_schema).replace('\'', "''");
-    let role = role
-        .map(|r| format!("; SET LOCAL ROLE {}", quote_ident(r)))
-        .unwrap_or_default();
-    format!("BEGIN; SET LOCAL search_path TO {path}{role}; SELECT '{literal}'::regnamespace")
+    let (role_check, role_set) = match role {
+        Some(r) => (
+            format!(", '{}'::regrole", quote_ident(r).replace('\'', "''")),
+            format!("; SET LOCAL ROLE {}", quote_ident(r)),
+        ),
+        None => (String::new(), String::new()),
+    };
+    format!(
+        "SELECT '{literal}'::regnamespace{role_check}; BEGIN; SET LOCAL search_path TO {path}{role_set}"
+    )
 }
 
 /// Maps "schema does not exist" (SQLSTATE 3F000) to [`Error::SchemaMissing`].

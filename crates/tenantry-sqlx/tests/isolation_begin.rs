@@ -1,0 +1,83 @@
+//! A scoped `BEGIN` that fails (missing schema) must surface as an error *and* leave the pooled
+//! connection usable: sqlx's release check is a bare `Sync`, which an aborted transaction passes,
+//! so a failure after `BEGIN` inside the begin statement would poison the connection for every
+//! later user of the pool.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::postgres::PgPoolOptions;
+use tenantry_sqlx::{Error, MigrationSet, NewTenant, Tenant, Tenantry};
+use tenantry_testing::TestDb;
+
+async fn one_connection_tenantry(db: &TestDb) -> Tenantry {
+    let tenantry = Tenantry::builder()
+        .tenant_migration_set(
+            "default",
+            MigrationSet::from_sql(&[(1, "t", "CREATE TABLE t (x int)")]),
+        )
+        .pool_options(
+            PgPoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(Duration::from_secs(5)),
+        )
+        .listen_for_changes(false)
+        .connect(db.url())
+        .await
+        .unwrap();
+    tenantry.migrate_shared().await.unwrap();
+    tenantry
+}
+
+#[tokio::test]
+async fn missing_schema_is_an_error_and_does_not_poison_the_pool() {
+    let db = TestDb::new().await;
+    let tenantry = one_connection_tenantry(&db).await;
+    let real = Arc::new(
+        tenantry
+            .create_tenant(NewTenant::new("acme", "acme.localhost"))
+            .await
+            .unwrap(),
+    );
+    let mut ghost = (*real).clone();
+    ghost.schema = "ghost".into();
+    let ghost: Arc<Tenant> = Arc::new(ghost);
+
+    for _ in 0..3 {
+        match tenantry.begin(&ghost).await {
+            Err(Error::SchemaMissing(s)) => assert_eq!(s, "ghost"),
+            Err(other) => panic!("expected SchemaMissing, got {other}"),
+            Ok(_) => panic!("a transaction was opened on a missing schema"),
+        }
+        // The only connection of the pool must be idle (not in an aborted transaction).
+        let mut tx = tenantry
+            .begin(&real)
+            .await
+            .expect("the pool's connection is still usable");
+        let path: String = sqlx::query_scalar("SELECT current_setting('search_path')")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        assert!(path.starts_with("acme"), "{path}");
+        tx.commit().await.unwrap();
+        let mut public = tenantry
+            .begin_public()
+            .await
+            .expect("public access still works");
+        let one: i32 = sqlx::query_scalar("SELECT 1")
+            .fetch_one(&mut *public)
+            .await
+            .unwrap();
+        assert_eq!(one, 1);
+        public.commit().await.unwrap();
+    }
+    let status: String = sqlx::query_scalar(
+        "SELECT coalesce(string_agg(state, ','), '') FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%'",
+    )
+    .fetch_one(&mut *tenantry.begin_public().await.unwrap())
+    .await
+    .unwrap();
+    assert_eq!(status, "", "no connection may be left in a transaction");
+    tenantry.close().await;
+}
