@@ -84,6 +84,8 @@ pub(crate) struct Inner {
     pub cache: ResolverCache,
     /// `"shared", "extra"...`: appended after a tenant schema.
     pub shared_path: String,
+    /// Clone plans of the tenant templates (fast provisioning).
+    pub templates: crate::provision::TemplateCache,
 }
 
 /// The Tenantry handle. Cheap to clone.
@@ -267,6 +269,7 @@ impl TenantryBuilder {
                 hooks: self.hooks,
                 cache,
                 shared_path,
+                templates: Default::default(),
             }),
         };
         if listen {

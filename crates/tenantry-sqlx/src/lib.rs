@@ -20,10 +20,12 @@ mod hooks;
 mod lifecycle;
 mod lookup;
 mod migrate;
+mod provision;
 mod registry;
 mod resolve;
 mod scoped;
 
+pub use async_trait::async_trait;
 pub use context::{current_tenant, scope, sync_scope};
 pub use error::{BoxError, Error, Result};
 pub use fleet::{FleetReport, MigrateOptions, PlannedSchema, SchemaResult, SharedPlan};
@@ -33,7 +35,7 @@ pub use handle::{
 pub use hooks::{NoHooks, TenantHooks};
 pub use lifecycle::{NewTenant, SchemaOnDelete};
 pub use migrate::{MIGRATIONS_TABLE, MigrationSet, SchemaOutcome};
+pub use provision::{Provision, template_schema};
 pub use registry::{DomainRecord, NOTIFY_CHANNEL};
 pub use scoped::{PublicTx, TenantConn, TenantTx};
-pub use async_trait::async_trait;
 pub use tenantry_core::{Tenant, TenantStatus};

@@ -13,6 +13,7 @@ use tenantry_core::{
 use crate::error::{Error, Result};
 use crate::handle::Tenantry;
 use crate::migrate::{MIGRATIONS_TABLE, apply_in_tx};
+use crate::provision::{Provision, template_schema};
 use crate::registry::{DomainRecord, TenantRow};
 
 /// What to create: see [`Tenantry::create_tenant`].
@@ -28,6 +29,9 @@ pub struct NewTenant {
     pub tenant_type: Option<String>,
     /// The application's own fields (a JSON object).
     pub data: serde_json::Value,
+    /// How the schema is built: cloned from the tenant type's template (default, when usable)
+    /// or migrated from scratch. See [`Provision`].
+    pub provision: Provision,
 }
 
 impl NewTenant {
@@ -39,7 +43,15 @@ impl NewTenant {
             display_name: None,
             tenant_type: None,
             data: serde_json::Value::Object(Default::default()),
+            provision: Provision::Auto,
         }
+    }
+
+    /// Chooses how the schema is built (default [`Provision::Auto`]: clone the template when
+    /// usable). `Provision::Migrate` forces replaying every migration.
+    pub fn provision(mut self, provision: Provision) -> Self {
+        self.provision = provision;
+        self
     }
 
     /// Sets the display name.
@@ -71,10 +83,12 @@ pub enum SchemaOnDelete {
 }
 
 impl Tenantry {
-    fn reserved(&self) -> Vec<&str> {
+    fn reserved(&self) -> Vec<String> {
         let c = self.config();
-        std::iter::once(c.shared_schema.as_str())
-            .chain(c.extra_search_path.iter().map(String::as_str))
+        std::iter::once(c.shared_schema.clone())
+            .chain(c.extra_search_path.iter().cloned())
+            // Template schemas of the configured tenant types.
+            .chain(self.tenant_types().filter_map(template_schema))
             .collect()
     }
 
@@ -105,9 +119,17 @@ impl Tenantry {
     }
 
     /// Creates a tenant: validate -> `CREATE SCHEMA` -> tenant migrations -> registry rows ->
-    /// ledger -> `after_create` hook, all in one transaction.
+    /// ledger -> `after_migrate` and `after_create` hooks, all in one transaction.
+    ///
+    /// With [`Provision::Auto`] (the default) or [`Provision::Clone`], the schema and its
+    /// migration history are cloned from the tenant type's template schema in one round trip
+    /// instead of replaying the migrations (the template is built or rebuilt first if the
+    /// migrations changed); the result is the same schema, and `after_migrate` still receives
+    /// every version. [`Provision::Migrate`] replays the migrations.
     pub async fn create_tenant(&self, new: NewTenant) -> Result<Tenant> {
-        validate_schema_name(&new.schema, &self.reserved())?;
+        let reserved = self.reserved();
+        let reserved: Vec<&str> = reserved.iter().map(String::as_str).collect();
+        validate_schema_name(&new.schema, &reserved)?;
         let domain = self.clean_domain(&new.domain)?;
         let tenant_type = new
             .tenant_type
@@ -121,6 +143,18 @@ impl Tenantry {
         }
         let display_name = new.display_name.unwrap_or_else(|| new.schema.clone());
         let sql = &self.inner.sql;
+        let plan = match new.provision {
+            Provision::Migrate => None,
+            // Falls back to migrating when the template can't be cloned.
+            Provision::Auto => Some(self.clone_plan(&tenant_type).await?),
+            Provision::Clone => {
+                let plan = self.clone_plan(&tenant_type).await?;
+                if let Err(why) = plan.as_ref() {
+                    return Err(Error::Refused(format!("cannot clone: {why}")));
+                }
+                Some(plan)
+            }
+        };
 
         let mut tx = self.begin_admin(&new.schema).await?;
         // Schema names are unique across the whole database, tenants or not.
@@ -147,13 +181,28 @@ impl Tenantry {
                 "domain {domain:?} is already taken"
             )));
         }
-        tx.execute(AssertSqlSafe(format!(
-            "CREATE SCHEMA {}",
-            quote_ident(&new.schema)
-        )))
-        .await
-        .map_err(|e| conflict_or(e, || format!("schema {:?} already exists", new.schema)))?;
-        let applied = apply_in_tx(&mut tx, &new.schema, MIGRATIONS_TABLE, &set).await?;
+        let applied = match plan.as_deref() {
+            Some(Ok(plan)) => {
+                // The whole schema, its seed rows and migration history in one batch.
+                tx.execute(sqlx::raw_sql(AssertSqlSafe(plan.sql_for(&new.schema))))
+                    .await
+                    .map_err(|e| {
+                        conflict_or(e, || format!("schema {:?} already exists", new.schema))
+                    })?;
+                set.migrations().iter().map(|m| m.version).collect()
+            }
+            _ => {
+                tx.execute(AssertSqlSafe(format!(
+                    "CREATE SCHEMA {}",
+                    quote_ident(&new.schema)
+                )))
+                .await
+                .map_err(|e| {
+                    conflict_or(e, || format!("schema {:?} already exists", new.schema))
+                })?;
+                apply_in_tx(&mut tx, &new.schema, MIGRATIONS_TABLE, &set).await?
+            }
+        };
         let id: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
             "INSERT INTO {} (schema_name, display_name, tenant_type, data) VALUES ($1, $2, $3, $4) RETURNING id",
             sql.tenants
@@ -247,7 +296,9 @@ impl Tenantry {
 
     /// Renames a tenant's schema (and its registry and ledger rows) in one transaction.
     pub async fn rename_tenant(&self, old: &str, new: &str) -> Result<Tenant> {
-        validate_schema_name(new, &self.reserved())?;
+        let reserved = self.reserved();
+        let reserved: Vec<&str> = reserved.iter().map(String::as_str).collect();
+        validate_schema_name(new, &reserved)?;
         let mut tx = self.begin_admin(old).await?;
         let tenant = fetch_tenant(&mut tx, self, old).await?;
         sqlx::query("SELECT pg_advisory_xact_lock(hashtext('tenantry.migrate'), hashtext($1))")
