@@ -2,13 +2,20 @@
 //!
 //! Two bounded caches: known hosts (TTL as a safety net) and unknown hosts (short TTL, capped
 //! size, kept apart so a flood of random hosts can neither evict real tenants nor reach the
-//! database once per request). Concurrent misses for one host share a single query.
+//! database once per request). Concurrent misses for one host share a single query, and an
+//! unknown host is recorded as such before that query's waiters are released, so no request
+//! arriving later repeats it.
 //!
 //! Freshness comes from the registry's triggers: [`spawn_listener`] LISTENs on
 //! [`crate::NOTIFY_CHANNEL`] over a dedicated connection and empties both caches on every
-//! notification, and again after any reconnect (notifications sent while disconnected are lost,
-//! so a full refresh is the only safe answer).
+//! notification, and again once a lost connection is re-established and LISTENing
+//! (notifications sent while disconnected are lost, so a full refresh is the only safe answer).
+//!
+//! A lookup that was already running when an invalidation happened may have read the registry
+//! before the change: every entry carries the *generation* (invalidation count) current when its
+//! query started, and entries from an older generation are never served again.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -24,9 +31,20 @@ use crate::registry::{NOTIFY_CHANNEL, TenantRow};
 /// Bound on cached known hosts; far above any realistic fleet, it only caps pathological growth.
 const POSITIVE_CAPACITY: u64 = 1_000_000;
 
+/// Lookups retried when an invalidation lands while they run (then the last answer is used).
+const MAX_ATTEMPTS: usize = 3;
+
+#[derive(Clone)]
+struct Known {
+    generation: u64,
+    tenant: Arc<Tenant>,
+}
+
 pub(crate) struct ResolverCache {
-    known: Cache<Key, Arc<Tenant>>,
-    unknown: Cache<Key, ()>,
+    known: Cache<Key, Known>,
+    /// Unknown key -> generation it was found unknown in.
+    unknown: Cache<Key, u64>,
+    generation: AtomicU64,
 }
 
 /// What a cache entry is keyed by: a host, or a schema name (subfolder and header strategies).
@@ -37,7 +55,8 @@ enum Key {
 }
 
 enum Miss {
-    NotFound,
+    /// Not in the registry, as of the generation the lookup started in.
+    NotFound(u64),
     Db(Error),
 }
 
@@ -52,7 +71,12 @@ impl ResolverCache {
                 .max_capacity(config.negative_cache_capacity)
                 .time_to_live(config.negative_cache_ttl)
                 .build(),
+            generation: AtomicU64::new(0),
         }
+    }
+
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     /// The tenant owning `host` (already normalised), from memory when possible.
@@ -78,38 +102,71 @@ impl ResolverCache {
         tenantry: &Tenantry,
         key: Key,
     ) -> Result<Option<Arc<Tenant>>, Arc<Error>> {
-        if let Some(t) = self.known.get(&key).await {
-            return Ok(Some(t));
-        }
-        if self.unknown.contains_key(&key) {
-            return Ok(None);
-        }
-        let lookup = async {
-            let found = match &key {
-                Key::Host(host) => lookup_domain(tenantry, host).await,
-                Key::Schema(schema) => lookup_schema(tenantry, schema).await,
-            };
-            match found {
-                Ok(Some(t)) => Ok(Arc::new(t)),
-                Ok(None) => Err(Miss::NotFound),
-                Err(e) => Err(Miss::Db(e)),
-            }
-        };
-        match self.known.try_get_with(key.clone(), lookup).await {
-            Ok(t) => Ok(Some(t)),
-            Err(miss) => match &*miss {
-                Miss::NotFound => {
-                    self.unknown.insert(key, ()).await;
-                    Ok(None)
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let generation = self.generation();
+            if let Some(k) = self.known.get(&key).await {
+                if k.generation == generation {
+                    return Ok(Some(k.tenant));
                 }
-                Miss::Db(e) => Err(Arc::new(Error::Refused(format!(
-                    "tenant lookup failed: {e}"
-                )))),
-            },
+                // Read by a lookup that raced with an invalidation: drop it, look up again.
+                self.known.invalidate(&key).await;
+            }
+            if let Some(g) = self.unknown.get(&key).await {
+                if g == generation {
+                    return Ok(None);
+                }
+                self.unknown.invalidate(&key).await;
+            }
+            let lookup = async {
+                // The generation *before* the query: an invalidation during it marks the
+                // answer stale.
+                let generation = self.generation();
+                let found = match &key {
+                    Key::Host(h) => lookup_domain(tenantry, h).await,
+                    Key::Schema(schema) => lookup_schema(tenantry, schema).await,
+                };
+                match found {
+                    Ok(Some(t)) => Ok(Known {
+                        generation,
+                        tenant: Arc::new(t),
+                    }),
+                    Ok(None) => {
+                        // Recorded before the waiters are released: a request arriving after
+                        // this lookup finds the host in `unknown` instead of querying again.
+                        self.unknown.insert(key.clone(), generation).await;
+                        Err(Miss::NotFound(generation))
+                    }
+                    Err(e) => Err(Miss::Db(e)),
+                }
+            };
+            let (answer, answered_in) = match self.known.try_get_with(key.clone(), lookup).await {
+                Ok(k) => {
+                    let g = k.generation;
+                    (Some(k.tenant), g)
+                }
+                Err(miss) => match &*miss {
+                    Miss::NotFound(g) => (None, *g),
+                    Miss::Db(e) => {
+                        return Err(Arc::new(Error::Refused(format!(
+                            "tenant lookup failed: {e}"
+                        ))));
+                    }
+                },
+            };
+            // Joined a lookup that started before an invalidation: its answer may predate the
+            // change, so look again (bounded: under a storm of notifications, use the answer).
+            if answered_in == self.generation() || attempt >= MAX_ATTEMPTS {
+                return Ok(answer);
+            }
         }
     }
 
+    /// Forgets everything, including the answers of lookups still running.
     pub fn invalidate_all(&self) {
+        // Bump first: whatever a running lookup inserts from now on is already stale.
+        self.generation.fetch_add(1, Ordering::AcqRel);
         self.known.invalidate_all();
         self.unknown.invalidate_all();
     }
@@ -117,6 +174,28 @@ impl ResolverCache {
     /// Number of cached known hosts (approximate; for diagnostics and benchmarks).
     pub fn len(&self) -> u64 {
         self.known.entry_count()
+    }
+
+    /// Exact entry counts (known, unknown) after moka's pending maintenance has run.
+    async fn counts(&self) -> (u64, u64) {
+        self.known.run_pending_tasks().await;
+        self.unknown.run_pending_tasks().await;
+        (self.known.entry_count(), self.unknown.entry_count())
+    }
+}
+
+impl Tenantry {
+    /// Entries in the resolution cache: `(known hosts, unknown hosts)`, after pending evictions
+    /// have been applied (diagnostics, tests, benchmarks). The unknown-host count never exceeds
+    /// [`Config::negative_cache_capacity`].
+    pub async fn resolver_cache_counts(&self) -> (u64, u64) {
+        self.inner.cache.counts().await
+    }
+
+    /// How many times the resolution cache has been emptied (registry notifications, listener
+    /// reconnects, [`Tenantry::invalidate_cache`]).
+    pub fn resolver_generation(&self) -> u64 {
+        self.inner.cache.generation()
     }
 }
 
@@ -163,11 +242,15 @@ pub(crate) fn spawn_listener(inner: Weak<Inner>, listen_pool: PgPool) {
             };
             if let Err(e) = listener.listen(NOTIFY_CHANNEL).await {
                 tracing::warn!(error = %e, "tenantry: LISTEN failed; retrying");
+                if inner.strong_count() == 0 {
+                    return;
+                }
                 tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
                 continue;
             }
             backoff = Duration::from_millis(100);
-            // Whatever changed while we were not listening is unknown: start from scratch.
+            // Listening again: whatever changed while we were not is unknown, start from scratch.
             match inner.upgrade() {
                 Some(i) => i.cache.invalidate_all(),
                 None => return,
@@ -179,9 +262,16 @@ pub(crate) fn spawn_listener(inner: Weak<Inner>, listen_pool: PgPool) {
                 match next {
                     Err(_elapsed) => continue,
                     Ok(Ok(Some(_))) => i.cache.invalidate_all(),
-                    // Connection lost (sqlx reconnects on the next call): notifications may
-                    // have been missed.
-                    Ok(Ok(None)) => i.cache.invalidate_all(),
+                    // Connection lost. Empty the cache now, then reconnect with a fresh listener
+                    // (the outer loop) so that the full refresh happens only once LISTEN is
+                    // active again: entries cached in between may predate missed notifications.
+                    Ok(Ok(None)) => {
+                        tracing::warn!(
+                            "tenantry: registry listener lost its connection; reconnecting"
+                        );
+                        i.cache.invalidate_all();
+                        break;
+                    }
                     Ok(Err(e)) => {
                         tracing::warn!(error = %e, "tenantry: registry listener failed; reconnecting");
                         i.cache.invalidate_all();
