@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# HTTP benchmark: the Tenantry demo (release build) against a single-tenant control app.
+#
+# Usage: bench/http/run.sh [N ...]        (default: 1000; e.g. `bench/http/run.sh 1000 100000`)
+#
+# For each N: N tenants t000001..tN (domain tNNNNNN.bench.local, 10 notes each) in database
+# tenantry_bench_<N> (created once, reused by later runs); the demo binary and the control app
+# (same handlers, one schema, same pool size 16) are started; Tenantry's resident memory is read
+# before and after one request per host; then wrk loads GET /api/notes and GET /api/whoami with
+# the Host spread uniformly over the N tenants (hosts.lua), alternating the servers, ROUNDS
+# times. Results: bench/http/out/<time>/ (raw wrk output, results.tsv, rss.tsv, summary.md).
+#
+# Knobs (env): DURATION=10 (s per wrk run) ROUNDS=3 WRK_THREADS=1 WRK_CONNS=16
+#   CONTROL_TX=0 (1: also a control that runs the notes query in a transaction)
+#   DJANGO=0 (1: also the django-tenants baseline, see README; N <= 9999 only)
+#   BENCH_PG=postgres://postgres@127.0.0.1:5432 (server for the bench databases)
+#   CREATE_CONCURRENCY=4 (tenants created at once during setup)
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+HERE="$ROOT/bench/http"
+NS=("$@"); [ ${#NS[@]} -gt 0 ] || NS=(1000)
+DURATION="${DURATION:-10}"
+ROUNDS="${ROUNDS:-3}"
+WRK_THREADS="${WRK_THREADS:-1}"
+WRK_CONNS="${WRK_CONNS:-16}"
+CONTROL_TX="${CONTROL_TX:-0}"
+DJANGO="${DJANGO:-0}"
+BENCH_PG="${BENCH_PG:-postgres://postgres@127.0.0.1:5432}"
+TENANTRY_PORT=8101 CONTROL_PORT=8102 CONTROL_TX_PORT=8103 DJANGO_PORT=8104
+OUT="$HERE/out/$(date -u +%Y%m%dT%H%M%SZ)"
+mkdir -p "$OUT"
+command -v wrk >/dev/null || { echo "wrk is needed (apt-get install wrk)"; exit 1; }
+
+echo "== building (release)"
+(cd "$ROOT" && cargo build --release -q -p tenantry-demo -p tenantry-bench-control)
+BIN="$ROOT/target/release"
+
+PIDS=()
+cleanup() { for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+wait_ok() {  # port host path
+  for _ in $(seq 1 600); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Host: $2" "http://127.0.0.1:$1$3" || true)" = 200 ] && return 0
+    sleep 0.2
+  done
+  echo "server on :$1 did not answer 200 for $2$3" >&2; exit 1
+}
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+
+{
+  echo "# bench/http/run.sh ${NS[*]}  $(date -u +%FT%TZ)"
+  echo "# DURATION=$DURATION ROUNDS=$ROUNDS wrk -t$WRK_THREADS -c$WRK_CONNS; $(nproc) cores; $(wrk --version 2>&1 | head -1)"
+  echo "# $(psql "$BENCH_PG/postgres" -tAc 'select version()')"
+  echo "# git $(cd "$ROOT" && git rev-parse --short HEAD)"
+} | tee "$OUT/header.txt"
+printf 'n\tround\tserver\tendpoint\trps\tp50_ms\tp99_ms\trequests\tnon2xx\terrors\n' > "$OUT/results.tsv"
+printf 'n\trss_start_kb\trss_warm_kb\trss_end_kb\twarmed\n' > "$OUT/rss.tsv"
+
+echo "== control database"
+"$BIN/tenantry-bench-setup" control --database-url "$BENCH_PG/tenantry_bench_control"
+
+load() {  # n round server port endpoint
+  local raw="$OUT/wrk_N$1_r$2_$3_${5//\//_}.txt" line
+  BENCH_TENANTS="$1" wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d"${DURATION}s" --latency \
+    -s "$HERE/hosts.lua" "http://127.0.0.1:$4$5" > "$raw"
+  line=$(grep '^RESULT' "$raw")
+  echo "  N=$1 round=$2 $3 $5: $line"
+  get() { echo "$line" | tr ' ' '\n' | grep "^$1=" | cut -d= -f2; }
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$5" "$(get rps)" "$(get p50_ms)" \
+    "$(get p99_ms)" "$(get requests)" "$(get non2xx)" "$(get errors)" >> "$OUT/results.tsv"
+}
+
+for N in "${NS[@]}"; do
+  DB="$BENCH_PG/tenantry_bench_$N"
+  echo "== N=$N: tenants (bench setup: the library's create_tenant, ${CREATE_CONCURRENCY:-4} at a time)"
+  "$BIN/tenantry-bench-setup" tenants --database-url "$DB" --count "$N" \
+    --concurrency "${CREATE_CONCURRENCY:-4}" | tee "$OUT/setup_N$N.txt"
+  psql "$DB" -qc 'VACUUM ANALYZE' 2>/dev/null || true
+  psql "$BENCH_PG/postgres" -qc CHECKPOINT
+
+  echo "== N=$N: servers"
+  DATABASE_URL="$DB" TENANTRY_DEMO_ADDR="127.0.0.1:$TENANTRY_PORT" RUST_LOG=warn \
+    "$BIN/tenantry-demo" > "$OUT/demo_N$N.log" 2>&1 &
+  TPID=$!; PIDS+=("$TPID")
+  "$BIN/tenantry-bench-control" --database-url "$BENCH_PG/tenantry_bench_control" \
+    --addr "127.0.0.1:$CONTROL_PORT" > "$OUT/control_N$N.log" 2>&1 &
+  CPID=$!; PIDS+=("$CPID")
+  SERVERS=("tenantry:$TENANTRY_PORT" "control:$CONTROL_PORT")
+  if [ "$CONTROL_TX" = 1 ]; then
+    "$BIN/tenantry-bench-control" --tx --database-url "$BENCH_PG/tenantry_bench_control" \
+      --addr "127.0.0.1:$CONTROL_TX_PORT" > "$OUT/control_tx_N$N.log" 2>&1 &
+    PIDS+=("$!"); SERVERS+=("control_tx:$CONTROL_TX_PORT")
+  fi
+  LAST=$(printf 't%06d' "$N")
+  wait_ok "$TENANTRY_PORT" "$LAST.bench.local" /api/whoami
+  wait_ok "$CONTROL_PORT" "$LAST.bench.local" /api/whoami
+  # Sanity: the last tenant answers from its own schema with its 10 notes.
+  curl -s -H "Host: $LAST.bench.local" "http://127.0.0.1:$TENANTRY_PORT/api/notes" | python3 -c \
+    "import json,sys; d=json.load(sys.stdin); assert len(d)==10 and '$LAST' in d[0]['title'], d; print('  sanity: $LAST has', len(d), 'notes')"
+  curl -s -o /dev/null -w '  sanity: unknown host -> %{http_code}\n' -H "Host: nobody.bench.local" "http://127.0.0.1:$TENANTRY_PORT/api/notes"
+
+  RSS0=$(rss_kb "$TPID")
+  # Restart the resolution cache from empty (the sanity requests above cached two hosts) is not
+  # needed: warming requests every host once, so the cache then holds all N.
+  "$BIN/tenantry-bench-setup" warm --addr "127.0.0.1:$TENANTRY_PORT" --count "$N" | tee -a "$OUT/setup_N$N.txt"
+  RSS1=$(rss_kb "$TPID")
+  echo "  Tenantry VmRSS: ${RSS0} kB at start, ${RSS1} kB with all $N hosts cached"
+
+  # Warm-up of every server (connections, prepared statements), not recorded.
+  for s in "${SERVERS[@]}"; do
+    BENCH_TENANTS="$N" wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d2s -s "$HERE/hosts.lua" \
+      "http://127.0.0.1:${s#*:}/api/notes" > /dev/null
+  done
+  for round in $(seq 1 "$ROUNDS"); do
+    order=("${SERVERS[@]}")
+    # Alternate which server goes first, so slow drifts hit both alike.
+    if [ $((round % 2)) = 0 ]; then
+      rev=(); for ((i=${#order[@]}-1; i>=0; i--)); do rev+=("${order[$i]}"); done; order=("${rev[@]}")
+    fi
+    for ep in /api/notes /api/whoami; do
+      for s in "${order[@]}"; do
+        load "$N" "$round" "${s%%:*}" "${s#*:}" "$ep"
+      done
+    done
+  done
+  RSS2=$(rss_kb "$TPID")
+  printf '%s\t%s\t%s\t%s\t%s\n' "$N" "$RSS0" "$RSS1" "$RSS2" "$N" >> "$OUT/rss.tsv"
+  cleanup; PIDS=()
+
+  if [ "$DJANGO" = 1 ]; then
+    "$HERE/django.sh" "$N" "$OUT" "$DJANGO_PORT"
+  fi
+done
+
+python3 "$HERE/summarize.py" "$OUT/results.tsv" "$OUT/rss.tsv" | tee "$OUT/summary.md"
+echo "results in $OUT"

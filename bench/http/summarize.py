@@ -1,0 +1,59 @@
+#!/usr/bin/env python3
+"""Summarise bench/http/run.sh results: median over rounds per (N, server, endpoint), ratios."""
+import csv
+import statistics
+import sys
+from collections import defaultdict
+
+rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
+rss = {}
+if len(sys.argv) > 2:
+    for r in csv.DictReader(open(sys.argv[2]), delimiter="\t"):
+        rss[r["n"]] = r
+by = defaultdict(list)
+for r in rows:
+    by[(int(r["n"]), r["server"], r["endpoint"])].append(r)
+
+
+def med(key, field):
+    return statistics.median(float(r[field]) for r in by[key])
+
+
+ns = sorted({k[0] for k in by})
+servers = [s for s in ("tenantry", "control", "control_tx", "django-tenants") if any(k[1] == s for k in by)]
+print("| N | endpoint | server | req/s (median) | p50 ms | p99 ms | rounds | non-2xx |")
+print("|---|---|---|---|---|---|---|---|")
+for n in ns:
+    for ep in ("/api/notes", "/api/whoami"):
+        for s in servers:
+            k = (n, s, ep)
+            if k not in by:
+                continue
+            bad = sum(int(r["non2xx"]) + int(r["errors"]) for r in by[k])
+            print(f"| {n} | {ep} | {s} | {med(k, 'rps'):.0f} | {med(k, 'p50_ms'):.2f} | "
+                  f"{med(k, 'p99_ms'):.2f} | {len(by[k])} | {bad} |")
+print()
+print("| N | endpoint | Tenantry/control req/s | Tenantry/control p99 | paired req/s ratios per round | Tenantry/django-tenants req/s |")
+print("|---|---|---|---|---|---|")
+for n in ns:
+    for ep in ("/api/notes", "/api/whoami"):
+        t, c = (n, "tenantry", ep), (n, "control", ep)
+        if t not in by or c not in by:
+            continue
+        paired = []
+        for rt in by[t]:
+            for rc in by[c]:
+                if rt["round"] == rc["round"]:
+                    paired.append(float(rt["rps"]) / float(rc["rps"]))
+        d = (n, "django-tenants", ep)
+        dj = f"{med(t, 'rps') / med(d, 'rps'):.1f}x" if d in by else "not run"
+        print(f"| {n} | {ep} | {med(t, 'rps') / med(c, 'rps'):.3f} | {med(t, 'p99_ms') / med(c, 'p99_ms'):.3f} | "
+              f"{', '.join(f'{p:.3f}' for p in paired)} | {dj} |")
+if rss:
+    print()
+    print("| N | Tenantry VmRSS after start (MiB) | after warming all N hosts (MiB) | after the load (MiB) | hosts warmed |")
+    print("|---|---|---|---|---|")
+    for n in sorted(rss, key=int):
+        r = rss[n]
+        print(f"| {n} | {int(r['rss_start_kb']) / 1024:.1f} | {int(r['rss_warm_kb']) / 1024:.1f} | "
+              f"{int(r['rss_end_kb']) / 1024:.1f} | {r['warmed']} |")
