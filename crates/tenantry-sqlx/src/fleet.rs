@@ -31,6 +31,7 @@ pub struct MigrateOptions {
     /// hand; slower).
     pub ignore_ledger: bool,
     /// Called after each schema finishes (progress bars, logs).
+    #[allow(clippy::type_complexity)]
     pub on_schema: Option<Arc<dyn Fn(&SchemaResult) + Send + Sync>>,
 }
 

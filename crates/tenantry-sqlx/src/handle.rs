@@ -387,7 +387,7 @@ impl Tenantry {
     pub async fn resolve_host(&self, raw_host: &str) -> Result<Resolution, ResolveError> {
         let host = normalize_host(raw_host, self.inner.config.host_policy)
             .map_err(ResolveError::BadHost)?;
-        if self.inner.config.public_domains.iter().any(|d| *d == host) {
+        if self.inner.config.public_domains.contains(&host) {
             return Ok(Resolution::Public);
         }
         // Only syntactically valid domains can be in the table; skip the lookup for the rest
