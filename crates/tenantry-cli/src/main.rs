@@ -87,10 +87,14 @@ fn render_error(e: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     for cause in e.chain() {
         if let Some(db) = database_error(cause) {
-            let msg = match db.code() {
+            let mut msg = match db.code() {
                 Some(code) => format!("{} (SQLSTATE {code})", db.message()),
                 None => db.message().to_owned(),
             };
+            // The registry's tables are missing: the database was never migrated.
+            if db.code().as_deref() == Some("42P01") && db.message().contains("tenantry_") {
+                msg.push_str(" (run `tenantry migrate` first)");
+            }
             parts.push(msg);
             break;
         }

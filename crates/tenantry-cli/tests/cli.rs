@@ -1,0 +1,781 @@
+//! End-to-end tests of the `tenantry` binary against a real PostgreSQL database (one fresh
+//! database per test, see `tenantry-testing`), with migration folders written to a temp dir.
+
+use std::process::Command;
+
+use serde_json::Value;
+use sqlx::PgPool;
+use tempfile::TempDir;
+use tenantry_testing::TestDb;
+
+/// What one run of the binary printed.
+#[derive(Debug)]
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Out {
+    /// Asserts success and returns stdout.
+    #[track_caller]
+    fn ok(&self) -> &str {
+        assert_eq!(self.code, 0, "expected success, got {self:#?}");
+        &self.stdout
+    }
+
+    /// Asserts exit code `code` and returns stdout + stderr.
+    #[track_caller]
+    fn fails_with(&self, code: i32) -> String {
+        assert_eq!(self.code, code, "expected exit code {code}, got {self:#?}");
+        assert!(
+            !self.stderr.contains("panicked") && !self.stderr.contains("RUST_BACKTRACE"),
+            "a panic is not an error message: {self:#?}"
+        );
+        format!("{}{}", self.stdout, self.stderr)
+    }
+}
+
+/// A test database plus a working directory with `shared/` and `tenant/` migration folders.
+struct Env {
+    db: TestDb,
+    dir: TempDir,
+}
+
+impl Env {
+    async fn new() -> Self {
+        let env = Self {
+            db: TestDb::new().await,
+            dir: tempfile::tempdir().expect("temp dir"),
+        };
+        env.write(
+            "shared/1_plans.sql",
+            "CREATE TABLE plans (id INT PRIMARY KEY, name TEXT NOT NULL);",
+        );
+        env.write(
+            "tenant/1_items.sql",
+            "CREATE TABLE items (id SERIAL PRIMARY KEY, name TEXT NOT NULL);",
+        );
+        env
+    }
+
+    fn write(&self, rel: &str, text: &str) {
+        let path = self.dir.path().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    /// Runs `tenantry` in the temp dir with DATABASE_URL set and the two folders as flags.
+    fn run(&self, args: &[&str]) -> Out {
+        self.run_raw(
+            &[
+                &[
+                    "--shared-migrations",
+                    "shared",
+                    "--tenant-migrations",
+                    "tenant",
+                ],
+                args,
+            ]
+            .concat(),
+            Some(self.db.url()),
+        )
+    }
+
+    /// Runs `tenantry` in the temp dir with exactly `args`.
+    fn run_raw(&self, args: &[&str], database_url: Option<&str>) -> Out {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tenantry"));
+        cmd.current_dir(self.dir.path())
+            .args(args)
+            .env_remove("RUST_LOG")
+            .env_remove("DATABASE_URL");
+        if let Some(url) = database_url {
+            cmd.env("DATABASE_URL", url);
+        }
+        let out = cmd.output().expect("run tenantry");
+        Out {
+            code: out.status.code().expect("exit code"),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    async fn pool(&self) -> PgPool {
+        PgPool::connect(self.db.url()).await.expect("connect")
+    }
+
+    /// `migrate` then create each tenant at `<name>.localhost`.
+    fn setup(&self, tenants: &[&str]) {
+        self.run(&["migrate"]).ok();
+        for t in tenants {
+            self.run(&["tenant", "create", t, "--domain", &format!("{t}.localhost")])
+                .ok();
+        }
+    }
+}
+
+async fn schema_exists(pool: &PgPool, schema: &str) -> bool {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
+        .bind(schema)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+async fn registry_has(pool: &PgPool, schema: &str) -> bool {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM public.tenantry_tenants WHERE schema_name = $1)",
+    )
+    .bind(schema)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+async fn applied_versions(pool: &PgPool, schema: &str) -> Vec<i64> {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT version FROM \"{schema}\"._sqlx_migrations ORDER BY version"
+    )))
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+async fn table_exists(pool: &PgPool, qualified: &str) -> bool {
+    sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+        .bind(qualified)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+fn tenants_json(env: &Env) -> Vec<Value> {
+    let out = env.run(&["tenant", "list", "--json"]);
+    serde_json::from_str::<Value>(out.ok())
+        .expect("list --json prints JSON")
+        .as_array()
+        .expect("a JSON array")
+        .clone()
+}
+
+#[tokio::test]
+async fn migrate_shared_then_tenants_plan_check_and_noop() {
+    let env = Env::new().await;
+
+    // Fresh database: everything pending, nothing changed by --plan/--check.
+    let plan = env.run(&["migrate", "--plan"]);
+    let text = plan.ok();
+    assert!(
+        text.contains("would apply Tenantry registry migration(s) [1]"),
+        "{text}"
+    );
+    assert!(text.contains("would apply migration(s) [1]"), "{text}");
+    env.run(&["migrate", "--check"]).fails_with(2);
+    let pool = env.pool().await;
+    assert!(!table_exists(&pool, "public.tenantry_tenants").await);
+
+    let out = env.run(&["migrate"]);
+    let text = out.ok();
+    assert!(text.contains("applied 1 shared migration(s) [1]"), "{text}");
+    assert!(table_exists(&pool, "public.plans").await);
+    assert!(table_exists(&pool, "public.tenantry_tenants").await);
+
+    for t in ["acme", "beta"] {
+        env.run(&["tenant", "create", t, "--domain", &format!("{t}.localhost")])
+            .ok();
+    }
+    // Up to date: answered from the ledger.
+    let out = env.run(&["migrate"]);
+    assert!(
+        out.ok().contains(
+            "nothing to do: shared schema public up to date, 2 tenant schema(s) up to date"
+        ),
+        "{out:#?}"
+    );
+    env.run(&["migrate", "--check"]).ok();
+
+    // A new tenant migration: pending in both schemas.
+    env.write(
+        "tenant/2_qty.sql",
+        "ALTER TABLE items ADD COLUMN qty INT NOT NULL DEFAULT 0;",
+    );
+    let check = env.run(&["migrate", "--check"]);
+    assert!(check.fails_with(2).contains("2 tenant schema(s)"));
+    let plan = env.run(&["migrate", "--plan"]);
+    let text = plan.ok();
+    assert!(
+        text.contains("schema acme (type default): would apply migration(s) [2]"),
+        "{text}"
+    );
+    assert!(text.contains("schema beta (type default): would apply migration(s) [2]"));
+    assert!(text.contains("plan: 2 of 2 tenant schema(s) pending"));
+    assert_eq!(
+        applied_versions(&pool, "acme").await,
+        [1],
+        "--plan changed nothing"
+    );
+
+    let out = env.run(&["migrate", "--jobs", "2"]);
+    let text = out.ok();
+    assert!(
+        text.contains("schema acme: applied 1 migration(s) [2] in"),
+        "{text}"
+    );
+    assert!(
+        text.contains("schema beta: applied 1 migration(s) [2] in"),
+        "{text}"
+    );
+    assert!(
+        text.contains("tenants: 2 migrated, 0 up to date, 0 failed"),
+        "{text}"
+    );
+    for t in ["acme", "beta"] {
+        assert_eq!(applied_versions(&pool, t).await, [1, 2]);
+    }
+    env.run(&["migrate", "--check"]).ok();
+    assert!(env.run(&["migrate"]).ok().contains("nothing to do"));
+}
+
+#[tokio::test]
+async fn migrate_scopes_shared_tenants_and_one_schema() {
+    let env = Env::new().await;
+    // Tenants only, before the registry exists: a clear error.
+    let err = env.run(&["migrate", "--tenants"]).fails_with(1);
+    assert!(err.contains("run `tenantry migrate --shared`"), "{err}");
+
+    let out = env.run(&["migrate", "--shared"]);
+    assert!(out.ok().contains("applied 1 shared migration(s)"));
+    env.run(&["tenant", "create", "acme", "--domain", "acme.localhost"])
+        .ok();
+    env.run(&["tenant", "create", "beta", "--domain", "beta.localhost"])
+        .ok();
+    env.write("tenant/2_notes.sql", "CREATE TABLE notes (body TEXT);");
+
+    let out = env.run(&["migrate", "--schema", "acme"]);
+    let text = out.ok();
+    assert!(
+        text.contains("schema acme: applied 1 migration(s) [2]"),
+        "{text}"
+    );
+    assert!(!text.contains("schema beta"), "{text}");
+    let pool = env.pool().await;
+    assert_eq!(applied_versions(&pool, "acme").await, [1, 2]);
+    assert_eq!(applied_versions(&pool, "beta").await, [1]);
+
+    let err = env.run(&["migrate", "--schema", "nope"]).fails_with(1);
+    assert!(err.contains("error: no tenant \"nope\""), "{err}");
+
+    let out = env.run(&["migrate", "--tenants"]);
+    assert!(out.ok().contains("schema beta: applied 1 migration(s) [2]"));
+    assert_eq!(applied_versions(&pool, "beta").await, [1, 2]);
+    // Mutually exclusive scopes are a usage error (exit 1, not 2).
+    env.run(&["migrate", "--shared", "--tenants"]).fails_with(1);
+}
+
+#[tokio::test]
+async fn broken_migration_names_schema_and_leaves_it_untouched() {
+    let env = Env::new().await;
+    env.setup(&["acme", "beta"]);
+    env.write("tenant/2_good.sql", "CREATE TABLE good (id INT);");
+    env.write(
+        "tenant/3_broken.sql",
+        "ALTER TABLE no_such_table ADD COLUMN x INT;",
+    );
+
+    let out = env.run(&["migrate"]);
+    let text = out.fails_with(1);
+    assert!(
+        text.contains(
+            "schema acme: FAILED migration 3 (broken): relation \"no_such_table\" does not exist"
+        ),
+        "{text}"
+    );
+    assert!(
+        out.stderr
+            .contains("error: migrations failed in 2 schema(s):"),
+        "{out:#?}"
+    );
+    assert!(
+        out.stderr.contains(
+            "schema beta: migration 3 (broken): relation \"no_such_table\" does not exist"
+        ),
+        "{out:#?}"
+    );
+    assert!(
+        out.stdout.contains("0 migrated, 0 up to date, 2 failed"),
+        "{out:#?}"
+    );
+    // Fully migrated or untouched: migration 2 was rolled back with 3.
+    let pool = env.pool().await;
+    for t in ["acme", "beta"] {
+        assert_eq!(applied_versions(&pool, t).await, [1]);
+        assert!(!table_exists(&pool, &format!("{t}.good")).await);
+    }
+    // Still pending for deploy pipelines.
+    env.run(&["migrate", "--check"]).fails_with(2);
+
+    // --fail-fast with one job: the second schema is not attempted.
+    let out = env.run(&["migrate", "--fail-fast", "--jobs", "1"]);
+    let text = out.fails_with(1);
+    assert!(
+        text.contains("1 schema(s) not attempted (--fail-fast): beta"),
+        "{text}"
+    );
+
+    // Fixed: the next run applies both migrations.
+    env.write("tenant/3_broken.sql", "ALTER TABLE good ADD COLUMN x INT;");
+    env.run(&["migrate"]).ok();
+    for t in ["acme", "beta"] {
+        assert_eq!(applied_versions(&pool, t).await, [1, 2, 3]);
+    }
+}
+
+#[tokio::test]
+async fn broken_shared_migration_stops_before_tenants() {
+    let env = Env::new().await;
+    env.setup(&["acme"]);
+    env.write("shared/2_bad.sql", "SELECT 1/0;");
+    env.write("tenant/2_notes.sql", "CREATE TABLE notes (body TEXT);");
+    let out = env.run(&["migrate"]);
+    let text = out.fails_with(1);
+    assert!(text.contains("schema public: migration 2 (bad)"), "{text}");
+    assert!(text.contains("division by zero"), "{text}");
+    assert_eq!(applied_versions(&env.pool().await, "acme").await, [1]);
+}
+
+#[tokio::test]
+async fn tenant_create_list_show_rename_delete() {
+    let env = Env::new().await;
+    env.setup(&[]);
+    let out = env.run(&[
+        "tenant",
+        "create",
+        "acme",
+        "--domain",
+        "Acme.Localhost",
+        "--display-name",
+        "Acme Corp",
+        "--data",
+        r#"{"plan":"pro"}"#,
+    ]);
+    assert!(out.ok().contains("created tenant acme"));
+    env.run(&["tenant", "create", "beta", "--domain", "beta.localhost"])
+        .ok();
+
+    let list = tenants_json(&env);
+    assert_eq!(list.len(), 2);
+    let acme = &list[0];
+    assert_eq!(acme["schema"], "acme");
+    assert_eq!(acme["display_name"], "Acme Corp");
+    assert_eq!(acme["status"], "active");
+    assert_eq!(acme["type"], "default");
+    assert_eq!(acme["primary_domain"], "acme.localhost");
+    assert_eq!(acme["domains"], serde_json::json!(["acme.localhost"]));
+    assert_eq!(acme["data"]["plan"], "pro");
+    assert!(acme["created_at"].is_string());
+    assert_eq!(list[1]["schema"], "beta");
+    assert_eq!(list[1]["display_name"], "beta");
+
+    let table = env.run(&["tenant", "list"]);
+    assert!(table.ok().contains("acme"));
+    let show = env.run(&["tenant", "show", "acme", "--json"]);
+    let shown: Value = serde_json::from_str(show.ok()).unwrap();
+    assert_eq!(shown["schema"], "acme");
+    assert!(
+        env.run(&["tenant", "show", "acme"])
+            .ok()
+            .contains("Acme Corp")
+    );
+
+    let pool = env.pool().await;
+    env.run(&["tenant", "rename", "acme", "acme2"]).ok();
+    assert!(!schema_exists(&pool, "acme").await);
+    assert!(schema_exists(&pool, "acme2").await);
+    assert!(table_exists(&pool, "acme2.items").await);
+    let shown: Value =
+        serde_json::from_str(env.run(&["tenant", "show", "acme2", "--json"]).ok()).unwrap();
+    assert_eq!(shown["primary_domain"], "acme.localhost");
+    env.run(&["tenant", "show", "acme"]).fails_with(1);
+
+    // --keep-schema keeps the schema, the default drops it.
+    env.run(&["tenant", "delete", "acme2", "--keep-schema"])
+        .ok();
+    assert!(schema_exists(&pool, "acme2").await);
+    assert!(!registry_has(&pool, "acme2").await);
+    env.run(&["tenant", "delete", "beta"]).ok();
+    assert!(!schema_exists(&pool, "beta").await);
+    assert!(!registry_has(&pool, "beta").await);
+    assert!(tenants_json(&env).is_empty());
+    let err = env.run(&["tenant", "delete", "beta"]).fails_with(1);
+    assert!(err.contains("error: no tenant \"beta\""), "{err}");
+}
+
+#[tokio::test]
+async fn failed_creates_leave_no_schema_and_no_row() {
+    let env = Env::new().await;
+    env.setup(&["acme"]);
+    let pool = env.pool().await;
+
+    let err = env
+        .run(&["tenant", "create", "Bad", "--domain", "bad.localhost"])
+        .fails_with(1);
+    assert!(
+        err.contains("error: schema name \"Bad\" must match"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(!schema_exists(&pool, "Bad").await);
+
+    // Domain already taken.
+    let err = env
+        .run(&["tenant", "create", "other", "--domain", "acme.localhost"])
+        .fails_with(1);
+    assert!(err.contains("already taken"), "{err}");
+    assert!(!schema_exists(&pool, "other").await);
+    assert!(!registry_has(&pool, "other").await);
+
+    // Bad --data.
+    let err = env
+        .run(&[
+            "tenant",
+            "create",
+            "other",
+            "--domain",
+            "o.localhost",
+            "--data",
+            "{nope",
+        ])
+        .fails_with(1);
+    assert!(err.contains("--data is not valid JSON"), "{err}");
+
+    // A tenant migration that errors: nothing left behind.
+    env.write("broken/1_ok.sql", "CREATE TABLE t (id INT);");
+    env.write("broken/2_bad.sql", "INSERT INTO t VALUES ('not a number');");
+    let err = env
+        .run(&[
+            "--tenant-type-migrations",
+            "lab=broken",
+            "tenant",
+            "create",
+            "lab1",
+            "--type",
+            "lab",
+            "--domain",
+            "lab1.localhost",
+        ])
+        .fails_with(1);
+    assert!(err.contains("migration 2 (bad)"), "{err}");
+    assert!(!schema_exists(&pool, "lab1").await);
+    assert!(!registry_has(&pool, "lab1").await);
+
+    // Unknown tenant type.
+    let err = env
+        .run(&[
+            "tenant",
+            "create",
+            "x",
+            "--type",
+            "nope",
+            "--domain",
+            "x.localhost",
+        ])
+        .fails_with(1);
+    assert!(err.contains("unknown tenant type"), "{err}");
+    assert_eq!(tenants_json(&env).len(), 1);
+}
+
+#[tokio::test]
+async fn tenant_types_get_their_own_migrations() {
+    let env = Env::new().await;
+    env.write("lab/1_samples.sql", "CREATE TABLE samples (id INT);");
+    let lab = ["--tenant-type-migrations", "lab=lab"];
+    env.run(&[&lab[..], &["migrate"]].concat()).ok();
+    env.run(
+        &[
+            &lab[..],
+            &[
+                "tenant",
+                "create",
+                "lab1",
+                "--type",
+                "lab",
+                "--domain",
+                "lab1.localhost",
+            ],
+        ]
+        .concat(),
+    )
+    .ok();
+    let pool = env.pool().await;
+    assert!(table_exists(&pool, "lab1.samples").await);
+    assert!(!table_exists(&pool, "lab1.items").await);
+    env.write("lab/2_more.sql", "ALTER TABLE samples ADD COLUMN y INT;");
+    let out = env.run(&[&lab[..], &["migrate"]].concat());
+    assert!(out.ok().contains("schema lab1: applied 1 migration(s) [2]"));
+}
+
+#[tokio::test]
+async fn domains_add_remove_set_primary() {
+    let env = Env::new().await;
+    env.setup(&["acme", "beta"]);
+    env.run(&["domain", "add", "acme", "acme.example.com"]).ok();
+    env.run(&["domain", "add", "acme", "www.acme.example.com", "--primary"])
+        .ok();
+    let list = env.run(&["domain", "list", "acme"]);
+    assert_eq!(
+        list.ok().lines().collect::<Vec<_>>(),
+        [
+            "www.acme.example.com (primary)",
+            "acme.example.com",
+            "acme.localhost"
+        ]
+    );
+    let err = env
+        .run(&["domain", "add", "beta", "acme.example.com"])
+        .fails_with(1);
+    assert!(err.contains("already taken"), "{err}");
+    let err = env
+        .run(&["domain", "add", "beta", "localhost"])
+        .fails_with(1);
+    assert!(err.contains("public domain"), "{err}");
+
+    env.run(&["domain", "set-primary", "acme.localhost"]).ok();
+    let err = env
+        .run(&["domain", "remove", "acme.localhost"])
+        .fails_with(1);
+    assert!(err.contains("primary domain"), "{err}");
+    env.run(&["domain", "remove", "www.acme.example.com"]).ok();
+    let json: Value =
+        serde_json::from_str(env.run(&["domain", "list", "acme", "--json"]).ok()).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!([
+            {"domain": "acme.localhost", "is_primary": true},
+            {"domain": "acme.example.com", "is_primary": false}
+        ])
+    );
+    let acme = tenants_json(&env)
+        .into_iter()
+        .find(|t| t["schema"] == "acme")
+        .unwrap();
+    assert_eq!(acme["primary_domain"], "acme.localhost");
+    assert_eq!(
+        acme["domains"],
+        serde_json::json!(["acme.localhost", "acme.example.com"])
+    );
+    let err = env
+        .run(&["domain", "remove", "nope.example.com"])
+        .fails_with(1);
+    assert!(err.contains("no such domain"), "{err}");
+    env.run(&["domain", "list", "nope"]).fails_with(1);
+}
+
+#[tokio::test]
+async fn exec_runs_in_each_tenant_schema() {
+    let env = Env::new().await;
+    env.setup(&["acme", "beta", "gamma"]);
+    let pool = env.pool().await;
+
+    // Multi-statement SQL; rows of the final SELECT are printed per schema.
+    let out = env.run(&[
+        "exec",
+        "--all",
+        "-c",
+        "INSERT INTO items (name) VALUES (current_schema()); SELECT name, NULL AS nothing FROM items",
+    ]);
+    let text = out.ok();
+    for t in ["acme", "beta", "gamma"] {
+        assert!(text.contains(&format!("schema {t}: 1 row(s)")), "{text}");
+        assert!(text.contains(&format!("  {t} | NULL")), "{text}");
+        let names: Vec<String> =
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT name FROM {t}.items")))
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        assert_eq!(names, [t], "ran in the tenant's own schema");
+    }
+    assert!(
+        text.contains("exec: 3 of 3 schema(s) ok, 0 failed"),
+        "{text}"
+    );
+
+    // One schema only; a statement without rows reports rows affected.
+    let out = env.run(&[
+        "exec",
+        "--schema",
+        "beta",
+        "-c",
+        "UPDATE items SET name = 'changed'",
+    ]);
+    assert!(
+        out.ok().contains("schema beta: ok, 1 row(s) affected"),
+        "{out:#?}"
+    );
+    let changed: Vec<(String, String)> = sqlx::query_as(
+        "SELECT 'acme', name FROM acme.items UNION ALL SELECT 'beta', name FROM beta.items \
+         UNION ALL SELECT 'gamma', name FROM gamma.items ORDER BY 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        changed,
+        [
+            ("acme".into(), "acme".into()),
+            ("beta".into(), "changed".into()),
+            ("gamma".into(), "gamma".into())
+        ]
+    );
+
+    // A failure in one schema is rolled back there, reported, and exits 1.
+    let out = env.run(&[
+        "exec",
+        "--all",
+        "-c",
+        "DELETE FROM items; SELECT 1 / (CASE WHEN current_schema() = 'beta' THEN 0 ELSE 1 END)",
+    ]);
+    let text = out.fails_with(1);
+    assert!(
+        text.contains("schema beta: FAILED: division by zero"),
+        "{text}"
+    );
+    assert!(
+        out.stderr.contains("error: SQL failed in 1 schema(s)"),
+        "{out:#?}"
+    );
+    let beta_rows: i64 = sqlx::query_scalar("SELECT count(*) FROM beta.items")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(beta_rows, 1, "beta's DELETE was rolled back");
+    let acme_rows: i64 = sqlx::query_scalar("SELECT count(*) FROM acme.items")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(acme_rows, 0);
+
+    let err = env
+        .run(&["exec", "--schema", "nope", "-c", "SELECT 1"])
+        .fails_with(1);
+    assert!(err.contains("no tenant \"nope\""), "{err}");
+    // --all or --schema is required.
+    env.run(&["exec", "-c", "SELECT 1"]).fails_with(1);
+}
+
+#[tokio::test]
+async fn suspend_maintenance_resume() {
+    let env = Env::new().await;
+    env.setup(&["acme"]);
+    let status = |env: &Env| tenants_json(env)[0]["status"].as_str().unwrap().to_owned();
+    assert!(
+        env.run(&["tenant", "suspend", "acme"])
+            .ok()
+            .contains("suspended")
+    );
+    assert_eq!(status(&env), "suspended");
+    env.run(&["tenant", "maintenance", "acme"]).ok();
+    assert_eq!(status(&env), "maintenance");
+    env.run(&["tenant", "resume", "acme"]).ok();
+    assert_eq!(status(&env), "active");
+    let err = env.run(&["tenant", "suspend", "nope"]).fails_with(1);
+    assert!(err.contains("no tenant \"nope\""), "{err}");
+}
+
+#[tokio::test]
+async fn config_file_and_precedence() {
+    let env = Env::new().await;
+    env.write(
+        "conf/tenantry.toml",
+        &format!(
+            "database_url = \"{}\"\nshared_schema = \"public\"\npublic_domains = [\"localhost\", \"www.example.com\"]\n\
+             [migrations]\nshared = \"../shared\"\ntenant = \"../tenant\"\n",
+            env.db.url()
+        ),
+    );
+    // --config with paths relative to the file; no DATABASE_URL.
+    let out = env.run_raw(&["--config", "conf/tenantry.toml", "migrate"], None);
+    assert!(
+        out.ok().contains("applied 1 shared migration(s)"),
+        "{out:#?}"
+    );
+    // ./tenantry.toml is picked up from the current directory.
+    std::fs::copy(
+        env.dir.path().join("conf/tenantry.toml"),
+        env.dir.path().join("tenantry.toml"),
+    )
+    .unwrap();
+    std::fs::write(
+        env.dir.path().join("tenantry.toml"),
+        std::fs::read_to_string(env.dir.path().join("tenantry.toml"))
+            .unwrap()
+            .replace("../", ""),
+    )
+    .unwrap();
+    env.run_raw(
+        &["tenant", "create", "acme", "--domain", "acme.localhost"],
+        None,
+    )
+    .ok();
+    assert!(table_exists(&env.pool().await, "acme.items").await);
+    // public_domains from the file are refused as tenant domains.
+    let err = env
+        .run_raw(&["domain", "add", "acme", "www.example.com"], None)
+        .fails_with(1);
+    assert!(err.contains("public domain"), "{err}");
+
+    // The environment beats the file, the flag beats the environment.
+    let bad = "postgres://postgres@127.0.0.1:5432/tenantry_no_such_db";
+    let err = env.run_raw(&["tenant", "list"], Some(bad)).fails_with(1);
+    assert!(err.contains("tenantry_no_such_db"), "{err}");
+    let out = env.run_raw(
+        &["--database-url", env.db.url(), "tenant", "list"],
+        Some(bad),
+    );
+    assert!(out.ok().contains("acme"));
+
+    // Unknown keys are warned about, not fatal.
+    std::fs::write(
+        env.dir.path().join("tenantry.toml"),
+        format!("database_url = \"{}\"\ndatabse = 1\n", env.db.url()),
+    )
+    .unwrap();
+    let out = env.run_raw(&["tenant", "list"], None);
+    out.ok();
+    assert!(out.stderr.contains("unknown key \"databse\""), "{out:#?}");
+}
+
+#[tokio::test]
+async fn user_errors_are_one_line_messages() {
+    let env = Env::new().await;
+    let out = env.run_raw(&["tenant", "list"], None);
+    let err = out.fails_with(1);
+    assert!(err.starts_with("error: no database URL"), "{err}");
+
+    let out = env.run_raw(
+        &["--tenant-migrations", "missing", "migrate"],
+        Some(env.db.url()),
+    );
+    assert!(
+        out.fails_with(1)
+            .contains("error: migration folder missing does not exist")
+    );
+    let out = env.run_raw(&["--config", "nope.toml", "migrate"], Some(env.db.url()));
+    assert!(
+        out.fails_with(1)
+            .contains("cannot read config file nope.toml")
+    );
+    env.write("tenantry.toml", "this is = = not toml");
+    let out = env.run_raw(&["tenant", "list"], Some(env.db.url()));
+    assert!(out.fails_with(1).contains("config file tenantry.toml"));
+    std::fs::remove_file(env.dir.path().join("tenantry.toml")).unwrap();
+
+    // Usage errors: exit 1, clap's message.
+    let out = env.run(&["tenant", "create", "acme"]);
+    assert!(out.fails_with(1).contains("--domain <HOST>"));
+    assert!(env.run(&["--help"]).ok().contains("migrate"));
+    // Registry not installed yet.
+    let out = env.run(&["tenant", "list"]);
+    let err = out.fails_with(1);
+    assert!(err.contains("tenantry_tenants"), "{err}");
+    assert!(err.contains("run `tenantry migrate` first"), "{err}");
+}
