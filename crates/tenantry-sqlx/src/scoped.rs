@@ -180,10 +180,13 @@ impl TenantConn {
     /// Resets the session and returns the connection to the pool. If a transaction was left
     /// open or the reset fails, the connection is closed instead (and an error says why).
     pub async fn release(mut self) -> Result<()> {
-        // Outside a transaction every statement is its own, so now() == statement_timestamp().
-        let idle: bool = sqlx::query_scalar("SELECT now() = statement_timestamp()")
+        // Outside a transaction block a simple-protocol statement starts its own transaction,
+        // so now() == statement_timestamp(); inside an open block now() is older. (The extended
+        // protocol re-stamps the statement at Bind, hence `raw_sql`.)
+        let row = sqlx::raw_sql("SELECT now() = statement_timestamp()")
             .fetch_one(&mut *self)
             .await?;
+        let idle: bool = sqlx::Row::try_get(&row, 0)?;
         if !idle {
             return Err(Error::Refused(
                 "session connection released inside an open transaction: it was closed".into(),
