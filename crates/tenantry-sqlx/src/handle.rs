@@ -222,11 +222,14 @@ impl TenantryBuilder {
     /// Like [`TenantryBuilder::connect`] with parsed connection options.
     pub async fn connect_with(self, options: PgConnectOptions) -> Result<Tenantry> {
         let mut config = self.config;
-        // The shared and extra schemas are identifiers we put into SQL: validate them too
-        // (`public` is reserved for tenants but is the usual shared schema).
+        // The shared and extra schemas are identifiers we put into SQL: validate them too.
+        // Names reserved *for tenants* (`public`, `shared`, `extensions`...) are exactly what
+        // shared schemas are called, so only `pg_*` and `information_schema` are refused here.
         for schema in std::iter::once(&config.shared_schema).chain(&config.extra_search_path) {
-            if schema != "public" {
-                validate_schema_name(schema, &[])?;
+            match validate_schema_name(schema, &[]) {
+                Err(tenantry_core::NameError::SchemaReserved(_))
+                    if !schema.starts_with("pg_") && schema != "information_schema" => {}
+                other => other?,
             }
         }
         config.public_domains = config
