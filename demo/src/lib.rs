@@ -4,19 +4,33 @@
 //!   `GET /api/tenants`. See [`public_site`].
 //! * `<tenant>.localhost` (tenant sites): notes page, `GET/POST /api/notes`, `GET /api/whoami`.
 //!   See [`tenant_site`].
+//! * `localhost/t/<tenant>/...`: the same tenant site by subfolder (the public domain routes
+//!   `/t/<name>/` to tenant `<name>`; links are built with the prefix).
+//! * Tenant types: `default` (sign-up), `clinic` (+ `/api/patients`) and `lab`
+//!   (+ `/api/samples`), each with its own migration folder. See [`typed_sites`].
+//! * Live notes feed per tenant: `GET /api/notes/stream` (SSE) and `GET /ws`. See [`live`].
+//! * A tenant's non-primary domains answer 308 to its primary domain; suspended tenants 403,
+//!   tenants in maintenance 503 with `Retry-After` (also by subfolder).
+//! * `X-Tenant: <name>` is honoured only from the addresses in `TENANTRY_DEMO_TRUSTED_PROXIES`
+//!   (off by default).
 //! * Unknown hosts: 404 (answered by Tenantry's router).
 //!
 //! [`build`] wires it together; `main.rs` adds the database bootstrap and the server.
 
+#![warn(missing_docs)]
+
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
-use tenantry::axum::TenantRouter;
+use tenantry::axum::strategy::{HeaderStrategy, HostStrategy, SubfolderStrategy, TrustedProxies};
+use tenantry::axum::{TenantRouter, TenantUrls};
 use tenantry::{BoxError, Tenant, TenantHooks, Tenantry};
 
+pub mod live;
 pub mod postgres;
 pub mod public_site;
 pub mod tenant_site;
+pub mod typed_sites;
 
 /// What the demo keeps in each tenant's record (`Tenant::data`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -46,6 +60,15 @@ pub fn migrations_dir() -> (PathBuf, PathBuf) {
     (root.join("shared"), root.join("tenant"))
 }
 
+/// The tenant types besides `default`, with their migration folders.
+pub fn tenant_type_migrations_dirs() -> Vec<(&'static str, PathBuf)> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    vec![("clinic", root.join("clinic")), ("lab", root.join("lab"))]
+}
+
+/// The subfolder prefix on the public domain (`/t/<name>/...`).
+pub const SUBFOLDER_PREFIX: &str = "/t";
+
 /// Settings of the demo.
 #[derive(Debug, Clone)]
 pub struct DemoConfig {
@@ -57,6 +80,10 @@ pub struct DemoConfig {
     pub tenant_domain_suffix: String,
     /// Pool size.
     pub max_connections: u32,
+    /// Peers (IPs or CIDR blocks) whose `X-Tenant` header is honoured; empty: header off.
+    pub trusted_proxies: Vec<String>,
+    /// Port added to canonical tenant URLs (e.g. 8000 in development).
+    pub url_port: Option<u16>,
 }
 
 impl DemoConfig {
@@ -67,6 +94,8 @@ impl DemoConfig {
             public_domains: vec!["localhost".into(), "127.0.0.1".into()],
             tenant_domain_suffix: "localhost".into(),
             max_connections: 16,
+            trusted_proxies: Vec::new(),
+            url_port: None,
         }
     }
 }
@@ -74,9 +103,15 @@ impl DemoConfig {
 /// Connects, runs both migration sets and returns the handle and the app.
 pub async fn build(config: &DemoConfig) -> Result<(Tenantry, TenantRouter), tenantry::Error> {
     let (shared, tenant) = migrations_dir();
-    let tenantry = Tenantry::builder()
+    let mut builder = Tenantry::builder()
         .shared_migrations(shared)
         .tenant_migrations(tenant)
+        // Created by the shared migrations; holds citext and shared enums.
+        .extra_search_path(["extensions"]);
+    for (tenant_type, dir) in tenant_type_migrations_dirs() {
+        builder = builder.tenant_type_migrations(tenant_type, dir);
+    }
+    let tenantry = builder
         .public_domains(config.public_domains.clone())
         .hooks(DemoHooks)
         .pool_options(sqlx::postgres::PgPoolOptions::new().max_connections(config.max_connections))
@@ -91,9 +126,32 @@ pub async fn build(config: &DemoConfig) -> Result<(Tenantry, TenantRouter), tena
     Ok((tenantry, app))
 }
 
-/// The HTTP app: public and tenant routers behind Tenantry's host routing.
+/// The HTTP app: public and tenant routers behind Tenantry's routing. Identification chain:
+/// trusted `X-Tenant` header (only if `trusted_proxies` is set), `/t/<name>/` on the public
+/// domain, then the host.
 pub fn app(tenantry: Tenantry, config: &DemoConfig) -> TenantRouter {
-    TenantRouter::new(tenantry)
+    let feed = live::NotesFeed::default();
+    let mut urls = TenantUrls::new().scheme("http");
+    if let Some(host) = config.public_domains.first() {
+        urls = urls.subfolder(host.clone(), SUBFOLDER_PREFIX);
+    }
+    if let Some(port) = config.url_port {
+        urls = urls.port(port);
+    }
+    let mut router = TenantRouter::new(tenantry);
+    if !config.trusted_proxies.is_empty() {
+        match TrustedProxies::parse(&config.trusted_proxies) {
+            Ok(trusted) => router = router.strategy(HeaderStrategy::new(trusted)),
+            Err(e) => tracing::error!("trusted proxies ignored: {e}"),
+        }
+    }
+    router
+        .strategy(SubfolderStrategy::new(SUBFOLDER_PREFIX))
+        .strategy(HostStrategy)
+        .redirect_to_primary(true)
+        .urls(urls)
         .public(public_site::router(config.tenant_domain_suffix.clone()))
-        .tenant(tenant_site::router())
+        .tenant(tenant_site::router_with(feed.clone()))
+        .tenant_type_router("clinic", typed_sites::clinic_router(feed.clone()))
+        .tenant_type_router("lab", typed_sites::lab_router(feed))
 }

@@ -2,6 +2,8 @@
 //! and how a `Host` header becomes a lookup key. Nothing here touches the network or a database,
 //! so it is cheap to test exhaustively (see the property tests in `tests/`).
 
+#![warn(missing_docs)]
+
 mod host;
 mod names;
 mod tenant;

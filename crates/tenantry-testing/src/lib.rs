@@ -2,6 +2,8 @@
 //!
 //! The server is `TENANTRY_TEST_ADMIN_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`).
 
+#![warn(missing_docs)]
+
 use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
 
 /// The admin connection URL used to create and drop test databases.

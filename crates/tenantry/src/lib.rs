@@ -11,6 +11,8 @@
 //!
 //! See the README for a five-minute guide.
 
+#![warn(missing_docs)]
+
 pub use tenantry_core as core;
 pub use tenantry_sqlx::*;
 
