@@ -25,16 +25,21 @@ async fn serve(database_url: &str) -> anyhow::Result<()> {
     if let Ok(domains) = std::env::var("TENANTRY_DEMO_PUBLIC_DOMAINS") {
         config.public_domains = domains.split(',').map(|d| d.trim().to_owned()).collect();
     }
-    let (tenantry, app) = build(&config).await?;
+    if let Ok(trusted) = std::env::var("TENANTRY_DEMO_TRUSTED_PROXIES") {
+        config.trusted_proxies = trusted.split(',').map(|d| d.trim().to_owned()).filter(|d| !d.is_empty()).collect();
+    }
     let addr = std::env::var("TENANTRY_DEMO_ADDR").unwrap_or_else(|_| "127.0.0.1:8000".into());
     let listener = tokio::net::TcpListener::bind(&addr).await?;
+    config.url_port = Some(listener.local_addr()?.port());
+    let (tenantry, app) = build(&config).await?;
     let tenants = tenantry.tenants().await?.len();
     tracing::info!(
         "Tenantry demo on http://{addr} (public site: http://localhost:{port}/, {tenants} tenant(s); \
          sign up, then visit http://<subdomain>.localhost:{port}/)",
         port = listener.local_addr()?.port()
     );
-    axum::serve(listener, app.into_make_service())
+    // With peer addresses: the trusted-header strategy checks them.
+    axum::serve(listener, app.into_make_service_with_connect_info())
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     Ok(())

@@ -60,6 +60,7 @@ async fn landing(mut db: PublicDb) -> Result<Html<String>, HttpError> {
 <form method="post" action="/signup">
   <label>Name <input name="name" required></label>
   <label>Subdomain <input name="subdomain" required pattern="[a-z_][a-z0-9_]{{0,62}}"></label>
+  <label>Kind <select name="type"><option value="">Notes</option><option value="clinic">Clinic</option><option value="lab">Lab</option></select></label>
   <button type="submit">Sign up</button>
 </form>
 </body></html>"#
@@ -70,6 +71,9 @@ async fn landing(mut db: PublicDb) -> Result<Html<String>, HttpError> {
 struct SignupForm {
     name: String,
     subdomain: String,
+    /// Optional tenant type (`clinic`, `lab`); empty or absent: the default type.
+    #[serde(default, rename = "type")]
+    tenant_type: String,
 }
 
 async fn signup(
@@ -85,8 +89,13 @@ async fn signup(
     };
     // The subdomain is validated by Tenantry as a schema name before anything runs.
     let domain = format!("{subdomain}.{}", site.domain_suffix);
-    let new = NewTenant::new(subdomain, &domain)
-        .display_name(display_name)
+    let mut new = NewTenant::new(subdomain, &domain).display_name(display_name);
+    match form.tenant_type.trim() {
+        "" => {}
+        ty @ ("clinic" | "lab") => new = new.tenant_type(ty),
+        other => return Err(HttpError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("unknown kind {other:?}"))),
+    }
+    let new = new
         .data(&TenantData { plan: "free".into() })
         .map_err(|e| HttpError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
     tenantry.create_tenant(new).await?;
@@ -113,6 +122,8 @@ struct TenantSummary {
     domain: Option<String>,
     status: String,
     plan: Option<String>,
+    /// The tenant type (`default`, `clinic`, `lab`).
+    tenant_type: String,
 }
 
 async fn list_tenants(TenantryExt(tenantry): TenantryExt) -> Result<Json<Vec<TenantSummary>>, HttpError> {
@@ -126,6 +137,7 @@ async fn list_tenants(TenantryExt(tenantry): TenantryExt) -> Result<Json<Vec<Ten
                 display_name: t.display_name,
                 domain: t.primary_domain,
                 status: t.status.to_string(),
+                tenant_type: t.tenant_type,
             })
             .collect(),
     ))

@@ -1,21 +1,34 @@
 //! Tenant sites: every query here runs in the tenant's schema, through `TenantDb`.
+//!
+//! A site is served on the tenant's domain (`acme.localhost`) and, by subfolder, on the public
+//! domain (`localhost/t/acme/...`); links are built with [`TenantBase`] so they work on both.
 
 use axum::http::StatusCode;
 use axum::response::Html;
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
-use tenantry::axum::{CurrentTenant, HttpError, RequestHost, TenantDb};
+use tenantry::axum::{CurrentTenant, HttpError, RequestHost, TenantBase, TenantDb};
 
 use crate::TenantData;
+use crate::live::{self, NotesFeed};
 use crate::public_site::escape;
 
-/// Routes of a tenant site.
+/// Routes of a tenant site, with a live feed of its own (tests, tools). The app uses
+/// [`router_with`] so that every tenant type shares one feed.
 pub fn router() -> Router {
+    router_with(NotesFeed::default())
+}
+
+/// Routes of a tenant site; new notes are announced on `feed`.
+pub fn router_with(feed: NotesFeed) -> Router {
     Router::new()
         .route("/", get(home))
         .route("/api/notes", get(list_notes).post(create_note))
+        .route("/api/notes/stream", get(live::notes_stream))
+        .route("/ws", get(live::notes_ws))
         .route("/api/whoami", get(whoami))
+        .layer(Extension(feed))
 }
 
 /// A note as the API returns it.
@@ -39,7 +52,7 @@ pub struct NewNote {
     pub body: String,
 }
 
-async fn home(tenant: CurrentTenant, mut db: TenantDb) -> Result<Html<String>, HttpError> {
+async fn home(tenant: CurrentTenant, base: TenantBase, mut db: TenantDb) -> Result<Html<String>, HttpError> {
     let plan_code = tenant.data_as::<TenantData>().map(|d| d.plan).unwrap_or_else(|_| "free".into());
     // `plans` is in the shared schema: reachable from tenant code through the search path.
     let plan: Option<(String, i32)> = sqlx::query_as("SELECT name, note_limit FROM plans WHERE code = $1")
@@ -60,10 +73,22 @@ async fn home(tenant: CurrentTenant, mut db: TenantDb) -> Result<Html<String>, H
 <body>
 <h1>{name}</h1>
 <p>Plan: <strong>{plan}</strong> (up to {limit} notes)</p>
+<p>Type: {kind} &middot; API: <a href="{notes}">{notes}</a> &middot; live feed: <code>{stream}</code></p>
 <h2>Notes</h2><ul id="notes">{items}</ul>
+<script>
+  // New notes appear without reloading (server-sent events, in this tenant's context).
+  new EventSource("{stream}").addEventListener("note", (e) => {{
+    const n = JSON.parse(e.data), li = document.createElement("li"), b = document.createElement("strong");
+    b.textContent = n.title; li.append(b, " " + n.body);
+    document.getElementById("notes").prepend(li);
+  }});
+</script>
 </body></html>"#,
         name = escape(&tenant.display_name),
         plan = escape(&plan_name),
+        kind = escape(&tenant.tenant_type),
+        notes = escape(&base.link("/api/notes")),
+        stream = escape(&base.link("/api/notes/stream")),
     )))
 }
 
@@ -74,7 +99,12 @@ async fn list_notes(mut db: TenantDb) -> Result<Json<Vec<Note>>, HttpError> {
     Ok(Json(notes))
 }
 
-async fn create_note(mut db: TenantDb, Json(new): Json<NewNote>) -> Result<(StatusCode, Json<Note>), HttpError> {
+async fn create_note(
+    tenant: CurrentTenant,
+    Extension(feed): Extension<NotesFeed>,
+    mut db: TenantDb,
+    Json(new): Json<NewNote>,
+) -> Result<(StatusCode, Json<Note>), HttpError> {
     if new.title.trim().is_empty() {
         return Err(HttpError::new(StatusCode::UNPROCESSABLE_ENTITY, "title must not be empty"));
     }
@@ -84,6 +114,8 @@ async fn create_note(mut db: TenantDb, Json(new): Json<NewNote>) -> Result<(Stat
         .fetch_one(&mut *db)
         .await?;
     db.commit().await?;
+    // Announced after the commit, on this tenant's channel only.
+    feed.publish(tenant.id, note.id);
     Ok((StatusCode::CREATED, Json(note)))
 }
 

@@ -1,0 +1,106 @@
+//! Routes of the two tenant types besides the default one: `clinic` (patients) and `lab`
+//! (samples). Each type has its own migration folder (`migrations/clinic`, `migrations/lab`)
+//! and its own router (the notes site plus the type's API); Tenantry picks the router from the
+//! tenant's type.
+
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use tenantry::axum::{HttpError, TenantDb};
+
+use crate::live::NotesFeed;
+use crate::tenant_site;
+
+/// A clinic's patient.
+#[derive(Debug, Serialize, Deserialize, sqlx::FromRow, PartialEq, Eq)]
+pub struct Patient {
+    /// Id within the clinic.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// E-mail (case-insensitive: `citext` from the shared `extensions` schema).
+    pub email: Option<String>,
+}
+
+/// Body of `POST /api/patients`.
+#[derive(Debug, Deserialize)]
+pub struct NewPatient {
+    /// Name.
+    pub name: String,
+    /// E-mail.
+    pub email: Option<String>,
+}
+
+/// A lab's sample.
+#[derive(Debug, Serialize, Deserialize, sqlx::FromRow, PartialEq, Eq)]
+pub struct Sample {
+    /// Id within the lab.
+    pub id: i64,
+    /// Sample code (case-insensitive).
+    pub code: String,
+    /// `received`, `testing` or `done` (a shared enum in the `extensions` schema).
+    pub status: String,
+}
+
+/// Body of `POST /api/samples`.
+#[derive(Debug, Deserialize)]
+pub struct NewSample {
+    /// Sample code.
+    pub code: String,
+}
+
+/// Clinic tenants: the notes site plus `GET/POST /api/patients`.
+pub fn clinic_router(feed: NotesFeed) -> Router {
+    tenant_site::router_with(feed).route("/api/patients", get(list_patients).post(add_patient))
+}
+
+/// Lab tenants: the notes site plus `GET/POST /api/samples`.
+pub fn lab_router(feed: NotesFeed) -> Router {
+    tenant_site::router_with(feed).route("/api/samples", get(list_samples).post(add_sample))
+}
+
+async fn list_patients(mut db: TenantDb) -> Result<Json<Vec<Patient>>, HttpError> {
+    let rows = sqlx::query_as("SELECT id, name, email::text AS email FROM patients ORDER BY id")
+        .fetch_all(&mut *db)
+        .await?;
+    Ok(Json(rows))
+}
+
+async fn add_patient(
+    mut db: TenantDb,
+    Json(new): Json<NewPatient>,
+) -> Result<(StatusCode, Json<Patient>), HttpError> {
+    let row: Patient = sqlx::query_as(
+        "INSERT INTO patients (name, email) VALUES ($1, $2) RETURNING id, name, email::text AS email",
+    )
+    .bind(&new.name)
+    .bind(&new.email)
+    .fetch_one(&mut *db)
+    .await?;
+    db.commit().await?;
+    Ok((StatusCode::CREATED, Json(row)))
+}
+
+async fn list_samples(mut db: TenantDb) -> Result<Json<Vec<Sample>>, HttpError> {
+    let rows = sqlx::query_as(
+        "SELECT id, code::text AS code, status::text AS status FROM samples ORDER BY id",
+    )
+    .fetch_all(&mut *db)
+    .await?;
+    Ok(Json(rows))
+}
+
+async fn add_sample(
+    mut db: TenantDb,
+    Json(new): Json<NewSample>,
+) -> Result<(StatusCode, Json<Sample>), HttpError> {
+    let row: Sample = sqlx::query_as(
+        "INSERT INTO samples (code) VALUES ($1) RETURNING id, code::text AS code, status::text AS status",
+    )
+    .bind(&new.code)
+    .fetch_one(&mut *db)
+    .await?;
+    db.commit().await?;
+    Ok((StatusCode::CREATED, Json(row)))
+}
