@@ -22,7 +22,7 @@ Configuration:
     lab = \"migrations/lab\"
 
 Exit codes: 0 success, 1 error (including usage errors), 2 `migrate --check` found pending work.
-Logs go to stderr, filtered by RUST_LOG (default: warn).";
+Logs go to stderr, filtered by RUST_LOG (default: warn, sqlx::query=error).";
 
 /// Manage a Tenantry deployment: migrations, tenants, domains, SQL across tenants.
 #[derive(Debug, Parser)]
