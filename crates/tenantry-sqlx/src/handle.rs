@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{AssertSqlSafe, PgPool};
+use sqlx::{AssertSqlSafe, Executor, PgPool};
 use tenantry_core::{HostPolicy, Tenant, normalize_host, validate_domain, validate_schema_name};
 
 use crate::context;
@@ -45,6 +45,10 @@ pub struct Config {
     pub forbid_session_scope: bool,
     /// LISTEN for registry changes and invalidate the cache (default on).
     pub listen_for_changes: bool,
+    /// Database-enforced isolation (off by default): `Some(prefix)` gives every tenant its own
+    /// `NOLOGIN` role `<prefix><schema>` owning its schema, and scoped access runs as that role
+    /// (`SET LOCAL ROLE`). See [`TenantryBuilder::tenant_roles`].
+    pub tenant_roles: Option<String>,
 }
 
 impl Default for Config {
@@ -59,6 +63,7 @@ impl Default for Config {
             negative_cache_capacity: 10_000,
             forbid_session_scope: false,
             listen_for_changes: true,
+            tenant_roles: None,
         }
     }
 }
@@ -165,6 +170,19 @@ impl TenantryBuilder {
         self
     }
 
+    /// Database-enforced isolation (off by default). Every tenant gets a `NOLOGIN` role named
+    /// `<prefix><schema>` that owns its schema and is a member of the group role
+    /// `<prefix>all-tenants`; [`Tenantry::begin`] and [`Tenantry::session`] switch to it
+    /// (`SET LOCAL ROLE`, in the same round trip as `BEGIN`), so PostgreSQL itself refuses
+    /// `SELECT * FROM other_tenant.t`. Roles are cluster-wide: use a prefix unique per database
+    /// (`^[a-z_][a-z0-9_]{0,29}$`). The application grants what tenants may read in shared
+    /// schemas to the group role ([`Tenantry::tenant_group_role`]); Tenantry grants `USAGE` on
+    /// the shared schemas. The connecting user needs `CREATEROLE` (or superuser).
+    pub fn tenant_roles(mut self, prefix: impl Into<String>) -> Self {
+        self.config.tenant_roles = Some(prefix.into());
+        self
+    }
+
     /// LISTEN for registry changes (default on). Turn off only for one-shot tools.
     pub fn listen_for_changes(mut self, listen: bool) -> Self {
         self.config.listen_for_changes = listen;
@@ -254,7 +272,23 @@ impl TenantryBuilder {
             .entry(crate::DEFAULT_TENANT_TYPE.to_owned())
             .or_default();
 
+        if let Some(prefix) = &config.tenant_roles {
+            let ok = !prefix.is_empty()
+                && prefix.len() <= 30
+                && !prefix.starts_with(|c: char| c.is_ascii_digit())
+                && prefix
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            if !ok {
+                return Err(Error::Refused(format!(
+                    "tenant role prefix {prefix:?} must match ^[a-z_][a-z0-9_]{{0,29}}$"
+                )));
+            }
+        }
         let pool = self.pool_options.connect_with(options.clone()).await?;
+        if let Some(prefix) = &config.tenant_roles {
+            setup_group_role(&pool, &group_role_name(prefix), &config).await?;
+        }
         let shared_path = path_list(
             std::iter::once(config.shared_schema.as_str())
                 .chain(config.extra_search_path.iter().map(String::as_str)),
@@ -320,7 +354,12 @@ impl Tenantry {
     /// Opens a transaction scoped to `tenant`: `BEGIN`, `SET LOCAL search_path` and the schema
     /// existence check travel in one round trip.
     pub async fn begin(&self, tenant: &Arc<Tenant>) -> Result<TenantTx> {
-        let sql = begin_sql(&self.search_path_for(&tenant.schema), &tenant.schema, None);
+        let role = self.tenant_role(&tenant.schema);
+        let sql = begin_sql(
+            &self.search_path_for(&tenant.schema),
+            &tenant.schema,
+            role.as_deref(),
+        );
         let tx = self
             .inner
             .pool
@@ -367,8 +406,28 @@ impl Tenantry {
             conn,
             Arc::clone(tenant),
             &self.search_path_for(&tenant.schema),
+            self.tenant_role(&tenant.schema).as_deref(),
         )
         .await
+    }
+
+    /// The role scoped access to `schema` runs as, when [`Config::tenant_roles`] is on.
+    pub fn tenant_role(&self, schema: &str) -> Option<String> {
+        self.inner
+            .config
+            .tenant_roles
+            .as_deref()
+            .map(|prefix| tenant_role_name(prefix, schema))
+    }
+
+    /// The group role every tenant role belongs to (grant shared tables to it), when
+    /// [`Config::tenant_roles`] is on.
+    pub fn tenant_group_role(&self) -> Option<String> {
+        self.inner
+            .config
+            .tenant_roles
+            .as_deref()
+            .map(group_role_name)
     }
 
     /// Runs `fut` as tenant `schema` (task-local context), e.g. in a background job.
@@ -431,6 +490,40 @@ impl Tenantry {
     pub async fn close(&self) {
         self.inner.pool.close().await;
     }
+}
+
+/// `<prefix><schema>`, or when that exceeds PostgreSQL's 63 bytes, a truncated name plus a hash
+/// (PostgreSQL would truncate silently and two tenants could share a role).
+pub(crate) fn tenant_role_name(prefix: &str, schema: &str) -> String {
+    let name = format!("{prefix}{schema}");
+    if name.len() <= 63 {
+        return name;
+    }
+    use sha2::Digest;
+    let hash = sha2::Sha256::digest(schema.as_bytes());
+    let tag: String = hash[..4].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{}_{tag}", &name[..63 - 9])
+}
+
+/// The group role of all tenant roles (the `-` keeps it apart from any tenant role).
+pub(crate) fn group_role_name(prefix: &str) -> String {
+    format!("{prefix}all-tenants")
+}
+
+/// Creates the group role if missing and lets it use the shared schemas.
+async fn setup_group_role(pool: &PgPool, group: &str, config: &Config) -> Result<()> {
+    let g = tenantry_core::quote_ident(group);
+    let schemas = path_list(
+        std::iter::once(config.shared_schema.as_str())
+            .chain(config.extra_search_path.iter().map(String::as_str)),
+    );
+    let sql = format!(
+        "DO $tenantry$ BEGIN CREATE ROLE {g} NOLOGIN; \
+         EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $tenantry$; \
+         GRANT USAGE ON SCHEMA {schemas} TO {g}"
+    );
+    pool.execute(sqlx::raw_sql(AssertSqlSafe(sql))).await?;
+    Ok(())
 }
 
 /// Why a host could not be resolved.

@@ -244,6 +244,7 @@ impl Tenantry {
                 hook: "after_create",
                 source,
             })?;
+        self.create_tenant_role(&mut tx, &new.schema).await?;
         tx.commit().await?;
         self.invalidate_cache();
         Ok(tenant)
@@ -289,6 +290,7 @@ impl Tenantry {
             )))
             .await?;
         }
+        self.drop_tenant_role(&mut tx, schema).await?;
         tx.commit().await?;
         self.invalidate_cache();
         Ok(())
@@ -312,6 +314,7 @@ impl Tenantry {
         )))
         .await
         .map_err(|e| conflict_or(e, || format!("schema {new:?} already exists")))?;
+        self.rename_tenant_role(&mut tx, old, new).await?;
         let sql = &self.inner.sql;
         sqlx::query(AssertSqlSafe(format!(
             "UPDATE {} SET schema_name = $1 WHERE id = $2",
@@ -501,6 +504,98 @@ impl Tenantry {
     pub async fn begin_schema(&self, schema: &str) -> Result<crate::TenantTx> {
         let tenant = Arc::new(self.tenant(schema).await?);
         self.begin(&tenant).await
+    }
+}
+
+/// Database-enforced isolation ([`crate::Config::tenant_roles`]): the tenant role is created,
+/// dropped and renamed inside the life-cycle transaction, so it exists exactly when the tenant
+/// does. Role names are validated prefixes plus validated schema names, always quoted.
+impl Tenantry {
+    /// Creates the tenant's role, makes it own the schema and everything in it, and grants it
+    /// what later migrations (run by the connecting user) create there.
+    async fn create_tenant_role(&self, conn: &mut PgConnection, schema: &str) -> Result<()> {
+        let (Some(role), Some(group)) = (self.tenant_role(schema), self.tenant_group_role()) else {
+            return Ok(());
+        };
+        let (r, g, s) = (quote_ident(&role), quote_ident(&group), quote_ident(schema));
+        let literal = |x: &str| format!("'{}'", x.replace('\'', "''"));
+        // `GRANT r TO CURRENT_USER` lets a non-superuser owner SET ROLE and migrate later.
+        let sql = format!(
+            "CREATE ROLE {r} NOLOGIN IN ROLE {g}; GRANT {r} TO CURRENT_USER; \
+             ALTER SCHEMA {s} OWNER TO {r}; \
+             DO $tenantry$ DECLARE o record; BEGIN \
+               FOR o IN SELECT c.oid::regclass AS name FROM pg_class c \
+                 WHERE c.relnamespace = {ns}::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S') \
+                   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass \
+                     AND d.objid = c.oid AND d.deptype IN ('a', 'i')) \
+               LOOP EXECUTE format('ALTER TABLE %s OWNER TO %I', o.name, {rl}); END LOOP; \
+               FOR o IN SELECT p.oid::regprocedure AS name FROM pg_proc p WHERE p.pronamespace = {ns}::regnamespace \
+               LOOP EXECUTE format('ALTER ROUTINE %s OWNER TO %I', o.name, {rl}); END LOOP; \
+             END $tenantry$; \
+             ALTER DEFAULT PRIVILEGES IN SCHEMA {s} GRANT ALL ON TABLES TO {r}; \
+             ALTER DEFAULT PRIVILEGES IN SCHEMA {s} GRANT ALL ON SEQUENCES TO {r}; \
+             ALTER DEFAULT PRIVILEGES IN SCHEMA {s} GRANT EXECUTE ON ROUTINES TO {r}",
+            ns = literal(&s),
+            rl = literal(&role),
+        );
+        conn.execute(sqlx::raw_sql(AssertSqlSafe(sql)))
+            .await
+            .map_err(|e| conflict_or(e, || format!("role {role:?} already exists")))
+            .map_err(|e| match e {
+                Error::Database(sqlx::Error::Database(db))
+                    if db.code().as_deref() == Some("42710") =>
+                {
+                    Error::Conflict(format!("role {role:?} already exists"))
+                }
+                e => e,
+            })?;
+        Ok(())
+    }
+
+    /// Hands what the role owns back to the connecting user and drops the role.
+    async fn drop_tenant_role(&self, conn: &mut PgConnection, schema: &str) -> Result<()> {
+        let Some(role) = self.tenant_role(schema) else {
+            return Ok(());
+        };
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)")
+                .bind(&role)
+                .fetch_one(&mut *conn)
+                .await?;
+        if exists {
+            let r = quote_ident(&role);
+            conn.execute(sqlx::raw_sql(AssertSqlSafe(format!(
+                "REASSIGN OWNED BY {r} TO CURRENT_USER; DROP OWNED BY {r}; DROP ROLE {r}"
+            ))))
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Renames the tenant's role with its schema.
+    async fn rename_tenant_role(
+        &self,
+        conn: &mut PgConnection,
+        old: &str,
+        new: &str,
+    ) -> Result<()> {
+        let (Some(old_role), Some(new_role)) = (self.tenant_role(old), self.tenant_role(new))
+        else {
+            return Ok(());
+        };
+        conn.execute(AssertSqlSafe(format!(
+            "ALTER ROLE {} RENAME TO {}",
+            quote_ident(&old_role),
+            quote_ident(&new_role)
+        )))
+        .await
+        .map_err(|e| match e {
+            sqlx::Error::Database(db) if db.code().as_deref() == Some("42710") => {
+                Error::Conflict(format!("role {new_role:?} already exists"))
+            }
+            e => Error::Database(e),
+        })?;
+        Ok(())
     }
 }
 

@@ -154,6 +154,7 @@ impl TenantConn {
         conn: PoolConnection<Postgres>,
         tenant: Arc<Tenant>,
         path: &str,
+        role: Option<&str>,
     ) -> Result<Self> {
         // Build the guard before the SET: if this future is cancelled mid-SET, Drop closes it.
         let mut this = Self {
@@ -161,8 +162,16 @@ impl TenantConn {
             tenant,
             clean: false,
         };
+        // Checks first: a failure leaves the session untouched.
+        let (role_check, role_set) = match role {
+            Some(r) => (
+                format!(", '{}'::regrole", quote_ident(r).replace('\'', "''")),
+                format!("; SET ROLE {}", quote_ident(r)),
+            ),
+            None => (String::new(), String::new()),
+        };
         let sql = format!(
-            "SET search_path TO {path}; SELECT '{}'::regnamespace",
+            "SELECT '{}'::regnamespace{role_check}; SET search_path TO {path}{role_set}",
             quote_ident(&this.tenant.schema)
         );
         let schema = this.tenant.schema.clone();
