@@ -690,13 +690,16 @@ pub async fn check_after_run(tenantry: &Tenantry, n_tenants: usize) -> Vec<Strin
         conns.push(pool.acquire().await.expect("acquire"));
     }
     for conn in &mut conns {
-        let (path, user, session_user, idle): (String, String, String, bool) = sqlx::query_as(
+        // Simple protocol: there now() = statement_timestamp() exactly when no transaction is open.
+        use sqlx::Row;
+        let row = sqlx::raw_sql(
             "SELECT current_setting('search_path'), current_user::text, session_user::text, now() = statement_timestamp()",
         )
-        .persistent(false)
         .fetch_one(&mut **conn)
         .await
         .expect("session state");
+        let (path, user, session_user, idle): (String, String, String, bool) =
+            (row.get(0), row.get(1), row.get(2), row.get(3));
         if path != "\"$user\", public" || user != session_user || !idle {
             problems.push(format!("dirty pooled connection: path={path} user={user} session_user={session_user} idle={idle}"));
         }
