@@ -77,7 +77,8 @@ async fn add_patient(
     .bind(&new.name)
     .bind(&new.email)
     .fetch_one(&mut *db)
-    .await?;
+    .await
+    .map_err(|e| conflict(e, "a patient with this e-mail exists"))?;
     db.commit().await?;
     Ok((StatusCode::CREATED, Json(row)))
 }
@@ -100,7 +101,18 @@ async fn add_sample(
     )
     .bind(&new.code)
     .fetch_one(&mut *db)
-    .await?;
+    .await
+    .map_err(|e| conflict(e, "a sample with this code exists"))?;
     db.commit().await?;
     Ok((StatusCode::CREATED, Json(row)))
+}
+
+/// A unique violation (23505) is the client's 409; anything else goes through [`HttpError`].
+fn conflict(e: sqlx::Error, message: &str) -> HttpError {
+    match &e {
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("23505") => {
+            HttpError::new(StatusCode::CONFLICT, message)
+        }
+        _ => e.into(),
+    }
 }
