@@ -3,8 +3,8 @@
 //! 1. `DATABASE_URL` given: use it (the database is created if missing).
 //! 2. Otherwise try `postgres://postgres@127.0.0.1:5432/tenantry_demo`.
 //! 3. Nothing answers there but PostgreSQL's server binaries are installed: start a private
-//!    cluster under `target/tenantry-demo-pg` (as the `postgres` OS user when running as root)
-//!    and stop it on exit.
+//!    cluster under `target/tenantry-demo-pg` (or `TENANTRY_DEMO_PG_DIR`; as the `postgres` OS
+//!    user when running as root) and stop it on exit.
 //! 4. No binaries either: explain how to get a PostgreSQL.
 
 use std::path::{Path, PathBuf};
@@ -97,7 +97,17 @@ fn find_server_binaries() -> Option<PathBuf> {
 }
 
 fn start_private_cluster(bin: &Path) -> anyhow::Result<PrivateCluster> {
-    let root = std::env::current_dir()?.join("target").join("tenantry-demo-pg");
+    // The workspace's target/ when built from this repository, else ./target.
+    let workspace_target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target");
+    let target = if workspace_target.is_dir() {
+        workspace_target.canonicalize()?
+    } else {
+        std::env::current_dir()?.join("target")
+    };
+    let root = match std::env::var_os("TENANTRY_DEMO_PG_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => target.join("tenantry-demo-pg"),
+    };
     let data_dir = root.join("data");
     let as_postgres = is_root();
     std::fs::create_dir_all(&root)?;
@@ -141,16 +151,25 @@ fn path_str(p: &Path) -> &str {
 }
 
 /// Runs a command, as the `postgres` OS user if asked (PostgreSQL refuses to run as root).
+/// Its output is shown only if it fails.
 fn run(program: &Path, args: &[&str], as_postgres: bool) -> anyhow::Result<()> {
-    let status = if as_postgres {
+    let output = if as_postgres {
         Command::new("runuser")
             .args(["-u", "postgres", "--"])
             .arg(program)
             .args(args)
-            .status()?
+            .output()?
     } else {
-        Command::new(program).args(args).status()?
+        Command::new(program).args(args).output()?
     };
-    anyhow::ensure!(status.success(), "{} failed ({status})", program.display());
+    if !output.status.success() {
+        anyhow::bail!(
+            "{} failed ({}):\n{}{}",
+            program.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
     Ok(())
 }
