@@ -278,7 +278,7 @@ SELECT c.relname::text, c.relpersistence::text, array_to_string(c.reloptions, ',
 /// Functions and procedures; `late` when the signature uses a type of the template (a table's
 /// row type), so they must come after the tables.
 const FUNCTIONS_SQL: &str = r#"
-SELECT pg_get_functiondef(p.oid),
+SELECT pg_get_functiondef(p.oid), p.proname::text,
        EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid
                 AND d.refclassid = 'pg_type'::regclass
                 AND d.refobjid IN (SELECT oid FROM pg_type WHERE typnamespace = $1::regnamespace))
@@ -287,7 +287,7 @@ SELECT pg_get_functiondef(p.oid),
 
 /// Constraints of tables (primary/unique/check/exclusion first, then foreign keys).
 const CONSTRAINTS_SQL: &str = r#"
-SELECT format('ALTER TABLE %I ADD CONSTRAINT %I %s;', c.relname, k.conname, pg_get_constraintdef(k.oid))
+SELECT c.relname::text, k.contype::text, format('CONSTRAINT %I %s', k.conname, pg_get_constraintdef(k.oid))
   FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
  WHERE c.relnamespace = $1::regnamespace AND k.contype IN ('p', 'u', 'c', 'x', 'f')
  ORDER BY k.contype = 'f', k.oid
@@ -414,12 +414,15 @@ async fn generate_plan(
         .bind(template)
         .fetch_all(&mut *conn)
         .await?;
-    let functions: Vec<(String, bool)> = sqlx::query_as(FUNCTIONS_SQL)
+    let functions: Vec<(String, String, bool)> = sqlx::query_as(FUNCTIONS_SQL)
         .bind(template)
         .fetch_all(&mut *conn)
         .await?;
     let list = |sql: &'static str| sqlx::query_scalar::<_, String>(sql).bind(template.to_owned());
-    let constraints: Vec<String> = list(CONSTRAINTS_SQL).fetch_all(&mut *conn).await?;
+    let constraints: Vec<(String, String, String)> = sqlx::query_as(CONSTRAINTS_SQL)
+        .bind(template)
+        .fetch_all(&mut *conn)
+        .await?;
     let views: Vec<String> = list(VIEWS_SQL).fetch_all(&mut *conn).await?;
     let indexes: Vec<String> = list(INDEXES_SQL).fetch_all(&mut *conn).await?;
     let triggers: Vec<String> = list(TRIGGERS_SQL).fetch_all(&mut *conn).await?;
@@ -441,11 +444,16 @@ async fn generate_plan(
         ));
     }
     let (late_functions, early_functions): (Vec<_>, Vec<_>) =
-        functions.into_iter().partition(|f| f.1);
-    for (def, _) in &early_functions {
+        functions.into_iter().partition(|f| f.2);
+    for (def, ..) in &early_functions {
         push(&format!("{def};"));
     }
+    // Defaults and constraints go inside CREATE TABLE (far fewer statements) unless a function
+    // that can only be created after the tables exists: then they are added afterwards.
+    let late_names: Vec<String> = late_functions.iter().map(|f| format!("{}(", f.1)).collect();
+    let inline = |expr: &str| !late_names.iter().any(|n| expr.contains(n.as_str()));
     let mut defaults = Vec::new();
+    let mut later_constraints: Vec<(String, &String)> = Vec::new();
     let mut seed_queries = Vec::new();
     for (table, persistence, options) in &tables {
         let cols: Vec<&ColumnRow> = columns.iter().filter(|c| &c.0 == table).collect();
@@ -463,7 +471,11 @@ async fn generate_plan(
                 ));
             } else {
                 copied.push((name.clone(), ty.clone()));
-                if let Some(expr) = default {
+                if let Some(expr) = default
+                    && inline(expr)
+                {
+                    d.push_str(&format!(" DEFAULT {expr}"));
+                } else if let Some(expr) = default {
                     defaults.push(format!(
                         "ALTER TABLE {} ALTER COLUMN {} SET DEFAULT {expr};",
                         quote_ident(table),
@@ -497,6 +509,14 @@ async fn generate_plan(
                 d.push_str(" NOT NULL");
             }
             defs.push(d);
+        }
+        for (_, kind, def) in constraints.iter().filter(|c| &c.0 == table) {
+            // Foreign keys once every table exists; NOT VALID is only kept by ALTER TABLE.
+            if inline(def) && kind != "f" && !def.ends_with("NOT VALID") {
+                defs.push(def.clone());
+            } else {
+                later_constraints.push((table.clone(), def));
+            }
         }
         let unlogged = if persistence == "u" { "UNLOGGED " } else { "" };
         let with = options
@@ -542,7 +562,7 @@ async fn generate_plan(
             ));
         }
     }
-    for (def, _) in &late_functions {
+    for (def, ..) in &late_functions {
         push(&format!("{def};"));
     }
     for d in &defaults {
@@ -564,7 +584,23 @@ async fn generate_plan(
             ));
         }
     }
-    for group in [&constraints, &views, &indexes, &triggers, &comments] {
+    // Non-FK constraints first (FKs need the referenced keys), one ALTER TABLE per table.
+    later_constraints.sort_by_key(|(_, def)| def.contains(" FOREIGN KEY "));
+    let mut i = 0;
+    while i < later_constraints.len() {
+        let table = &later_constraints[i].0;
+        let mut adds = Vec::new();
+        while i < later_constraints.len() && &later_constraints[i].0 == table {
+            adds.push(format!("ADD {}", later_constraints[i].1));
+            i += 1;
+        }
+        push(&format!(
+            "ALTER TABLE {} {};",
+            quote_ident(table),
+            adds.join(", ")
+        ));
+    }
+    for group in [&views, &indexes, &triggers, &comments] {
         for s in group {
             push(s);
         }

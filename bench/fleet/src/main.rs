@@ -1,0 +1,343 @@
+//! Fleet benchmark: tenant creation by clone and by migration, one `ADD COLUMN` migration across
+//! the fleet with several `jobs` values, a no-op run; and the same on django-tenants' one-table
+//! schema at 1,000 tenants, as ratios against its recorded baseline. Every phase runs in a
+//! database of its own, created and dropped by the benchmark. See README.md.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use sqlx::migrate::Migration;
+use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, SqlSafeStr};
+use tenantry_sqlx::{MigrateOptions, MigrationSet, NewTenant, Provision, Tenantry};
+
+/// django-tenants figures recorded in `../shared/bench/django-tenants/results/SUMMARY.md`
+/// (same machine class: 2 cores, PostgreSQL 15): per-tenant creation median ms (schema,
+/// migrate, domain, 10 items), then `migrate_schemas` seconds at 1,000 tenants.
+const DT_CREATE_MEDIAN_MS: f64 = 87.0;
+const DT_NOOP_SEQ_S: f64 = 64.84;
+const DT_NOOP_PAR2_S: f64 = 35.83;
+const DT_ADD_SEQ_S: f64 = 73.83;
+const DT_ADD_PAR2_S: f64 = 43.35;
+
+#[derive(Parser, Debug)]
+#[command(about = "Tenantry fleet benchmark (creates and drops its own databases)")]
+struct Args {
+    /// Tenants created by clone with the 30-table schema (then migrated across).
+    #[arg(long, default_value_t = 1000)]
+    n: usize,
+    /// Tenants created by migrating from scratch (30-table schema), for the comparison.
+    #[arg(long, default_value_t = 300)]
+    scratch_n: usize,
+    /// `jobs` values for the ADD COLUMN run.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4")]
+    jobs: Vec<usize>,
+    /// Tenants in the django-tenants comparison (0 to skip it).
+    #[arg(long, default_value_t = 1000)]
+    dt_n: usize,
+    /// Server admin URL (databases are created and dropped through it).
+    #[arg(
+        long,
+        env = "TENANTRY_BENCH_ADMIN_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
+    admin_url: String,
+}
+
+/// A database for one phase, dropped on `drop_now`.
+struct BenchDb {
+    admin_url: String,
+    name: String,
+}
+
+impl BenchDb {
+    async fn create(admin_url: &str, label: &str) -> Result<Self> {
+        let name = format!("tenantry_bench_{label}_{:08x}", rand::random::<u32>());
+        let mut admin = PgConnection::connect(admin_url).await?;
+        admin
+            .execute(AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+            .await?;
+        Ok(Self {
+            admin_url: admin_url.to_owned(),
+            name,
+        })
+    }
+
+    fn url(&self) -> String {
+        let base = self
+            .admin_url
+            .rsplit_once('/')
+            .map_or(self.admin_url.as_str(), |(b, _)| b);
+        format!("{base}/{}", self.name)
+    }
+
+    async fn drop_now(self) -> Result<()> {
+        let mut admin = PgConnection::connect(&self.admin_url).await?;
+        admin
+            .execute(AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                self.name
+            )))
+            .await?;
+        Ok(())
+    }
+}
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../crates/tenantry-sqlx/tests/fixtures")
+}
+
+async fn handle(
+    url: &str,
+    shared: Option<PathBuf>,
+    set: MigrationSet,
+    pool: u32,
+) -> Result<Tenantry> {
+    let mut b = Tenantry::builder()
+        .tenant_migration_set("default", set)
+        .listen_for_changes(false)
+        .pool_options(sqlx::postgres::PgPoolOptions::new().max_connections(pool));
+    if let Some(dir) = shared {
+        b = b.shared_migrations(dir);
+    }
+    Ok(b.connect(url).await?)
+}
+
+/// `base` plus `ADD COLUMN` migrations numbered 1000, 1001, ... (`count` of them).
+fn with_add_columns(base: &MigrationSet, table: &str, count: usize) -> MigrationSet {
+    let mut list: Vec<Migration> = base.migrations().to_vec();
+    for k in 0..count {
+        let sql = format!("ALTER TABLE {table} ADD COLUMN bench_note_{k} VARCHAR(200) NULL;");
+        list.push(Migration::new(
+            1000 + k as i64,
+            format!("add bench_note_{k}").into(),
+            sqlx::migrate::MigrationType::Simple,
+            AssertSqlSafe(sql).into_sql_str(),
+            false,
+        ));
+    }
+    MigrationSet::from_migrations(list)
+}
+
+struct Stats {
+    median: f64,
+    p99: f64,
+    mean: f64,
+}
+
+fn stats(mut ms: Vec<f64>) -> Stats {
+    ms.sort_by(f64::total_cmp);
+    let at = |q: f64| ms[((ms.len() as f64 - 1.0) * q).round() as usize];
+    Stats {
+        median: at(0.5),
+        p99: at(0.99),
+        mean: ms.iter().sum::<f64>() / ms.len() as f64,
+    }
+}
+
+fn secs(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
+
+/// Creates `n` tenants one after the other; per-tenant milliseconds. `items` seeds that many
+/// rows into `items_item` after creation (django-tenants' make_tenants does 10), counted in.
+async fn create_many(
+    t: &Tenantry,
+    n: usize,
+    provision: Provision,
+    items: usize,
+) -> Result<Vec<f64>> {
+    let mut out = Vec::with_capacity(n);
+    for i in 1..=n {
+        let schema = format!("t{i:05}");
+        let start = Instant::now();
+        let tenant = t
+            .create_tenant(
+                NewTenant::new(&schema, format!("{schema}.bench.local")).provision(provision),
+            )
+            .await
+            .with_context(|| format!("create {schema}"))?;
+        if items > 0 {
+            let mut tx = t.begin(&std::sync::Arc::new(tenant)).await?;
+            sqlx::query("INSERT INTO items_item (name, created) SELECT 'item ' || g, now() FROM generate_series(1, $1) g")
+                .bind(items as i32)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        }
+        out.push(start.elapsed().as_secs_f64() * 1000.0);
+        if i % 500 == 0 {
+            eprintln!("  {i}/{n} created ({provision:?})");
+        }
+    }
+    Ok(out)
+}
+
+/// One fleet run; fails if any schema failed.
+async fn run_fleet(t: &Tenantry, jobs: usize) -> Result<(Duration, usize, usize)> {
+    let start = Instant::now();
+    t.migrate_shared().await?;
+    let report = t
+        .migrate_tenants(MigrateOptions {
+            jobs,
+            ..MigrateOptions::default()
+        })
+        .await?;
+    let elapsed = start.elapsed();
+    if let Some((schema, e)) = report.failures().next() {
+        bail!("{schema}: {e}");
+    }
+    Ok((elapsed, report.total, report.migrated()))
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    let base = MigrationSet::from_dir(fixtures().join("tenant")).await?;
+    let shared = Some(fixtures().join("shared"));
+    let max_jobs = args.jobs.iter().copied().max().unwrap_or(4);
+    let mut summary = Vec::new();
+    println!(
+        "# tenantry fleet benchmark: n={} scratch_n={} jobs={:?} dt_n={}",
+        args.n, args.scratch_n, args.jobs, args.dt_n
+    );
+
+    // 1. Creation with the 30-table schema, by clone.
+    let db = BenchDb::create(&args.admin_url, "clone").await?;
+    let t = handle(&db.url(), shared.clone(), base.clone(), max_jobs as u32 + 2).await?;
+    t.migrate_shared().await?;
+    let start = Instant::now();
+    t.refresh_template("default")
+        .await?
+        .map_err(anyhow::Error::msg)?;
+    println!(
+        "template build: {:.0} ms",
+        start.elapsed().as_secs_f64() * 1000.0
+    );
+    let start = Instant::now();
+    let s = stats(create_many(&t, args.n, Provision::Clone, 0).await?);
+    let clone_wall = start.elapsed();
+    let line = format!(
+        "create {} tenants (30-table schema) by clone: median {:.1} ms, p99 {:.1} ms, mean {:.1} ms, total {:.1} s",
+        args.n,
+        s.median,
+        s.p99,
+        s.mean,
+        secs(clone_wall)
+    );
+    println!("{line}");
+    summary.push(line);
+    let clone_median = s.median;
+
+    // 2. The same by migrating from scratch, in a database of its own.
+    if args.scratch_n > 0 {
+        let db2 = BenchDb::create(&args.admin_url, "scratch").await?;
+        let t2 = handle(&db2.url(), shared.clone(), base.clone(), 4).await?;
+        t2.migrate_shared().await?;
+        let s = stats(create_many(&t2, args.scratch_n, Provision::Migrate, 0).await?);
+        let line = format!(
+            "create {} tenants (30-table schema) by migrating from scratch: median {:.1} ms, p99 {:.1} ms, mean {:.1} ms (clone is {:.1}x faster at the median)",
+            args.scratch_n,
+            s.median,
+            s.p99,
+            s.mean,
+            s.median / clone_median
+        );
+        println!("{line}");
+        summary.push(line);
+        t2.close().await;
+        db2.drop_now().await?;
+    }
+
+    // 3. One ADD COLUMN across the fleet, once per jobs value (each run adds a new column).
+    for (k, &jobs) in args.jobs.iter().enumerate() {
+        let set = with_add_columns(&base, "users", k + 1);
+        let tk = handle(&db.url(), shared.clone(), set, jobs as u32 + 2).await?;
+        let (elapsed, total, migrated) = run_fleet(&tk, jobs).await?;
+        let line = format!(
+            "ADD COLUMN across {total} tenants, jobs {jobs}: {:.2} s ({migrated} migrated)",
+            secs(elapsed)
+        );
+        println!("{line}");
+        summary.push(line);
+        tk.close().await;
+    }
+
+    // 4. No-op run over the fleet.
+    let last = with_add_columns(&base, "users", args.jobs.len());
+    let tk = handle(&db.url(), shared.clone(), last, max_jobs as u32 + 2).await?;
+    let (elapsed, total, migrated) = run_fleet(&tk, max_jobs).await?;
+    let line = format!(
+        "no-op migrate over {total} tenants: {:.3} s ({migrated} migrated)",
+        secs(elapsed)
+    );
+    println!("{line}");
+    summary.push(line);
+    tk.close().await;
+    t.close().await;
+    db.drop_now().await?;
+
+    // 5. django-tenants' one-table schema at dt_n tenants.
+    if args.dt_n > 0 {
+        let items = MigrationSet::from_sql(&[(
+            1,
+            "items",
+            "CREATE TABLE items_item (id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, \
+             name VARCHAR(100) NOT NULL, created TIMESTAMPTZ NOT NULL);",
+        )]);
+        let db3 = BenchDb::create(&args.admin_url, "dt").await?;
+        let t3 = handle(&db3.url(), None, items.clone(), 4).await?;
+        t3.migrate_shared().await?;
+        t3.refresh_template("default")
+            .await?
+            .map_err(anyhow::Error::msg)?;
+        let s = stats(create_many(&t3, args.dt_n, Provision::Clone, 10).await?);
+        summary.push(format!(
+            "[one-table] create {} tenants + 10 items each, by clone: median {:.1} ms, p99 {:.1} ms; django-tenants (recorded) median {DT_CREATE_MEDIAN_MS} ms -> {:.1}x",
+            args.dt_n, s.median, s.p99, DT_CREATE_MEDIAN_MS / s.median
+        ));
+        println!("{}", summary.last().unwrap());
+        t3.close().await;
+        let t3 = handle(&db3.url(), None, items.clone(), 4).await?;
+        for (jobs, dt) in [(1, DT_NOOP_SEQ_S), (2, DT_NOOP_PAR2_S)] {
+            let (elapsed, total, _) = run_fleet(&t3, jobs).await?;
+            summary.push(format!(
+                "[one-table] no-op migrate (shared + {total} tenants), jobs {jobs}: {:.3} s; django-tenants (recorded, {}) {dt} s -> {:.0}x",
+                secs(elapsed),
+                if jobs == 1 { "standard" } else { "2 processes" },
+                dt / secs(elapsed)
+            ));
+            println!("{}", summary.last().unwrap());
+        }
+        t3.close().await;
+        for (k, (jobs, dt)) in [(1, DT_ADD_SEQ_S), (2, DT_ADD_PAR2_S)]
+            .into_iter()
+            .enumerate()
+        {
+            let tk = handle(
+                &db3.url(),
+                None,
+                with_add_columns(&items, "items_item", k + 1),
+                4,
+            )
+            .await?;
+            let (elapsed, total, migrated) = run_fleet(&tk, jobs).await?;
+            summary.push(format!(
+                "[one-table] ADD COLUMN (shared + {total} tenants, {migrated} migrated), jobs {jobs}: {:.2} s; django-tenants (recorded, {}) {dt} s -> {:.0}x",
+                secs(elapsed),
+                if jobs == 1 { "standard" } else { "2 processes" },
+                dt / secs(elapsed)
+            ));
+            println!("{}", summary.last().unwrap());
+            tk.close().await;
+        }
+        db3.drop_now().await?;
+    }
+
+    println!("\n## summary");
+    for line in summary {
+        println!("- {line}");
+    }
+    Ok(())
+}
