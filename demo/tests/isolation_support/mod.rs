@@ -389,6 +389,29 @@ pub async fn connect(
     tenantry
 }
 
+/// Like [`connect`] without running migrations (for a handle behind PgBouncer).
+pub async fn connect_only(
+    options: sqlx::postgres::PgConnectOptions,
+    pool_size: u32,
+    configure: impl FnOnce(tenantry::TenantryBuilder) -> tenantry::TenantryBuilder,
+) -> Tenantry {
+    let builder = Tenantry::builder()
+        .tenant_migration_set(
+            "default",
+            MigrationSet::from_sql(&[(1, "markers", TENANT_SQL)]),
+        )
+        .public_domains(["public.test"])
+        .pool_options(
+            PgPoolOptions::new()
+                .max_connections(pool_size)
+                .acquire_timeout(Duration::from_secs(30)),
+        );
+    configure(builder)
+        .connect_with(options)
+        .await
+        .expect("connect")
+}
+
 /// Schema name of tenant `i`.
 pub fn schema(i: usize) -> String {
     format!("t{i:03}")
@@ -979,7 +1002,7 @@ impl PgBouncer {
         } else {
             Command::new(binary)
         };
-        let child = cmd.arg(&ini).spawn().expect("start pgbouncer");
+        let child = cmd.arg("-q").arg(&ini).spawn().expect("start pgbouncer");
         for _ in 0..100 {
             if tokio::net::TcpStream::connect(("127.0.0.1", port))
                 .await

@@ -1,0 +1,113 @@
+//! The isolation stress behind a real PgBouncer in transaction pooling mode (started by the
+//! test on a free port, in front of 127.0.0.1:5432), and the refusal of session-scoped access.
+//!
+//! Without the binary the test is skipped with a loud message, unless `CI` is set: then it fails.
+//! Size: `TENANTRY_STRESS_REQUESTS` / 5 (default 3,000).
+//!
+//! Configuration that works with Debian 12's PgBouncer 1.18 (no `max_prepared_statements`):
+//! everything the app runs goes through Tenantry's transactions (the server connection is pinned
+//! from `BEGIN` to `COMMIT`), handler queries are unnamed (`.persistent(false)`), session scope is
+//! forbidden, LISTEN is off. See SECURITY.md for why named statements need PgBouncer >= 1.21.
+
+mod isolation_support;
+
+use std::time::{Duration, Instant};
+
+use isolation_support::*;
+use tenantry::Error;
+use tenantry_testing::TestDb;
+
+const TENANTS: usize = 200;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactional_access_is_as_safe_behind_pgbouncer() {
+    let Some(binary) = pgbouncer_binary() else {
+        if std::env::var_os("CI").is_some() {
+            panic!("PgBouncer is not installed but CI is set: run .ci/pgbouncer-setup.sh");
+        }
+        eprintln!(
+            "\n!!!!! SKIPPED: PgBouncer is not installed (apt-get install pgbouncer); the PgBouncer isolation test did not run !!!!!\n"
+        );
+        return;
+    };
+    let db = TestDb::new().await;
+    // Tenants are created directly; the app connects through PgBouncer.
+    let direct = connect(db.url().parse().unwrap(), 4, Duration::from_secs(30), |b| b).await;
+    create_tenants(&direct, TENANTS).await;
+
+    let bouncer = PgBouncer::start(&binary, 6, "").await;
+    eprintln!(
+        "[pgbouncer] {} on port {} (pool_mode = transaction)",
+        bouncer.version, bouncer.port
+    );
+    let options: sqlx::postgres::PgConnectOptions = db.url().parse().unwrap();
+    let options = options.port(bouncer.port);
+    let app = connect_only(options, 10, |b| {
+        b.forbid_session_scope(true).listen_for_changes(false)
+    })
+    .await;
+
+    // Session-scoped access through a transaction pooler is refused, with a clear error.
+    let t0 = std::sync::Arc::new(direct.tenant(&schema(0)).await.unwrap());
+    match app.session(&t0).await {
+        Err(Error::Refused(msg)) => assert!(msg.contains("forbid_session_scope"), "{msg}"),
+        Err(e) => panic!("expected a refusal, got {e}"),
+        Ok(_) => panic!("session scope allowed behind a transaction pooler"),
+    }
+
+    let stack = serve(
+        app.clone(),
+        TENANTS,
+        AppOptions {
+            unnamed_statements: true,
+        },
+    )
+    .await;
+    // Warm the resolution cache one request at a time (Tenantry's host lookups run outside a
+    // transaction, with a named statement).
+    let client = reqwest::Client::new();
+    for i in 0..TENANTS {
+        for _ in 0..5 {
+            let r = client
+                .get(format!("http://{}/read", stack.addr))
+                .header("host", host(i))
+                .send()
+                .await
+                .unwrap();
+            if r.status() == 200 {
+                break;
+            }
+        }
+    }
+    let total = requested_size(15_000) / 5;
+    let started = Instant::now();
+    let report = run_load(stack.addr, TENANTS, total, 24).await;
+    print_report("pgbouncer", &report, &stack.counters, started.elapsed());
+    assert_eq!(
+        report.violations, 0,
+        "cross-tenant data behind PgBouncer: {:?}",
+        report.examples
+    );
+    let reads_ok = report
+        .statuses
+        .get(&("Read".to_owned(), 200))
+        .copied()
+        .unwrap_or(0);
+    let reads: u64 = report
+        .statuses
+        .iter()
+        .filter(|((k, _), _)| k == "Read")
+        .map(|(_, n)| n)
+        .sum();
+    assert!(
+        reads_ok * 10 >= reads * 9,
+        "only {reads_ok} of {reads} reads succeeded behind PgBouncer"
+    );
+    // Session requests answer 500 (refused), never data.
+    assert_eq!(report.statuses.get(&("Session".to_owned(), 200)), None);
+    drop(stack);
+    let problems = check_after_run(&direct, TENANTS).await;
+    assert!(problems.is_empty(), "after the run: {problems:?}");
+    app.close().await;
+    direct.close().await;
+}
