@@ -37,7 +37,7 @@ fn demo_starts_and_stops_a_private_cluster_when_no_postgres_answers() {
     let dir = tempfile::tempdir().unwrap();
     let pg_dir = dir.path().join("pg");
 
-    let mut demo = Command::new("ip")
+    let demo = Command::new("ip")
         .args(["netns", "exec", &ns.0, env!("CARGO_BIN_EXE_tenantry-demo")])
         .env_remove("DATABASE_URL")
         .env("TENANTRY_DEMO_PG_DIR", &pg_dir)
