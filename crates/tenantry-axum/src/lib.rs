@@ -18,6 +18,8 @@
 //!
 //! See `docs/routing.md` for every mode.
 
+#![warn(missing_docs)]
+
 pub mod extract;
 pub mod host;
 mod realtime;

@@ -12,6 +12,8 @@
 //! migrations ([`Tenantry::migrate_shared`], [`Tenantry::migrate_tenants`]) are atomic per
 //! tenant schema.
 
+#![warn(missing_docs)]
+
 mod context;
 mod error;
 mod fleet;

@@ -457,12 +457,21 @@ impl Tenantry {
         .await?;
         let tenant_id =
             tenant_id.ok_or_else(|| Error::Domain(format!("no such domain {domain:?}")))?;
+        // Two statements: the partial unique index is checked row by row, so the old primary
+        // must be cleared before the new one is set.
         sqlx::query(AssertSqlSafe(format!(
-            "UPDATE {} SET is_primary = (domain = $1) WHERE tenant_id = $2 AND (is_primary OR domain = $1)",
+            "UPDATE {} SET is_primary = FALSE WHERE tenant_id = $1 AND is_primary AND domain <> $2",
+            sql.domains
+        )))
+        .bind(tenant_id)
+        .bind(&domain)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(AssertSqlSafe(format!(
+            "UPDATE {} SET is_primary = TRUE WHERE domain = $1",
             sql.domains
         )))
         .bind(&domain)
-        .bind(tenant_id)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
