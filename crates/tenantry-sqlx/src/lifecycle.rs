@@ -130,6 +130,9 @@ impl Tenantry {
         let reserved = self.reserved();
         let reserved: Vec<&str> = reserved.iter().map(String::as_str).collect();
         validate_schema_name(&new.schema, &reserved)?;
+        if new.schema.starts_with(crate::provision::SPARE_PREFIX) {
+            return Err(tenantry_core::NameError::SchemaReserved(new.schema).into());
+        }
         let domain = self.clean_domain(&new.domain)?;
         let tenant_type = new
             .tenant_type
@@ -182,6 +185,19 @@ impl Tenantry {
             )));
         }
         let applied = match plan.as_deref() {
+            Some(Ok(_))
+                if crate::provision::claim_spare(
+                    &mut tx,
+                    self,
+                    &new.schema,
+                    &tenant_type,
+                    &set,
+                )
+                .await? =>
+            {
+                // A pre-created clone (see `fill_spares`), renamed.
+                set.migrations().iter().map(|m| m.version).collect()
+            }
             Some(Ok(plan)) => {
                 // The whole schema, its seed rows and migration history in one batch.
                 tx.execute(sqlx::raw_sql(AssertSqlSafe(plan.sql_for(&new.schema))))

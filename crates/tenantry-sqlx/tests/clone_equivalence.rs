@@ -259,3 +259,53 @@ async fn unsupported_template_falls_back_to_migrating() {
         .expect_err("reserved");
     assert!(matches!(err, Error::InvalidName(_)), "{err}");
 }
+
+#[tokio::test]
+async fn spares_are_claimed_by_sign_ups_and_equal_migrated_schemas() {
+    let db = TestDb::new().await;
+    let t = demo_tenantry(db.url(), demo_set_with(&[]).await).await;
+    assert_eq!(t.fill_spares("default", 2).await.unwrap(), 2);
+    assert_eq!(
+        t.fill_spares("default", 2).await.unwrap(),
+        0,
+        "already full"
+    );
+    let spares = "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'tenantry\\_spare\\_%'";
+    assert_eq!(scalar_i64(&t, spares).await, 2);
+
+    create(&t, "from_spare", Provision::Auto).await;
+    assert_eq!(scalar_i64(&t, spares).await, 1, "one spare was taken");
+    create(&t, "migrated", Provision::Migrate).await;
+    assert_same(
+        "from_spare",
+        "migrated",
+        &catalog_snapshot(db.url(), "from_spare").await,
+        &catalog_snapshot(db.url(), "migrated").await,
+    );
+    let (_, plan) = t.plan_tenants(None, false).await.unwrap();
+    assert!(plan.is_empty(), "{plan:?}");
+
+    // After a migration change the remaining spare is stale: dropped, never claimed.
+    let v2 = demo_tenantry(
+        db.url(),
+        demo_set_with(&[(6, "nickname", "ALTER TABLE users ADD COLUMN nickname TEXT;")]).await,
+    )
+    .await;
+    create(&v2, "after_change", Provision::Auto).await;
+    assert_eq!(scalar_i64(&t, spares).await, 1, "stale spare not claimed");
+    assert_eq!(v2.fill_spares("default", 1).await.unwrap(), 1);
+    assert_eq!(scalar_i64(&t, spares).await, 1, "stale spare replaced");
+    assert_eq!(
+        scalar_i64(
+            &t,
+            "SELECT count(*) FROM after_change.users WHERE nickname IS NULL"
+        )
+        .await,
+        0
+    );
+    let err = t
+        .create_tenant(NewTenant::new("tenantry_spare_x", "x.example.com"))
+        .await
+        .expect_err("reserved prefix");
+    assert!(matches!(err, Error::InvalidName(_)), "{err}");
+}
