@@ -401,9 +401,8 @@ impl Tenantry {
                     .into(),
             ));
         }
-        let conn = self.inner.pool.acquire().await?;
         TenantConn::open(
-            conn,
+            &self.inner.pool,
             Arc::clone(tenant),
             &self.search_path_for(&tenant.schema),
             self.tenant_role(&tenant.schema).as_deref(),

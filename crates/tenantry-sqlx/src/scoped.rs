@@ -15,7 +15,7 @@ use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
 use sqlx::pool::PoolConnection;
-use sqlx::{AssertSqlSafe, Executor, PgConnection, Postgres, Transaction};
+use sqlx::{AssertSqlSafe, Executor, PgConnection, PgPool, Postgres, Transaction};
 use tenantry_core::{Tenant, quote_ident};
 
 use crate::error::{Error, Result};
@@ -150,19 +150,50 @@ pub struct TenantConn {
 }
 
 impl TenantConn {
+    /// Takes a connection from `pool` and sets its session path (and role).
+    ///
+    /// A pooled connection can be inside a transaction it was left in: sqlx's `begin` that is
+    /// cancelled after `BEGIN` was sent and before its answer arrived returns the connection to
+    /// the pool in an open transaction (its `Rollback` guard only acts once the depth is
+    /// counted). A session `SET` there would be undone or kept at the whim of that transaction,
+    /// so the state of such a connection can't be proven: it is closed and another one is
+    /// taken (a few times at most).
     pub(crate) async fn open(
+        pool: &PgPool,
+        tenant: Arc<Tenant>,
+        path: &str,
+        role: Option<&str>,
+    ) -> Result<Self> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let conn = pool.acquire().await?;
+            match Self::open_on(conn, Arc::clone(&tenant), path, role).await {
+                Err(Error::Database(e)) if is_outside_tx_failure(&e) && attempt < OPEN_ATTEMPTS => {
+                    tracing::warn!(
+                        "tenantry: a pooled connection was left inside a transaction (cancelled \
+                         BEGIN); closed it"
+                    );
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn open_on(
         conn: PoolConnection<Postgres>,
         tenant: Arc<Tenant>,
         path: &str,
         role: Option<&str>,
     ) -> Result<Self> {
-        // Build the guard before the SET: if this future is cancelled mid-SET, Drop closes it.
+        // Build the guard before the SET: if this future is cancelled mid-SET, or anything
+        // fails, Drop closes the connection.
         let mut this = Self {
             conn: Some(conn),
             tenant,
             clean: false,
         };
-        // Checks first: a failure leaves the session untouched.
+        // Checks first, in the same simple query: a failure skips the SET.
         let (role_check, role_set) = match role {
             Some(r) => (
                 format!(", '{}'::regrole", quote_ident(r).replace('\'', "''")),
@@ -171,13 +202,17 @@ impl TenantConn {
             None => (String::new(), String::new()),
         };
         let sql = format!(
-            "SELECT '{}'::regnamespace{role_check}; SET search_path TO {path}{role_set}",
+            "SELECT {OUTSIDE_TX_CHECK}, '{}'::regnamespace{role_check}; SET search_path TO {path}{role_set}",
             quote_ident(&this.tenant.schema)
         );
         let schema = this.tenant.schema.clone();
-        this.execute(AssertSqlSafe(sql))
-            .await
-            .map_err(|e| map_begin_error(e, &schema))?;
+        this.execute(AssertSqlSafe(sql)).await.map_err(|e| {
+            if is_outside_tx_failure(&e) {
+                Error::Database(e)
+            } else {
+                map_begin_error(e, &schema)
+            }
+        })?;
         Ok(this)
     }
 
@@ -189,22 +224,41 @@ impl TenantConn {
     /// Resets the session and returns the connection to the pool. If a transaction was left
     /// open or the reset fails, the connection is closed instead (and an error says why).
     pub async fn release(mut self) -> Result<()> {
-        // Outside a transaction block a simple-protocol statement starts its own transaction,
-        // so now() == statement_timestamp(); inside an open block now() is older. (The extended
-        // protocol re-stamps the statement at Bind, hence `raw_sql`.)
-        let row = sqlx::raw_sql("SELECT now() = statement_timestamp()")
-            .fetch_one(&mut *self)
-            .await?;
-        let idle: bool = sqlx::Row::try_get(&row, 0)?;
-        if !idle {
-            return Err(Error::Refused(
+        // One round trip: the check fails inside a transaction block, which skips the resets
+        // (and Drop closes the connection).
+        let sql = format!("SELECT {OUTSIDE_TX_CHECK}; RESET search_path; RESET ROLE");
+        match self.execute(AssertSqlSafe(sql)).await {
+            Ok(_) => {
+                self.clean = true;
+                Ok(())
+            }
+            Err(e) if is_outside_tx_failure(&e) => Err(Error::Refused(
                 "session connection released inside an open transaction: it was closed".into(),
-            ));
+            )),
+            Err(e) => Err(e.into()),
         }
-        self.execute("RESET search_path; RESET ROLE").await?;
-        self.clean = true;
-        Ok(())
     }
+}
+
+/// How many connections [`TenantConn::open`] tries before giving up.
+const OPEN_ATTEMPTS: usize = 3;
+
+/// An expression that fails when the session is inside a transaction block.
+///
+/// Sent first in a simple-protocol query: outside a block that statement starts its own
+/// transaction, stamped with the statement's own start time (PostgreSQL copies it), so
+/// `now() = statement_timestamp()` is exactly true. Inside a block `now()` is the time of an
+/// earlier statement, so the text cast to boolean fails. (The extended protocol re-stamps the
+/// statement at Bind, hence the simple protocol.) The `CASE` is not constant, so the planner
+/// can't fold the failing branch.
+const OUTSIDE_TX_CHECK: &str = "(CASE WHEN now() = statement_timestamp() THEN 'true' \
+     ELSE 'tenantry: connection is inside a transaction block' END)::boolean";
+
+/// True for the failure of [`OUTSIDE_TX_CHECK`].
+fn is_outside_tx_failure(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db)
+        if db.code().as_deref() == Some("22P02")
+            && db.message().contains("tenantry: connection is inside a transaction block"))
 }
 
 impl Deref for TenantConn {

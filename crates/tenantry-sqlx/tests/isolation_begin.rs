@@ -81,3 +81,74 @@ async fn missing_schema_is_an_error_and_does_not_poison_the_pool() {
     assert_eq!(status, "", "no connection may be left in a transaction");
     tenantry.close().await;
 }
+
+/// The cause of the rare session-scoped 500 in the isolation stress: a `begin` cancelled after
+/// `BEGIN` reached the server and before its answer came back returns the connection to the
+/// pool *inside that transaction* (sqlx's rollback guard only acts once the depth is counted).
+/// `session()` must not build on such a connection: it closes it and takes a fresh one, and the
+/// session it hands out is clean and releases cleanly.
+#[tokio::test]
+async fn session_on_a_connection_left_in_a_cancelled_begin() {
+    let db = TestDb::new().await;
+    let tenantry = one_connection_tenantry(&db).await;
+    let acme = Arc::new(
+        tenantry
+            .create_tenant(NewTenant::new("acme", "acme.localhost"))
+            .await
+            .unwrap(),
+    );
+    tenantry
+        .create_tenant(NewTenant::new("other", "other.localhost"))
+        .await
+        .unwrap();
+
+    for _ in 0..3 {
+        // A begin whose answer is slow (the sleep comes after BEGIN), cancelled while waiting.
+        let slow_begin = tenantry
+            .raw_pool()
+            .begin_with("BEGIN; SET LOCAL search_path TO other; SELECT pg_sleep(0.3)");
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), slow_begin)
+                .await
+                .is_err(),
+            "the begin was not cancelled"
+        );
+        // The pool's only connection is now inside that transaction (shown with the raw pool).
+        {
+            let mut conn = tenantry.raw_pool().acquire().await.unwrap();
+            let idle: bool = sqlx::Row::get(
+                &sqlx::raw_sql("SELECT now() = statement_timestamp()")
+                    .fetch_one(&mut *conn)
+                    .await
+                    .unwrap(),
+                0,
+            );
+            assert!(
+                !idle,
+                "the cancelled begin did not leave a transaction open"
+            );
+        }
+
+        let mut conn = tenantry
+            .session(&acme)
+            .await
+            .expect("session on a fresh connection");
+        let path: String = sqlx::query_scalar("SELECT current_setting('search_path')")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        assert!(path.starts_with("acme"), "{path}");
+        conn.release().await.expect("a clean release");
+
+        // And the pool's connection is clean afterwards.
+        let mut conn = tenantry.raw_pool().acquire().await.unwrap();
+        let row =
+            sqlx::raw_sql("SELECT current_setting('search_path'), now() = statement_timestamp()")
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap();
+        let (path, idle): (String, bool) = (sqlx::Row::get(&row, 0), sqlx::Row::get(&row, 1));
+        assert_eq!(path, "\"$user\", public");
+        assert!(idle);
+    }
+}
