@@ -2,7 +2,7 @@
 //! handlers as a plain single-tenant axum + sqlx service (no Tenantry), one schema, same pool
 //! size as the demo.
 //!
-//! `CONTROL_TX=1` runs the notes query inside a transaction (`BEGIN`, query, rollback on drop),
+//! `--tx` runs the notes query inside a transaction (`BEGIN`, query, rollback on drop),
 //! the single-tenant equivalent of what `TenantDb` does.
 
 use axum::extract::State;
@@ -32,7 +32,7 @@ struct Args {
     #[arg(long, env = "CONTROL_MAX_CONNECTIONS", default_value_t = 16)]
     max_connections: u32,
     /// Run the notes query in a transaction, like `TenantDb` does.
-    #[arg(long, env = "CONTROL_TX", default_value_t = false)]
+    #[arg(long)]
     tx: bool,
 }
 

@@ -93,7 +93,9 @@ impl TenantHooks for SeedNotes {
 
 /// Creates the database of `url` if it does not exist.
 async fn ensure_database(url: &str) -> anyhow::Result<()> {
-    let (base, name) = url.rsplit_once('/').context("database URL without a database name")?;
+    let (base, name) = url
+        .rsplit_once('/')
+        .context("database URL without a database name")?;
     let name = name.split('?').next().unwrap_or(name);
     let mut admin = PgConnection::connect(&format!("{base}/postgres")).await?;
     let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
@@ -151,7 +153,10 @@ async fn tenants(url: &str, count: usize, notes: i32, concurrency: usize) -> any
                 let n = done.fetch_add(1, Ordering::Relaxed) + 1;
                 if n % 5000 == 0 || n == total {
                     let secs = started.elapsed().as_secs_f64();
-                    println!("  {n}/{total} created, {secs:.0} s, {:.0} tenants/s", n as f64 / secs);
+                    println!(
+                        "  {n}/{total} created, {secs:.0} s, {:.0} tenants/s",
+                        n as f64 / secs
+                    );
                 }
                 Ok(())
             }
@@ -162,11 +167,8 @@ async fn tenants(url: &str, count: usize, notes: i32, concurrency: usize) -> any
     for r in results {
         r?;
     }
-    // Fresh catalogs and tables: analyse now so autovacuum does not land in the measurements.
+    // (run.sh runs VACUUM ANALYZE afterwards, so autovacuum does not land in the measurements)
     tenantry.close().await;
-    let mut conn = PgConnection::connect(url).await?;
-    conn.execute("VACUUM ANALYZE tenantry_tenants; VACUUM ANALYZE tenantry_domains")
-        .await?;
     println!("bench setup: {count} tenants ready");
     Ok(())
 }
@@ -175,9 +177,11 @@ async fn control(url: &str, notes: i32) -> anyhow::Result<()> {
     ensure_database(url).await?;
     let mut conn = PgConnection::connect(url).await?;
     let (_, tenant_dir) = tenantry_demo::migrations_dir();
-    let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_tables WHERE tablename = 'notes' AND schemaname = 'public'")
-        .fetch_optional(&mut conn)
-        .await?;
+    let exists: Option<i32> = sqlx::query_scalar(
+        "SELECT 1 FROM pg_tables WHERE tablename = 'notes' AND schemaname = 'public'",
+    )
+    .fetch_optional(&mut conn)
+    .await?;
     if exists.is_none() {
         // The demo's tenant migrations, applied once to the control's public schema.
         let mut files: Vec<_> = std::fs::read_dir(&tenant_dir)?
@@ -190,7 +194,9 @@ async fn control(url: &str, notes: i32) -> anyhow::Result<()> {
             conn.execute(AssertSqlSafe(sql)).await?;
         }
     }
-    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM notes").fetch_one(&mut conn).await?;
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM notes")
+        .fetch_one(&mut conn)
+        .await?;
     if n == 0 {
         sqlx::query(
             "INSERT INTO notes (title, body) \
