@@ -360,10 +360,7 @@ impl Tenantry {
             &tenant.schema,
             role.as_deref(),
         );
-        let tx = self
-            .inner
-            .pool
-            .begin_with(AssertSqlSafe(sql))
+        let tx = begin_shielded(&self.inner.pool, sql)
             .await
             .map_err(|e| map_begin_error(e, &tenant.schema))?;
         Ok(TenantTx::new(tx, Arc::clone(tenant)))
@@ -382,10 +379,7 @@ impl Tenantry {
             &self.inner.config.shared_schema,
             None,
         );
-        let tx = self
-            .inner
-            .pool
-            .begin_with(AssertSqlSafe(sql))
+        let tx = begin_shielded(&self.inner.pool, sql)
             .await
             .map_err(|e| map_begin_error(e, &self.inner.config.shared_schema))?;
         Ok(PublicTx::new(tx))
@@ -488,6 +482,25 @@ impl Tenantry {
     /// Closes the pool.
     pub async fn close(&self) {
         self.inner.pool.close().await;
+    }
+}
+
+/// Runs sqlx's `begin_with` on a task of its own, so that cancelling the caller can't cut it
+/// short. sqlx's `begin` cancelled after `BEGIN` reached the server and before the answer came
+/// back returns the connection to the pool *inside that transaction* (its rollback guard only
+/// acts once the transaction depth is counted), with the tenant's `SET LOCAL` still in force
+/// for whoever takes it next. Finished on its own task, the begin always completes, and a
+/// transaction nobody awaits any more is dropped like any other (its `ROLLBACK` is queued).
+/// No extra round trip; the cost is one task spawn.
+async fn begin_shielded(
+    pool: &PgPool,
+    sql: String,
+) -> std::result::Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+    let pool = pool.clone();
+    match tokio::spawn(async move { pool.begin_with(AssertSqlSafe(sql)).await }).await {
+        Ok(result) => result,
+        // Only when the runtime shuts down (or sqlx panics).
+        Err(_) => Err(sqlx::Error::WorkerCrashed),
     }
 }
 

@@ -152,3 +152,58 @@ async fn session_on_a_connection_left_in_a_cancelled_begin() {
         assert!(idle);
     }
 }
+
+/// `Tenantry::begin` cancelled while its `BEGIN` is in flight must not leave the pooled
+/// connection inside a transaction (plain sqlx `begin_with` does). The backend is frozen with
+/// SIGSTOP so that the cancellation lands deterministically between `BEGIN` sent and answered.
+#[tokio::test]
+async fn cancelled_begin_leaves_no_open_transaction() {
+    let db = TestDb::new().await;
+    // No ping on acquire: the cancellation must land after `BEGIN` is sent, not in the ping.
+    let tenantry = Tenantry::builder()
+        .pool_options(
+            PgPoolOptions::new()
+                .max_connections(1)
+                .test_before_acquire(false)
+                .acquire_timeout(Duration::from_secs(5)),
+        )
+        .listen_for_changes(false)
+        .connect(db.url())
+        .await
+        .unwrap();
+    tenantry.migrate_shared().await.unwrap();
+    let acme = Arc::new(
+        tenantry
+            .create_tenant(NewTenant::new("acme", "acme.localhost"))
+            .await
+            .unwrap(),
+    );
+    let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(tenantry.raw_pool())
+        .await
+        .unwrap();
+    // Let the connection's release ping finish: the pool must hold it idle when we freeze it.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let signal = |sig: &str| {
+        std::process::Command::new("kill")
+            .args([sig, &pid.to_string()])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !signal("-STOP") {
+        eprintln!("SKIPPED: cannot signal the PostgreSQL backend (not root?)");
+        return;
+    }
+    let cancelled = tokio::time::timeout(Duration::from_millis(100), tenantry.begin(&acme)).await;
+    assert!(signal("-CONT"));
+    assert!(cancelled.is_err(), "the begin was not cancelled");
+
+    let mut conn = tenantry.raw_pool().acquire().await.unwrap();
+    let row = sqlx::raw_sql("SELECT current_setting('search_path'), now() = statement_timestamp()")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    let (path, idle): (String, bool) = (sqlx::Row::get(&row, 0), sqlx::Row::get(&row, 1));
+    assert!(idle, "the pooled connection was left inside a transaction");
+    assert_eq!(path, "\"$user\", public");
+}
