@@ -47,10 +47,9 @@ pub enum Provision {
 /// Stands for the new schema's quoted name in a clone plan (PostgreSQL text never holds NUL).
 const SCHEMA_SLOT: &str = "\u{0}schema\u{0}";
 
-/// The SQL that clones a template, for one migration fingerprint.
+/// The SQL that clones a template (built for the process's migration set).
 #[derive(Debug)]
 pub(crate) struct ClonePlan {
-    fingerprint: String,
     sql: String,
 }
 
@@ -85,7 +84,8 @@ impl Tenantry {
     /// Rebuilds the template schema of `tenant_type` if its ledger fingerprint differs from the
     /// configured migration set's (or it is missing), and prepares the clone plan. Called
     /// automatically by [`Tenantry::create_tenant`]; call it at start-up to take the rebuild out
-    /// of the first sign-up. Returns whether the template can be cloned (and if not, why).
+    /// of the first sign-up. Done once per process (later calls answer from memory). Returns
+    /// whether the template can be cloned (and if not, why).
     pub async fn refresh_template(
         &self,
         tenant_type: &str,
@@ -122,12 +122,9 @@ impl Tenantry {
             .ok_or_else(|| Error::Refused(format!("unknown tenant type {tenant_type:?}")))?
             .clone();
         let cache = &self.inner.templates;
-        if let Some(plan) = cache.plans.lock().expect("template cache").get(tenant_type)
-            && plan
-                .as_ref()
-                .as_ref()
-                .is_ok_and(|p| p.fingerprint == set.fingerprint())
-        {
+        // A process's migration sets never change, and a plan is self-contained (it doesn't
+        // read the template when used): an answer, good or bad, holds for the process.
+        if let Some(plan) = cache.plans.lock().expect("template cache").get(tenant_type) {
             return Ok(Arc::clone(plan));
         }
         let Some(template) = template_schema(tenant_type) else {
@@ -195,10 +192,7 @@ impl Tenantry {
         }
         let plan = generate_plan(&mut tx, template).await?;
         tx.commit().await?;
-        Ok(plan.map(|sql| ClonePlan {
-            fingerprint: set.fingerprint().to_owned(),
-            sql,
-        }))
+        Ok(plan.map(|sql| ClonePlan { sql }))
     }
 }
 
