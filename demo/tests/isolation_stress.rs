@@ -60,15 +60,13 @@ async fn no_cross_tenant_data_under_fire() {
             > 0
     );
     assert!(report.count_status(0) > 0, "no client disconnect happened");
-    // Reads and writes succeed; failures are the deliberate ones only.
+    // Reads, writes and session-scoped requests succeed; failures are the deliberate ones only
+    // (handlers that fail, panic or hit statement_timeout answer 500, Tokio timeouts 504).
     for ((kind, status), n) in &report.statuses {
         let expected: &[u16] = match kind.as_str() {
             "WriteFail" | "Panic" | "StatementTimeout" => &[500],
             "TokioTimeout" => &[504],
             "Disconnect" => &[0, 200],
-            // KNOWN OPEN: about 1 in 1,500 session-scoped requests answers 500 (never with data;
-            // cause not yet found, see the issue 5 report). Counted and printed, not hidden.
-            "Session" => &[200, 500],
             _ => &[200],
         };
         assert!(

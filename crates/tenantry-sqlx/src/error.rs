@@ -71,16 +71,32 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    /// True when the error means the database could not be reached (used to answer 503).
+    /// True when the error means the database could not be reached or is going away (answered
+    /// 503, and worth retrying later): I/O and TLS errors, pool time-outs and a closed pool,
+    /// protocol errors (a connection cut mid-message), and the SQLSTATEs of a server that is
+    /// shutting down or starting (57P01 admin_shutdown, 57P02 crash_shutdown, 57P03
+    /// cannot_connect_now), of a lost connection (class 08) and of a full server (53300
+    /// too_many_connections).
     pub fn is_unavailable(&self) -> bool {
-        matches!(
-            self,
-            Error::Database(
-                sqlx::Error::Io(_)
-                    | sqlx::Error::PoolTimedOut
-                    | sqlx::Error::PoolClosed
-                    | sqlx::Error::Tls(_)
-            )
-        )
+        match self {
+            Error::Database(e) => is_unavailable_sqlx(e),
+            _ => false,
+        }
+    }
+}
+
+/// [`Error::is_unavailable`] for a bare sqlx error.
+pub(crate) fn is_unavailable_sqlx(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            matches!(&*code, "57P01" | "57P02" | "57P03" | "53300") || code.starts_with("08")
+        }),
+        _ => false,
     }
 }

@@ -57,7 +57,8 @@ enum Key {
 enum Miss {
     /// Not in the registry, as of the generation the lookup started in.
     NotFound(u64),
-    Db(Error),
+    /// Shared by every waiter of the lookup; the error keeps its kind (e.g. unavailable).
+    Db(Arc<Error>),
 }
 
 impl ResolverCache {
@@ -138,7 +139,7 @@ impl ResolverCache {
                         self.unknown.insert(key.clone(), generation).await;
                         Err(Miss::NotFound(generation))
                     }
-                    Err(e) => Err(Miss::Db(e)),
+                    Err(e) => Err(Miss::Db(Arc::new(e))),
                 }
             };
             let (answer, answered_in) = match self.known.try_get_with(key.clone(), lookup).await {
@@ -148,11 +149,7 @@ impl ResolverCache {
                 }
                 Err(miss) => match &*miss {
                     Miss::NotFound(g) => (None, *g),
-                    Miss::Db(e) => {
-                        return Err(Arc::new(Error::Refused(format!(
-                            "tenant lookup failed: {e}"
-                        ))));
-                    }
+                    Miss::Db(e) => return Err(Arc::clone(e)),
                 },
             };
             // Joined a lookup that started before an invalidation: its answer may predate the

@@ -300,10 +300,20 @@ async fn session(
     TenantryExt(tenantry): TenantryExt,
     t: CurrentTenant,
 ) -> Result<Json<Obs>, HttpError> {
-    let mut conn = tenantry.session(&t.0).await?;
-    let obs = observe(&mut conn, &ctx, &t.schema).await?;
-    conn.release().await?;
-    Ok(Json(obs))
+    let result: Result<Obs, tenantry::Error> = async {
+        let mut conn = tenantry.session(&t.0).await?;
+        let obs = observe(&mut conn, &ctx, &t.schema).await?;
+        conn.release().await?;
+        Ok(obs)
+    }
+    .await;
+    match result {
+        Ok(obs) => Ok(Json(obs)),
+        Err(e) => {
+            eprintln!("[session] error: {e:?}");
+            Err(e.into())
+        }
+    }
 }
 
 async fn public_read(
@@ -552,10 +562,10 @@ pub fn requested_size(default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-fn pick(rng: &mut impl Rng) -> Kind {
-    let total: u32 = MIX.iter().map(|m| m.1).sum();
+fn pick(mix: &[(Kind, u32)], rng: &mut impl Rng) -> Kind {
+    let total: u32 = mix.iter().map(|m| m.1).sum();
     let mut x = rng.random_range(0..total);
-    for (k, w) in MIX {
+    for (k, w) in mix {
         if x < *w {
             return *k;
         }
@@ -588,9 +598,22 @@ pub async fn run_load(
     total: u64,
     concurrency: usize,
 ) -> Report {
+    run_load_with(addr, n_tenants, total, concurrency, MIX, None).await
+}
+
+/// Like [`run_load`] with another mix of request kinds, stopping early when `stop` is set.
+pub async fn run_load_with(
+    addr: SocketAddr,
+    n_tenants: usize,
+    total: u64,
+    concurrency: usize,
+    mix: &'static [(Kind, u32)],
+    stop: Option<Arc<std::sync::atomic::AtomicBool>>,
+) -> Report {
     let next = Arc::new(AtomicU64::new(0));
     let workers = (0..concurrency).map(|_| {
         let next = Arc::clone(&next);
+        let stop = stop.clone();
         tokio::spawn(async move {
             let client = reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
@@ -598,8 +621,10 @@ pub async fn run_load(
                 .unwrap();
             let mut rng = rand::rngs::StdRng::from_rng(&mut rand::rng());
             let mut report = Report::default();
-            while next.fetch_add(1, Ordering::Relaxed) < total {
-                let kind = pick(&mut rng);
+            while next.fetch_add(1, Ordering::Relaxed) < total
+                && !stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed))
+            {
+                let kind = pick(mix, &mut rng);
                 let i = rng.random_range(0..n_tenants);
                 let (host, expected) = if kind == Kind::Public {
                     ("public.test".to_owned(), "public".to_owned())
