@@ -49,6 +49,12 @@ pub struct Config {
     /// `NOLOGIN` role `<prefix><schema>` owning its schema, and scoped access runs as that role
     /// (`SET LOCAL ROLE`). See [`TenantryBuilder::tenant_roles`].
     pub tenant_roles: Option<String>,
+    /// The handle connects through a transaction-mode pooler (PgBouncer `pool_mode =
+    /// transaction`). See [`TenantryBuilder::transaction_pooler`].
+    pub transaction_pooler: bool,
+    /// Where the registry listener connects (LISTEN needs a session), when not the main URL.
+    /// See [`TenantryBuilder::listen_url`].
+    pub listen_url: Option<String>,
 }
 
 impl Default for Config {
@@ -64,6 +70,8 @@ impl Default for Config {
             forbid_session_scope: false,
             listen_for_changes: true,
             tenant_roles: None,
+            transaction_pooler: false,
+            listen_url: None,
         }
     }
 }
@@ -183,6 +191,39 @@ impl TenantryBuilder {
         self
     }
 
+    /// Makes Tenantry safe behind a transaction-mode pooler (PgBouncer `pool_mode =
+    /// transaction`, including PgBouncer < 1.21 without `max_prepared_statements`):
+    ///
+    /// * Tenantry's own queries outside a scoped transaction (host and schema lookups on a
+    ///   cache miss) run inside a short transaction of their own with unnamed statements
+    ///   (`.persistent(false)`): sqlx's Parse and Bind are synced separately and, outside a
+    ///   transaction, may reach different server connections. A miss costs two more round
+    ///   trips (`BEGIN`, `COMMIT`); hits cost nothing.
+    /// * Session scope is refused ([`TenantryBuilder::forbid_session_scope`]).
+    /// * LISTEN is off unless [`TenantryBuilder::listen_url`] gives a direct (non-pooled) URL:
+    ///   a pooler hands LISTEN's server connection to other clients. Without it, a change in
+    ///   the registry (new domain, renamed or deleted tenant) is seen by this process only once
+    ///   the cached entry expires ([`TenantryBuilder::cache_ttl`]). Give a direct URL.
+    ///
+    /// The application's own queries must be made safe too: run them inside
+    /// [`Tenantry::begin`] transactions, and with PgBouncer < 1.21 make them unnamed
+    /// (`.persistent(false)`). Run migrations and tenant life-cycle operations on a direct
+    /// connection.
+    pub fn transaction_pooler(mut self, on: bool) -> Self {
+        self.config.transaction_pooler = on;
+        if on {
+            self.config.forbid_session_scope = true;
+        }
+        self
+    }
+
+    /// A separate URL for the registry listener (LISTEN/NOTIFY), e.g. a direct connection to
+    /// PostgreSQL when the main URL goes through a transaction-mode pooler.
+    pub fn listen_url(mut self, url: impl Into<String>) -> Self {
+        self.config.listen_url = Some(url.into());
+        self
+    }
+
     /// LISTEN for registry changes (default on). Turn off only for one-shot tools.
     pub fn listen_for_changes(mut self, listen: bool) -> Self {
         self.config.listen_for_changes = listen;
@@ -295,7 +336,19 @@ impl TenantryBuilder {
         );
         let cache = ResolverCache::new(&config);
         let sql = RegistrySql::new(&config.shared_schema);
-        let listen = config.listen_for_changes;
+        // Behind a transaction pooler LISTEN needs a direct URL of its own.
+        let listen_options = match &config.listen_url {
+            Some(url) => Some(url.parse::<PgConnectOptions>()?),
+            None if config.transaction_pooler => None,
+            None => Some(options.clone()),
+        };
+        let listen = config.listen_for_changes && listen_options.is_some();
+        if config.listen_for_changes && listen_options.is_none() {
+            tracing::info!(
+                "tenantry: transaction_pooler without listen_url: registry LISTEN is off, \
+                 cached resolutions expire by TTL only"
+            );
+        }
         let tenantry = Tenantry {
             inner: Arc::new(Inner {
                 pool,
@@ -309,12 +362,12 @@ impl TenantryBuilder {
                 templates: Default::default(),
             }),
         };
-        if listen {
+        if let (true, Some(listen_options)) = (listen, listen_options) {
             // A pool of its own, so the long-lived LISTEN connection never takes a slot from
             // the application's pool.
             let listen_pool = PgPoolOptions::new()
                 .max_connections(1)
-                .connect_lazy_with(options);
+                .connect_lazy_with(listen_options);
             crate::resolve::spawn_listener(Arc::downgrade(&tenantry.inner), listen_pool);
         }
         Ok(tenantry)
@@ -492,7 +545,7 @@ impl Tenantry {
 /// for whoever takes it next. Finished on its own task, the begin always completes, and a
 /// transaction nobody awaits any more is dropped like any other (its `ROLLBACK` is queued).
 /// No extra round trip; the cost is one task spawn.
-async fn begin_shielded(
+pub(crate) async fn begin_shielded(
     pool: &PgPool,
     sql: String,
 ) -> std::result::Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {

@@ -202,20 +202,33 @@ async fn lookup_domain(tenantry: &Tenantry, host: &str) -> Result<Option<Tenant>
         "{} JOIN {} d ON d.tenant_id = t.id WHERE d.domain = $1",
         inner.sql.select_tenant, inner.sql.domains
     );
-    let row: Option<TenantRow> = sqlx::query_as(AssertSqlSafe(sql))
-        .bind(host)
-        .fetch_optional(&inner.pool)
-        .await?;
-    Ok(row.map(|r| r.0))
+    registry_row(tenantry, sql, host).await
 }
 
 async fn lookup_schema(tenantry: &Tenantry, schema: &str) -> Result<Option<Tenant>, Error> {
     let inner = &tenantry.inner;
     let sql = format!("{} WHERE t.schema_name = $1", inner.sql.select_tenant);
-    let row: Option<TenantRow> = sqlx::query_as(AssertSqlSafe(sql))
-        .bind(schema)
-        .fetch_optional(&inner.pool)
-        .await?;
+    registry_row(tenantry, sql, schema).await
+}
+
+/// Runs a registry lookup. Behind a transaction pooler it runs inside a transaction of its own
+/// (sqlx syncs Parse and Bind separately; outside a transaction they may reach different server
+/// connections) with an unnamed statement (named ones leak between the pooler's clients).
+async fn registry_row(
+    tenantry: &Tenantry,
+    sql: String,
+    key: &str,
+) -> Result<Option<Tenant>, Error> {
+    let inner = &tenantry.inner;
+    let query = sqlx::query_as::<_, TenantRow>(AssertSqlSafe(sql)).bind(key);
+    let row = if inner.config.transaction_pooler {
+        let mut tx = crate::handle::begin_shielded(&inner.pool, "BEGIN".to_owned()).await?;
+        let row = query.persistent(false).fetch_optional(&mut *tx).await?;
+        tx.commit().await?;
+        row
+    } else {
+        query.fetch_optional(&inner.pool).await?
+    };
     Ok(row.map(|r| r.0))
 }
 
