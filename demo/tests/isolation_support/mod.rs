@@ -310,7 +310,10 @@ async fn session(
     match result {
         Ok(obs) => Ok(Json(obs)),
         Err(e) => {
-            eprintln!("[session] error: {e:?}");
+            // Shown with its cause (the body stays generic); refusals are expected behind a pooler.
+            if !matches!(e, tenantry::Error::Refused(_)) {
+                eprintln!("[session] error: {e:?}");
+            }
             Err(e.into())
         }
     }
