@@ -23,6 +23,8 @@ async fn tenant_slow(mut db: TenantDb) -> &'static str {
 /// Session-scoped access that is dropped (not released) while its query runs.
 async fn tenant_session_slow(TenantryExt(t): TenantryExt, tenant: tenantry::axum::CurrentTenant) -> &'static str {
     let mut conn = t.session(&tenant.0).await.unwrap();
+    // Session settings of the application's own must not outlive the session either.
+    sqlx::query("SET statement_timeout = 4321").execute(&mut *conn).await.unwrap();
     sqlx::query("SELECT pg_sleep(1)").execute(&mut *conn).await.unwrap();
     conn.release().await.unwrap();
     "done"
@@ -36,7 +38,8 @@ async fn public_path(mut db: PublicDb) -> String {
 /// proves nothing of the tenant stuck to the connection.
 async fn raw_session_path(TenantryExt(t): TenantryExt) -> String {
     // Simple protocol: outside a transaction block now() == statement_timestamp().
-    let row = sqlx::raw_sql("SELECT current_setting('search_path') || ' in_tx=' || (now() <> statement_timestamp())::text")
+    let row = sqlx::raw_sql("SELECT current_setting('search_path') || ' in_tx=' || (now() <> statement_timestamp())::text \
+         || ' timeout=' || current_setting('statement_timeout')")
         .fetch_one(t.raw_pool())
         .await
         .unwrap();
@@ -85,7 +88,7 @@ async fn tenant_request_then_public_request_on_a_pool_of_one() {
     let (_db, base, client) = setup().await;
     assert_eq!(get_text(&client, &base, "acme.localhost", "/path").await, "acme, public");
     assert_eq!(get_text(&client, &base, "localhost", "/path").await, "public");
-    assert_eq!(get_text(&client, &base, "localhost", "/raw").await, "\"$user\", public in_tx=false");
+    assert_eq!(get_text(&client, &base, "localhost", "/raw").await, "\"$user\", public in_tx=false timeout=0");
 }
 
 #[tokio::test]
@@ -93,7 +96,7 @@ async fn aborted_tenant_transaction_does_not_leak() {
     let (_db, base, client) = setup().await;
     abort_mid_query(&client, &base, "/slow").await;
     // The one connection is still busy with pg_sleep; the public request waits for it.
-    assert_eq!(get_text(&client, &base, "localhost", "/raw").await, "\"$user\", public in_tx=false");
+    assert_eq!(get_text(&client, &base, "localhost", "/raw").await, "\"$user\", public in_tx=false timeout=0");
     assert_eq!(get_text(&client, &base, "localhost", "/path").await, "public");
 }
 
@@ -102,8 +105,8 @@ async fn aborted_session_scoped_connection_does_not_leak() {
     let (_db, base, client) = setup().await;
     abort_mid_query(&client, &base, "/session-slow").await;
     // The session connection was closed, not returned: the pool opens a fresh one.
-    assert_eq!(get_text(&client, &base, "localhost", "/raw").await, "\"$user\", public in_tx=false");
+    assert_eq!(get_text(&client, &base, "localhost", "/raw").await, "\"$user\", public in_tx=false timeout=0");
     // And a completed session-scoped request releases cleanly.
     assert_eq!(get_text(&client, &base, "acme.localhost", "/session-slow").await, "done");
-    assert_eq!(get_text(&client, &base, "localhost", "/raw").await, "\"$user\", public in_tx=false");
+    assert_eq!(get_text(&client, &base, "localhost", "/raw").await, "\"$user\", public in_tx=false timeout=0");
 }

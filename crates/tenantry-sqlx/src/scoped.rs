@@ -221,12 +221,16 @@ impl TenantConn {
         &self.tenant
     }
 
-    /// Resets the session and returns the connection to the pool. If a transaction was left
-    /// open or the reset fails, the connection is closed instead (and an error says why).
+    /// Resets the session (`RESET ALL`, `RESET ROLE`) and returns the connection to the pool.
+    /// If a transaction was left open or the reset fails, the connection is closed instead (and
+    /// an error says why).
     pub async fn release(mut self) -> Result<()> {
         // One round trip: the check fails inside a transaction block, which skips the resets
         // (and Drop closes the connection).
-        let sql = format!("SELECT {OUTSIDE_TX_CHECK}; RESET search_path; RESET ROLE");
+        // RESET ALL puts back every setting the session changed (search_path, statement_timeout,
+        // ...) to its connection-time value (startup options included); it leaves the role
+        // alone, hence RESET ROLE. Settings an `after_connect` hook SET are reset too.
+        let sql = format!("SELECT {OUTSIDE_TX_CHECK}; RESET ALL; RESET ROLE");
         match self.execute(AssertSqlSafe(sql)).await {
             Ok(_) => {
                 self.clean = true;
