@@ -30,6 +30,11 @@ pub struct MigrateOptions {
     /// Open every schema even when the ledger says it is up to date (repairs a ledger edited by
     /// hand; slower).
     pub ignore_ledger: bool,
+    /// Commit each schema's transaction with `synchronous_commit = off` (default false): the run
+    /// doesn't wait for a disk sync per schema. Atomicity and the ledger's truth are unchanged
+    /// (the migration, its history row and the ledger row commit together); a server crash may
+    /// lose the last fraction of a second of commits, which the next run then re-applies.
+    pub async_commit: bool,
     /// Called after each schema finishes (progress bars, logs).
     #[allow(clippy::type_complexity)]
     pub on_schema: Option<Arc<dyn Fn(&SchemaResult) + Send + Sync>>,
@@ -43,6 +48,7 @@ impl Default for MigrateOptions {
             fail_fast: false,
             only_schema: None,
             ignore_ledger: false,
+            async_commit: false,
             on_schema: None,
         }
     }
@@ -55,6 +61,7 @@ impl std::fmt::Debug for MigrateOptions {
             .field("fail_fast", &self.fail_fast)
             .field("only_schema", &self.only_schema)
             .field("ignore_ledger", &self.ignore_ledger)
+            .field("async_commit", &self.async_commit)
             .finish()
     }
 }
@@ -224,7 +231,9 @@ impl Tenantry {
                 if options.fail_fast && failed.load(std::sync::atomic::Ordering::SeqCst) {
                     return Err(p.schema);
                 }
-                let result = self.migrate_one(&p.schema, &p.tenant_type).await;
+                let result = self
+                    .migrate_one_with(&p.schema, &p.tenant_type, options.async_commit)
+                    .await;
                 if result.is_err() {
                     failed.store(true, std::sync::atomic::Ordering::SeqCst);
                 }
@@ -258,6 +267,17 @@ impl Tenantry {
 
     /// Migrates one tenant schema atomically and records it in the ledger.
     pub async fn migrate_one(&self, schema: &str, tenant_type: &str) -> Result<SchemaOutcome> {
+        self.migrate_one_with(schema, tenant_type, false).await
+    }
+
+    /// [`Tenantry::migrate_one`], optionally without waiting for the commit's disk sync (see
+    /// [`MigrateOptions::async_commit`]).
+    pub async fn migrate_one_with(
+        &self,
+        schema: &str,
+        tenant_type: &str,
+        async_commit: bool,
+    ) -> Result<SchemaOutcome> {
         let start = Instant::now();
         let set: MigrationSet = self
             .tenant_migration_set(tenant_type)
@@ -266,7 +286,10 @@ impl Tenantry {
                 message: format!("no migrations configured for tenant type {tenant_type:?}"),
             })?
             .clone();
-        let begin = crate::scoped::begin_sql(&self.search_path_for(schema), schema, None);
+        let mut begin = crate::scoped::begin_sql(&self.search_path_for(schema), schema, None);
+        if async_commit {
+            begin.push_str("; SET LOCAL synchronous_commit = off");
+        }
         let mut tx = self
             .inner
             .pool

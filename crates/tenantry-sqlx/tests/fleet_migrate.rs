@@ -235,3 +235,29 @@ async fn fail_fast_stops_after_the_first_failure() {
     assert_eq!(report.failures().count(), schemas.len());
     assert!(report.skipped.is_empty());
 }
+
+#[tokio::test]
+async fn async_commit_runs_migrate_and_record_like_normal_runs() {
+    let (db, schemas) = fleet(5).await;
+    let v2 = (2, "note", "ALTER TABLE items ADD COLUMN note TEXT;");
+    let t = handle(db.url(), &[V1, v2]).await;
+    let report = t
+        .migrate_tenants(MigrateOptions {
+            async_commit: true,
+            ..MigrateOptions::default()
+        })
+        .await
+        .unwrap();
+    assert!(report.is_ok(), "{report:?}");
+    assert_eq!(report.migrated(), schemas.len());
+    let (_, plan) = t.plan_tenants(None, false).await.unwrap();
+    assert!(plan.is_empty(), "{plan:?}");
+    assert_eq!(
+        count(
+            &t,
+            "SELECT count(*) FROM information_schema.columns WHERE column_name = 'note'"
+        )
+        .await,
+        5
+    );
+}
