@@ -71,7 +71,11 @@ async fn whoami(headers: HeaderMap) -> Json<WhoAmI> {
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or_default();
-    let host = host.split(':').next().unwrap_or_default().to_ascii_lowercase();
+    let host = host
+        .split(':')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     Json(WhoAmI {
         tenant: "control",
         domain: host,
