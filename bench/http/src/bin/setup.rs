@@ -151,7 +151,7 @@ async fn tenants(url: &str, count: usize, notes: i32, concurrency: usize) -> any
                     .await
                     .with_context(|| format!("creating {s}"))?;
                 let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                if n % 5000 == 0 || n == total {
+                if n.is_multiple_of(5000) || n == total {
                     let secs = started.elapsed().as_secs_f64();
                     println!(
                         "  {n}/{total} created, {secs:.0} s, {:.0} tenants/s",
