@@ -5,6 +5,15 @@
 //! run in one transaction under its own advisory lock, and the ledger row is written in that same
 //! transaction, so a killed run leaves every schema either fully migrated (ledger says so) or
 //! untouched, and the next run resumes with the rest.
+//!
+//! Durability: by default each schema's transaction commits with `synchronous_commit = off`
+//! (no wait for a WAL disk sync per schema, which otherwise bounds a run at one sync per
+//! schema), and the run ends with one synchronous commit that flushes the WAL up to that point.
+//! WAL is sequential, so that one flush covers every earlier schema commit: when
+//! [`Tenantry::migrate_tenants`] returns, everything its report says was applied is on disk. A
+//! server crash *during* the run can lose the last schema commits (each one all-or-nothing,
+//! migration, history row and ledger row together); the next run sees them pending and
+//! re-applies them. [`MigrateOptions::synchronous_commit`] opts out (one sync per schema).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,7 +22,7 @@ use futures::StreamExt;
 use sqlx::AssertSqlSafe;
 
 use crate::error::{Error, Result};
-use crate::handle::Tenantry;
+use crate::handle::{Tenantry, begin_shielded};
 use crate::lifecycle::write_ledger;
 use crate::migrate::{MIGRATIONS_TABLE, MigrationSet, SchemaOutcome, apply_in_tx};
 use crate::registry::{REGISTRY_MIGRATIONS_TABLE, registry_migrations};
@@ -30,11 +39,16 @@ pub struct MigrateOptions {
     /// Open every schema even when the ledger says it is up to date (repairs a ledger edited by
     /// hand; slower).
     pub ignore_ledger: bool,
-    /// Commit each schema's transaction with `synchronous_commit = off` (default false): the run
-    /// doesn't wait for a disk sync per schema. Atomicity and the ledger's truth are unchanged
-    /// (the migration, its history row and the ledger row commit together); a server crash may
-    /// lose the last fraction of a second of commits, which the next run then re-applies.
-    pub async_commit: bool,
+    /// Wait for a WAL disk sync at every schema's commit (default false). By default each
+    /// schema commits with `synchronous_commit = off` and the run ends with one synchronous
+    /// commit that flushes the WAL past every schema commit, so everything reported is durable
+    /// when [`Tenantry::migrate_tenants`] returns either way. Atomicity and the ledger's truth
+    /// are the same in both modes (the migration, its history row and the ledger row commit
+    /// together); the difference is only what a server crash *during* the run can lose: with
+    /// this off, the last commits before the crash (each schema wholly, re-applied by the next
+    /// run); with it on, nothing that committed. Set it when something outside the database
+    /// acts on each schema as soon as it is migrated (e.g. an `on_schema` callback).
+    pub synchronous_commit: bool,
     /// Called after each schema finishes (progress bars, logs).
     #[allow(clippy::type_complexity)]
     pub on_schema: Option<Arc<dyn Fn(&SchemaResult) + Send + Sync>>,
@@ -48,7 +62,7 @@ impl Default for MigrateOptions {
             fail_fast: false,
             only_schema: None,
             ignore_ledger: false,
-            async_commit: false,
+            synchronous_commit: false,
             on_schema: None,
         }
     }
@@ -61,7 +75,7 @@ impl std::fmt::Debug for MigrateOptions {
             .field("fail_fast", &self.fail_fast)
             .field("only_schema", &self.only_schema)
             .field("ignore_ledger", &self.ignore_ledger)
-            .field("async_commit", &self.async_commit)
+            .field("synchronous_commit", &self.synchronous_commit)
             .finish()
     }
 }
@@ -88,6 +102,10 @@ pub struct FleetReport {
     pub skipped: Vec<String>,
     /// Wall time of the run.
     pub elapsed: Duration,
+    /// The WAL position the run's final synchronous commit flushed to disk (`pg_lsn` text), read
+    /// after every schema's commit: every commit of the run lies before it. `None` when nothing
+    /// was opened or with [`MigrateOptions::synchronous_commit`] (each commit was synced).
+    pub flushed_lsn: Option<String>,
 }
 
 impl FleetReport {
@@ -132,11 +150,7 @@ impl Tenantry {
         let shared = self.config().shared_schema.clone();
         let sql = format!("BEGIN; SET LOCAL search_path TO {}", self.inner.shared_path);
         // Registry first (the application's shared migrations may reference it).
-        let mut tx = self
-            .inner
-            .pool
-            .begin_with(AssertSqlSafe(sql.clone()))
-            .await?;
+        let mut tx = begin_shielded(&self.inner.pool, sql.clone()).await?;
         apply_in_tx(
             &mut tx,
             &shared,
@@ -146,7 +160,7 @@ impl Tenantry {
         .await?;
         tx.commit().await?;
 
-        let mut tx = self.inner.pool.begin_with(AssertSqlSafe(sql)).await?;
+        let mut tx = begin_shielded(&self.inner.pool, sql).await?;
         let applied = apply_in_tx(
             &mut tx,
             &shared,
@@ -208,8 +222,13 @@ impl Tenantry {
         Ok((total, plan))
     }
 
-    /// Migrates tenant schemas in parallel. Never fails as a whole: per-schema errors are in the
-    /// report (the run itself fails only if the registry can't be read).
+    /// Migrates tenant schemas in parallel. Per-schema errors are in the report; the run itself
+    /// fails only if the registry can't be read or the final WAL flush fails (then what was
+    /// committed is not known to be durable; the next run re-applies whatever was lost).
+    ///
+    /// Unless [`MigrateOptions::synchronous_commit`] is set, schemas commit asynchronously and
+    /// the run ends with one synchronous commit flushing them all (see the module docs): when
+    /// this returns `Ok`, every commit it reports is on disk.
     pub async fn migrate_tenants(&self, options: MigrateOptions) -> Result<FleetReport> {
         let start = Instant::now();
         let (total, plan) = self
@@ -232,7 +251,7 @@ impl Tenantry {
                     return Err(p.schema);
                 }
                 let result = self
-                    .migrate_one_with(&p.schema, &p.tenant_type, options.async_commit)
+                    .migrate_one_with(&p.schema, &p.tenant_type, !options.synchronous_commit)
                     .await;
                 if result.is_err() {
                     failed.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -254,6 +273,14 @@ impl Tenantry {
                 Err(schema) => skipped.push(schema),
             }
         }
+        drop(stream);
+        // One synchronous commit after the last schema commit: the WAL flush it waits for covers
+        // every asynchronous commit before it.
+        let flushed_lsn = if options.synchronous_commit || results.is_empty() {
+            None
+        } else {
+            Some(self.flush_wal().await?)
+        };
         results.sort_by(|a, b| a.schema.cmp(&b.schema));
         skipped.sort();
         Ok(FleetReport {
@@ -262,16 +289,45 @@ impl Tenantry {
             results,
             skipped,
             elapsed: start.elapsed(),
+            flushed_lsn,
         })
     }
 
-    /// Migrates one tenant schema atomically and records it in the ledger.
+    /// Commits a transaction that writes WAL and has an xid with `synchronous_commit = on`,
+    /// whatever the server's or role's setting: its commit waits for the WAL to be flushed
+    /// through its commit record, hence through every earlier commit. Returns the insert
+    /// position read inside it, after every schema commit of the run.
+    ///
+    /// An xid alone (`txid_current()`) is not enough: PostgreSQL commits a transaction that
+    /// wrote no WAL before its commit record asynchronously. A transactional logical-decoding
+    /// message (a few bytes of WAL, executable by any role, ignored by logical replication
+    /// unless a subscriber asks for messages) makes it write WAL.
+    async fn flush_wal(&self) -> Result<String> {
+        let mut tx = begin_shielded(
+            &self.inner.pool,
+            "BEGIN; SET LOCAL synchronous_commit = on".to_owned(),
+        )
+        .await?;
+        let lsn: String = sqlx::query_scalar(
+            "SELECT pg_current_wal_insert_lsn()::text \
+             FROM pg_logical_emit_message(true, 'tenantry', 'fleet run: flush')",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(lsn)
+    }
+
+    /// Migrates one tenant schema atomically and records it in the ledger (a synchronous
+    /// commit: durable when this returns).
     pub async fn migrate_one(&self, schema: &str, tenant_type: &str) -> Result<SchemaOutcome> {
         self.migrate_one_with(schema, tenant_type, false).await
     }
 
-    /// [`Tenantry::migrate_one`], optionally without waiting for the commit's disk sync (see
-    /// [`MigrateOptions::async_commit`]).
+    /// [`Tenantry::migrate_one`], optionally without waiting for the commit's disk sync
+    /// (`async_commit`: `SET LOCAL synchronous_commit = off`; same atomicity, but durable only
+    /// once a later synchronous commit has flushed the WAL, as [`Tenantry::migrate_tenants`]
+    /// does at the end of a run).
     pub async fn migrate_one_with(
         &self,
         schema: &str,
@@ -290,10 +346,7 @@ impl Tenantry {
         if async_commit {
             begin.push_str("; SET LOCAL synchronous_commit = off");
         }
-        let mut tx = self
-            .inner
-            .pool
-            .begin_with(AssertSqlSafe(begin))
+        let mut tx = begin_shielded(&self.inner.pool, begin)
             .await
             .map_err(|e| crate::scoped::map_begin_error(e, schema))?;
         let applied = apply_in_tx(&mut tx, schema, MIGRATIONS_TABLE, &set).await?;

@@ -115,7 +115,7 @@ impl Tenantry {
             "BEGIN; SET LOCAL search_path TO {}",
             self.search_path_for(schema)
         );
-        Ok(self.inner.pool.begin_with(AssertSqlSafe(sql)).await?)
+        Ok(crate::handle::begin_shielded(&self.inner.pool, sql).await?)
     }
 
     /// Creates a tenant: validate -> `CREATE SCHEMA` -> tenant migrations -> registry rows ->
@@ -397,7 +397,7 @@ impl Tenantry {
     pub async fn add_domain(&self, schema: &str, domain: &str, primary: bool) -> Result<()> {
         let domain = self.clean_domain(domain)?;
         let sql = &self.inner.sql;
-        let mut tx = self.inner.pool.begin().await?;
+        let mut tx = crate::handle::begin_shielded(&self.inner.pool, "BEGIN".to_owned()).await?;
         let tenant = fetch_tenant(&mut tx, self, schema).await?;
         if primary {
             sqlx::query(AssertSqlSafe(format!(
@@ -429,7 +429,7 @@ impl Tenantry {
         let domain = normalize_host(domain, self.config().host_policy)
             .map_err(|e| Error::Domain(format!("domain {domain:?}: {e}")))?;
         let sql = &self.inner.sql;
-        let mut tx = self.inner.pool.begin().await?;
+        let mut tx = crate::handle::begin_shielded(&self.inner.pool, "BEGIN".to_owned()).await?;
         let row: Option<(bool,)> = sqlx::query_as(AssertSqlSafe(format!(
             "SELECT is_primary FROM {} WHERE domain = $1 FOR UPDATE",
             sql.domains
@@ -463,7 +463,7 @@ impl Tenantry {
         let domain = normalize_host(domain, self.config().host_policy)
             .map_err(|e| Error::Domain(format!("domain {domain:?}: {e}")))?;
         let sql = &self.inner.sql;
-        let mut tx = self.inner.pool.begin().await?;
+        let mut tx = crate::handle::begin_shielded(&self.inner.pool, "BEGIN".to_owned()).await?;
         let tenant_id: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
             "SELECT tenant_id FROM {} WHERE domain = $1 FOR UPDATE",
             sql.domains

@@ -156,7 +156,7 @@ impl Tenantry {
             "BEGIN; SET LOCAL search_path TO {}",
             self.search_path_for(template)
         );
-        let mut tx = self.inner.pool.begin_with(AssertSqlSafe(begin)).await?;
+        let mut tx = crate::handle::begin_shielded(&self.inner.pool, begin).await?;
         sqlx::query("SELECT pg_advisory_xact_lock(hashtext('tenantry.migrate'), hashtext($1))")
             .bind(template)
             .execute(&mut *tx)
@@ -234,7 +234,8 @@ impl Tenantry {
                 continue;
             }
             // Stale: drop it unless a creation is claiming it right now.
-            let mut tx = self.inner.pool.begin().await?;
+            let mut tx =
+                crate::handle::begin_shielded(&self.inner.pool, "BEGIN".to_owned()).await?;
             let locked: Option<String> = sqlx::query_scalar(AssertSqlSafe(format!(
                 "SELECT schema_name FROM {ledger} WHERE schema_name = $1 FOR UPDATE SKIP LOCKED"
             )))
@@ -266,7 +267,7 @@ impl Tenantry {
                 "BEGIN; SET LOCAL search_path TO {}",
                 self.search_path_for(&schema)
             );
-            let mut tx = self.inner.pool.begin_with(AssertSqlSafe(begin)).await?;
+            let mut tx = crate::handle::begin_shielded(&self.inner.pool, begin).await?;
             tx.execute(sqlx::raw_sql(AssertSqlSafe(plan.sql_for(&schema))))
                 .await?;
             write_ledger(&mut tx, self, &schema, tenant_type, &set).await?;
