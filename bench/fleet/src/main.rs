@@ -36,9 +36,10 @@ struct Args {
     /// Spare clones pre-created (`fill_spares`), then claimed by as many sign-ups (0 to skip).
     #[arg(long, default_value_t = 200)]
     spares: usize,
-    /// Fleet runs with `MigrateOptions::async_commit` (no disk-sync wait per schema).
+    /// Fleet runs with `MigrateOptions::synchronous_commit` (a disk sync per schema) instead of
+    /// the default (asynchronous schema commits, one WAL flush at the end of the run).
     #[arg(long)]
-    async_commit: bool,
+    sync_commit: bool,
     /// Tenants in the django-tenants comparison (0 to skip it).
     #[arg(long, default_value_t = 1000)]
     dt_n: usize,
@@ -195,14 +196,14 @@ async fn create_range(
 async fn run_fleet(
     t: &Tenantry,
     jobs: usize,
-    async_commit: bool,
+    sync_commit: bool,
 ) -> Result<(Duration, usize, usize)> {
     let start = Instant::now();
     t.migrate_shared().await?;
     let report = t
         .migrate_tenants(MigrateOptions {
             jobs,
-            async_commit,
+            synchronous_commit: sync_commit,
             ..MigrateOptions::default()
         })
         .await?;
@@ -220,7 +221,7 @@ async fn main() -> Result<()> {
     let shared = Some(fixtures().join("shared"));
     let max_jobs = args.jobs.iter().copied().max().unwrap_or(4);
     let mut summary = Vec::new();
-    println!("# async_commit={}", args.async_commit);
+    println!("# sync_commit={}", args.sync_commit);
     println!(
         "# tenantry fleet benchmark: n={} scratch_n={} jobs={:?} dt_n={}",
         args.n, args.scratch_n, args.jobs, args.dt_n
@@ -296,7 +297,7 @@ async fn main() -> Result<()> {
     for (k, &jobs) in args.jobs.iter().enumerate() {
         let set = with_add_columns(&base, "users", k + 1);
         let tk = handle(&db.url(), shared.clone(), set, jobs as u32 + 2).await?;
-        let (elapsed, total, migrated) = run_fleet(&tk, jobs, args.async_commit).await?;
+        let (elapsed, total, migrated) = run_fleet(&tk, jobs, args.sync_commit).await?;
         let line = format!(
             "ADD COLUMN across {total} tenants, jobs {jobs}: {:.2} s ({migrated} migrated)",
             secs(elapsed)
@@ -309,7 +310,7 @@ async fn main() -> Result<()> {
     // 4. No-op run over the fleet.
     let last = with_add_columns(&base, "users", args.jobs.len());
     let tk = handle(&db.url(), shared.clone(), last, max_jobs as u32 + 2).await?;
-    let (elapsed, total, migrated) = run_fleet(&tk, max_jobs, args.async_commit).await?;
+    let (elapsed, total, migrated) = run_fleet(&tk, max_jobs, args.sync_commit).await?;
     let line = format!(
         "no-op migrate over {total} tenants: {:.3} s ({migrated} migrated)",
         secs(elapsed)
@@ -354,7 +355,7 @@ async fn main() -> Result<()> {
         t3.close().await;
         let t3 = handle(&db3.url(), None, items.clone(), 4).await?;
         for (jobs, dt) in [(1, DT_NOOP_SEQ_S), (2, DT_NOOP_PAR2_S)] {
-            let (elapsed, total, _) = run_fleet(&t3, jobs, args.async_commit).await?;
+            let (elapsed, total, _) = run_fleet(&t3, jobs, args.sync_commit).await?;
             summary.push(format!(
                 "[one-table] no-op migrate (shared + {total} tenants), jobs {jobs}: {:.3} s; django-tenants (recorded, {}) {dt} s {}",
                 secs(elapsed),
@@ -375,7 +376,7 @@ async fn main() -> Result<()> {
                 4,
             )
             .await?;
-            let (elapsed, total, migrated) = run_fleet(&tk, jobs, args.async_commit).await?;
+            let (elapsed, total, migrated) = run_fleet(&tk, jobs, args.sync_commit).await?;
             summary.push(format!(
                 "[one-table] ADD COLUMN (shared + {total} tenants, {migrated} migrated), jobs {jobs}: {:.2} s; django-tenants (recorded, {}) {dt} s {}",
                 secs(elapsed),

@@ -135,6 +135,12 @@ pub struct MigrateArgs {
     /// Open every tenant schema even if the ledger says it is up to date.
     #[arg(long)]
     pub ignore_ledger: bool,
+    /// Wait for a WAL disk sync at every tenant schema's commit. By default schemas commit
+    /// asynchronously and the run ends with one synchronous commit that makes them all durable
+    /// before the summary is printed; a server crash mid-run can then lose the last schema
+    /// commits (each whole), which the next run re-applies.
+    #[arg(long)]
+    pub sync_commit: bool,
 }
 
 /// `tenantry tenant ...`.

@@ -176,6 +176,7 @@ async fn migrate_tenants(t: &Tenantry, args: &MigrateArgs, pending: usize) -> Re
         fail_fast: args.fail_fast,
         only_schema: args.schema.clone(),
         ignore_ledger: args.ignore_ledger,
+        synchronous_commit: args.sync_commit,
         on_schema: Some(Arc::new(on_schema)),
         ..MigrateOptions::default()
     };

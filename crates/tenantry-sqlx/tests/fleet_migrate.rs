@@ -236,20 +236,82 @@ async fn fail_fast_stops_after_the_first_failure() {
     assert!(report.skipped.is_empty());
 }
 
+/// A migration that records, inside each schema's transaction, the commit mode in force and the
+/// WAL insert position (the schema's commit record comes after it).
+const V2_RECORD_COMMIT: (i64, &str, &str) = (
+    2,
+    "note",
+    "INSERT INTO public.commits VALUES (current_setting('synchronous_commit'), pg_current_wal_insert_lsn()); \
+     ALTER TABLE items ADD COLUMN note TEXT;",
+);
+
+async fn commits_table(t: &Tenantry) {
+    sqlx::query("CREATE TABLE public.commits (mode TEXT NOT NULL, lsn pg_lsn NOT NULL)")
+        .execute(t.raw_pool())
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
-async fn async_commit_runs_migrate_and_record_like_normal_runs() {
+async fn default_run_commits_async_and_ends_with_a_wal_flush_past_every_schema_commit() {
+    let (db, schemas) = fleet(6).await;
+    let t = handle(db.url(), &[V1, V2_RECORD_COMMIT]).await;
+    commits_table(&t).await;
+    let report = t.migrate_tenants(MigrateOptions::default()).await.unwrap();
+    // Read right after the run returns, before anything else.
+    let flushed: String = sqlx::query_scalar("SELECT pg_current_wal_flush_lsn()::text")
+        .fetch_one(t.raw_pool())
+        .await
+        .unwrap();
+    assert!(report.is_ok(), "{report:?}");
+    assert_eq!(report.migrated(), schemas.len());
+    let modes: Vec<String> = sqlx::query_scalar("SELECT DISTINCT mode FROM public.commits")
+        .fetch_all(t.raw_pool())
+        .await
+        .unwrap();
+    assert_eq!(modes, ["off"], "schemas commit asynchronously by default");
+    // The final flush point lies after every schema's work (read once they had all committed),
+    // and the server had flushed the WAL at least that far when the run returned.
+    let run_lsn = report.flushed_lsn.clone().expect("a final flush");
+    let (after_schemas, durable): (bool, bool) = sqlx::query_as(
+        "SELECT $1::pg_lsn > (SELECT max(lsn) FROM public.commits), $2::pg_lsn >= $1::pg_lsn",
+    )
+    .bind(&run_lsn)
+    .bind(&flushed)
+    .fetch_one(t.raw_pool())
+    .await
+    .unwrap();
+    assert!(
+        after_schemas,
+        "flush point {run_lsn} precedes a schema's work"
+    );
+    assert!(durable, "WAL flushed to {flushed}, run claims {run_lsn}");
+
+    // A no-op run opens nothing and has nothing to flush.
+    let report = t.migrate_tenants(MigrateOptions::default()).await.unwrap();
+    assert_eq!((report.pending, report.flushed_lsn), (0, None));
+}
+
+#[tokio::test]
+async fn synchronous_commit_opt_out_syncs_each_schema_and_records_like_the_default() {
     let (db, schemas) = fleet(5).await;
-    let v2 = (2, "note", "ALTER TABLE items ADD COLUMN note TEXT;");
-    let t = handle(db.url(), &[V1, v2]).await;
+    let t = handle(db.url(), &[V1, V2_RECORD_COMMIT]).await;
+    commits_table(&t).await;
     let report = t
         .migrate_tenants(MigrateOptions {
-            async_commit: true,
+            synchronous_commit: true,
             ..MigrateOptions::default()
         })
         .await
         .unwrap();
     assert!(report.is_ok(), "{report:?}");
     assert_eq!(report.migrated(), schemas.len());
+    assert_eq!(report.flushed_lsn, None);
+    let modes: Vec<String> = sqlx::query_scalar("SELECT DISTINCT mode FROM public.commits")
+        .fetch_all(t.raw_pool())
+        .await
+        .unwrap();
+    assert_eq!(modes, ["on"]);
     let (_, plan) = t.plan_tenants(None, false).await.unwrap();
     assert!(plan.is_empty(), "{plan:?}");
     assert_eq!(
