@@ -326,7 +326,14 @@ impl TenantryBuilder {
                 )));
             }
         }
-        let pool = self.pool_options.connect_with(options.clone()).await?;
+        // No ping before each acquire: the first round trip of every scoped transaction (its
+        // BEGIN) is the liveness check, retried on a dead connection (see `begin_scoped`), so the
+        // ping would be a round trip of pure overhead on every request.
+        let pool = self
+            .pool_options
+            .test_before_acquire(false)
+            .connect_with(options.clone())
+            .await?;
         if let Some(prefix) = &config.tenant_roles {
             setup_group_role(&pool, &group_role_name(prefix), &config).await?;
         }
@@ -413,7 +420,7 @@ impl Tenantry {
             &tenant.schema,
             role.as_deref(),
         );
-        let tx = begin_shielded(&self.inner.pool, sql)
+        let tx = begin_scoped(&self.inner.pool, sql)
             .await
             .map_err(|e| map_begin_error(e, &tenant.schema))?;
         Ok(TenantTx::new(tx, Arc::clone(tenant)))
@@ -432,7 +439,7 @@ impl Tenantry {
             &self.inner.config.shared_schema,
             None,
         );
-        let tx = begin_shielded(&self.inner.pool, sql)
+        let tx = begin_scoped(&self.inner.pool, sql)
             .await
             .map_err(|e| map_begin_error(e, &self.inner.config.shared_schema))?;
         Ok(PublicTx::new(tx))
@@ -545,6 +552,35 @@ impl Tenantry {
 /// for whoever takes it next. Finished on its own task, the begin always completes, and a
 /// transaction nobody awaits any more is dropped like any other (its `ROLLBACK` is queued).
 /// No extra round trip; the cost is one task spawn.
+/// How many times a scoped BEGIN is tried on connections found dead.
+const BEGIN_ATTEMPTS: usize = 3;
+
+/// [`begin_shielded`], retried when the pooled connection turns out to be dead (the server
+/// restarted, or closed an idle connection). Tenantry's pool does not ping connections before
+/// handing them out, so this is where a dead one is noticed; nothing ran on it, so trying
+/// another is safe.
+pub(crate) async fn begin_scoped(
+    pool: &PgPool,
+    sql: String,
+) -> std::result::Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+    let mut attempt = 1;
+    loop {
+        match begin_shielded(pool, sql.clone()).await {
+            Err(e) if attempt < BEGIN_ATTEMPTS && is_dead_connection(&e) => attempt += 1,
+            result => return result,
+        }
+    }
+}
+
+/// The connection is gone (closed socket, or the server terminated the backend).
+fn is_dead_connection(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(db) => matches!(db.code().as_deref(), Some("57P01" | "57P02")),
+        _ => false,
+    }
+}
+
 pub(crate) async fn begin_shielded(
     pool: &PgPool,
     sql: String,

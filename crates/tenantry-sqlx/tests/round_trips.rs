@@ -35,8 +35,15 @@ fn pool_options() -> PgPoolOptions {
 }
 
 /// Runs `request` twice to warm up (prepared statements), then once more recording its bursts,
-/// up to the moment its connection is back in the pool.
-async fn measure<F, Fut>(name: &str, wire: &WireCounter, pool: &PgPool, request: F) -> Vec<Burst>
+/// up to the moment its connection is back in the pool. `pings_on_acquire`: whether `pool`
+/// pings a connection before handing it out (sqlx's default; Tenantry's pool does not).
+async fn measure<F, Fut>(
+    name: &str,
+    wire: &WireCounter,
+    pool: &PgPool,
+    pings_on_acquire: bool,
+    request: F,
+) -> Vec<Burst>
 where
     F: Fn() -> Fut,
     Fut: Future<Output = ()>,
@@ -47,16 +54,20 @@ where
     wire.reset();
     request().await;
     // With one connection, this acquire waits for the release (and its ping) to finish; its own
-    // `test_before_acquire` ping is the last burst and not part of the request.
+    // `test_before_acquire` ping, if the pool does one, is the last burst and not part of the
+    // request.
     let conn = pool.acquire().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
     let mut bursts = wire.bursts();
     drop(conn);
-    let ours = bursts.pop().expect("the settling acquire's ping");
-    assert_eq!(
-        ours.messages,
-        ['S'],
-        "{name}: unexpected last burst {ours:?}"
-    );
+    if pings_on_acquire {
+        let ours = bursts.pop().expect("the settling acquire's ping");
+        assert_eq!(
+            ours.messages,
+            ['S'],
+            "{name}: unexpected last burst {ours:?}"
+        );
+    }
     println!("{name}: {} round trips", bursts.len());
     for b in &bursts {
         println!("    {:?} {:?}", b.messages, b.statements);
@@ -114,6 +125,7 @@ async fn one_query_costs_what_the_single_tenant_version_costs_in_a_transaction()
         "tenantry read (TenantDb, dropped)",
         &wire,
         t.raw_pool(),
+        false,
         || async {
             let mut tx = t.begin(a).await.unwrap();
             let rows: Vec<(i64, String)> = sqlx::query_as(READ).fetch_all(&mut *tx).await.unwrap();
@@ -122,21 +134,28 @@ async fn one_query_costs_what_the_single_tenant_version_costs_in_a_transaction()
     )
     .await;
     let c = &control;
-    let control_read = measure("control read (pool)", &wire, c, || async {
+    let control_read = measure("control read (pool)", &wire, c, true, || async {
         let rows: Vec<(i64, String)> = sqlx::query_as(READ).fetch_all(c).await.unwrap();
         assert_eq!(rows.len(), 10);
     })
     .await;
-    let control_tx_read = measure("control read (transaction, dropped)", &wire, c, || async {
-        let mut tx = c.begin().await.unwrap();
-        let rows: Vec<(i64, String)> = sqlx::query_as(READ).fetch_all(&mut *tx).await.unwrap();
-        assert_eq!(rows.len(), 10);
-    })
+    let control_tx_read = measure(
+        "control read (transaction, dropped)",
+        &wire,
+        c,
+        true,
+        || async {
+            let mut tx = c.begin().await.unwrap();
+            let rows: Vec<(i64, String)> = sqlx::query_as(READ).fetch_all(&mut *tx).await.unwrap();
+            assert_eq!(rows.len(), 10);
+        },
+    )
     .await;
     let tenantry_write = measure(
         "tenantry write (TenantDb, commit)",
         &wire,
         t.raw_pool(),
+        false,
         || async {
             let mut tx = t.begin(a).await.unwrap();
             sqlx::query(WRITE)
@@ -148,26 +167,30 @@ async fn one_query_costs_what_the_single_tenant_version_costs_in_a_transaction()
         },
     )
     .await;
-    let control_write = measure("control write (transaction, commit)", &wire, c, || async {
-        let mut tx = c.begin().await.unwrap();
-        sqlx::query(WRITE)
-            .bind("x")
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-        tx.commit().await.unwrap();
-    })
+    let control_write = measure(
+        "control write (transaction, commit)",
+        &wire,
+        c,
+        true,
+        || async {
+            let mut tx = c.begin().await.unwrap();
+            sqlx::query(WRITE)
+                .bind("x")
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+        },
+    )
     .await;
 
     // The control: acquire ping, the query, release ping.
     assert_eq!(control_read.len(), 3, "{control_read:?}");
-    // Tenantry: the same plus one: BEGIN, SET LOCAL and the schema check in one simple query.
-    assert_eq!(
-        tenantry_read.len(),
-        control_read.len() + 1,
-        "{tenantry_read:?}"
-    );
-    let begin = &tenantry_read[1];
+    // Tenantry: the same count. Its pool skips the acquire ping: the scoped BEGIN (BEGIN, SET
+    // LOCAL and the schema check in one simple query) is the first round trip and doubles as the
+    // liveness check (retried on a dead connection).
+    assert_eq!(tenantry_read.len(), control_read.len(), "{tenantry_read:?}");
+    let begin = &tenantry_read[0];
     assert_eq!(
         begin.messages,
         ['Q'],
@@ -181,9 +204,17 @@ async fn one_query_costs_what_the_single_tenant_version_costs_in_a_transaction()
     let release = tenantry_read.last().unwrap();
     assert_eq!(release.messages, ['Q', 'S']);
     assert_eq!(release.statements, ["ROLLBACK"]);
-    // Exactly what the single-tenant app pays for the same work in a transaction.
-    assert_eq!(tenantry_read.len(), control_tx_read.len());
-    assert_eq!(statements(&tenantry_read), statements(&control_tx_read));
-    assert_eq!(tenantry_write.len(), control_write.len());
-    assert_eq!(statements(&tenantry_write), statements(&control_write));
+    // One round trip fewer than the single-tenant app doing the same work in a transaction
+    // (which pays sqlx's acquire ping and then its BEGIN).
+    assert_eq!(
+        tenantry_read.len() + 1,
+        control_tx_read.len(),
+        "{control_tx_read:?}"
+    );
+    assert_eq!(
+        tenantry_write.len() + 1,
+        control_write.len(),
+        "{control_write:?}"
+    );
+    assert!(statements(&tenantry_write) >= 3, "{tenantry_write:?}");
 }
