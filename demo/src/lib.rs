@@ -44,7 +44,11 @@ pub struct DemoHooks;
 
 #[tenantry::async_trait]
 impl TenantHooks for DemoHooks {
-    async fn after_create(&self, tenant: &Tenant, conn: &mut sqlx::PgConnection) -> Result<(), BoxError> {
+    async fn after_create(
+        &self,
+        tenant: &Tenant,
+        conn: &mut sqlx::PgConnection,
+    ) -> Result<(), BoxError> {
         sqlx::query("INSERT INTO notes (title, body) VALUES ($1, $2)")
             .bind(format!("Welcome to {}", tenant.display_name))
             .bind("This note lives in your own PostgreSQL schema.")

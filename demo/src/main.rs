@@ -6,7 +6,9 @@ use tracing_subscriber::EnvFilter;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
         .init();
     let (database_url, cluster) = match postgres::locate().await {
         Ok(found) => found,
@@ -26,7 +28,11 @@ async fn serve(database_url: &str) -> anyhow::Result<()> {
         config.public_domains = domains.split(',').map(|d| d.trim().to_owned()).collect();
     }
     if let Ok(trusted) = std::env::var("TENANTRY_DEMO_TRUSTED_PROXIES") {
-        config.trusted_proxies = trusted.split(',').map(|d| d.trim().to_owned()).filter(|d| !d.is_empty()).collect();
+        config.trusted_proxies = trusted
+            .split(',')
+            .map(|d| d.trim().to_owned())
+            .filter(|d| !d.is_empty())
+            .collect();
     }
     let addr = std::env::var("TENANTRY_DEMO_ADDR").unwrap_or_else(|_| "127.0.0.1:8000".into());
     let listener = tokio::net::TcpListener::bind(&addr).await?;

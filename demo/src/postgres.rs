@@ -28,7 +28,10 @@ pub struct PrivateCluster {
 
 impl Drop for PrivateCluster {
     fn drop(&mut self) {
-        eprintln!("Stopping the private PostgreSQL cluster in {}", self.data_dir.display());
+        eprintln!(
+            "Stopping the private PostgreSQL cluster in {}",
+            self.data_dir.display()
+        );
         let _ = run(
             &self.pg_ctl,
             &["-D", path_str(&self.data_dir), "-m", "fast", "-w", "stop"],
@@ -77,7 +80,10 @@ pub async fn ensure_database(url: &str) -> anyhow::Result<()> {
     }
     let mut admin = PgConnection::connect_with(&options.clone().database("postgres")).await?;
     let quoted = format!("\"{}\"", db.replace('"', "\"\""));
-    match admin.execute(AssertSqlSafe(format!("CREATE DATABASE {quoted}"))).await {
+    match admin
+        .execute(AssertSqlSafe(format!("CREATE DATABASE {quoted}")))
+        .await
+    {
         Ok(_) => eprintln!("Created database {db}"),
         // 42P04: created concurrently by someone else
         Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P04") => {}
@@ -112,22 +118,49 @@ fn start_private_cluster(bin: &Path) -> anyhow::Result<PrivateCluster> {
     let as_postgres = is_root();
     std::fs::create_dir_all(&root)?;
     if as_postgres {
-        run(Path::new("chown"), &["-R", "postgres:postgres", path_str(&root)], false)?;
+        run(
+            Path::new("chown"),
+            &["-R", "postgres:postgres", path_str(&root)],
+            false,
+        )?;
     }
     let pg_ctl = bin.join("pg_ctl");
     if !data_dir.join("PG_VERSION").exists() {
-        eprintln!("Initialising a private PostgreSQL cluster in {}", data_dir.display());
+        eprintln!(
+            "Initialising a private PostgreSQL cluster in {}",
+            data_dir.display()
+        );
         run(
             &bin.join("initdb"),
-            &["-D", path_str(&data_dir), "-U", "postgres", "--auth=trust", "-E", "UTF8"],
+            &[
+                "-D",
+                path_str(&data_dir),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+            ],
             as_postgres,
         )?;
     }
-    let opts = format!("-p {PRIVATE_PORT} -c listen_addresses=127.0.0.1 -k {}", path_str(&root));
+    let opts = format!(
+        "-p {PRIVATE_PORT} -c listen_addresses=127.0.0.1 -k {}",
+        path_str(&root)
+    );
     let log = root.join("postgres.log");
     run(
         &pg_ctl,
-        &["-D", path_str(&data_dir), "-l", path_str(&log), "-o", &opts, "-w", "start"],
+        &[
+            "-D",
+            path_str(&data_dir),
+            "-l",
+            path_str(&log),
+            "-o",
+            &opts,
+            "-w",
+            "start",
+        ],
         as_postgres,
     )?;
     eprintln!(
@@ -135,7 +168,11 @@ fn start_private_cluster(bin: &Path) -> anyhow::Result<PrivateCluster> {
          (data in {}); it is stopped when the demo exits.",
         data_dir.display()
     );
-    Ok(PrivateCluster { pg_ctl, data_dir, as_postgres })
+    Ok(PrivateCluster {
+        pg_ctl,
+        data_dir,
+        as_postgres,
+    })
 }
 
 fn is_root() -> bool {

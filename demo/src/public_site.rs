@@ -33,10 +33,11 @@ struct Plan {
 }
 
 async fn landing(mut db: PublicDb) -> Result<Html<String>, HttpError> {
-    let plans: Vec<Plan> =
-        sqlx::query_as("SELECT name, monthly_price_cents, note_limit FROM plans ORDER BY monthly_price_cents")
-            .fetch_all(&mut *db)
-            .await?;
+    let plans: Vec<Plan> = sqlx::query_as(
+        "SELECT name, monthly_price_cents, note_limit FROM plans ORDER BY monthly_price_cents",
+    )
+    .fetch_all(&mut *db)
+    .await?;
     let plans: String = plans
         .iter()
         .map(|p| {
@@ -93,10 +94,17 @@ async fn signup(
     match form.tenant_type.trim() {
         "" => {}
         ty @ ("clinic" | "lab") => new = new.tenant_type(ty),
-        other => return Err(HttpError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("unknown kind {other:?}"))),
+        other => {
+            return Err(HttpError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("unknown kind {other:?}"),
+            ));
+        }
     }
     let new = new
-        .data(&TenantData { plan: "free".into() })
+        .data(&TenantData {
+            plan: "free".into(),
+        })
         .map_err(|e| HttpError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
     tenantry.create_tenant(new).await?;
     // Keep the port the visitor used (e.g. :8000) in the redirect.
@@ -126,7 +134,9 @@ struct TenantSummary {
     tenant_type: String,
 }
 
-async fn list_tenants(TenantryExt(tenantry): TenantryExt) -> Result<Json<Vec<TenantSummary>>, HttpError> {
+async fn list_tenants(
+    TenantryExt(tenantry): TenantryExt,
+) -> Result<Json<Vec<TenantSummary>>, HttpError> {
     let tenants = tenantry.tenants().await?;
     Ok(Json(
         tenants

@@ -52,20 +52,35 @@ pub struct NewNote {
     pub body: String,
 }
 
-async fn home(tenant: CurrentTenant, base: TenantBase, mut db: TenantDb) -> Result<Html<String>, HttpError> {
-    let plan_code = tenant.data_as::<TenantData>().map(|d| d.plan).unwrap_or_else(|_| "free".into());
+async fn home(
+    tenant: CurrentTenant,
+    base: TenantBase,
+    mut db: TenantDb,
+) -> Result<Html<String>, HttpError> {
+    let plan_code = tenant
+        .data_as::<TenantData>()
+        .map(|d| d.plan)
+        .unwrap_or_else(|_| "free".into());
     // `plans` is in the shared schema: reachable from tenant code through the search path.
-    let plan: Option<(String, i32)> = sqlx::query_as("SELECT name, note_limit FROM plans WHERE code = $1")
-        .bind(&plan_code)
-        .fetch_optional(&mut *db)
-        .await?;
+    let plan: Option<(String, i32)> =
+        sqlx::query_as("SELECT name, note_limit FROM plans WHERE code = $1")
+            .bind(&plan_code)
+            .fetch_optional(&mut *db)
+            .await?;
     let (plan_name, limit) = plan.unwrap_or_else(|| (plan_code.clone(), 0));
-    let notes: Vec<Note> = sqlx::query_as("SELECT id, title, body FROM notes ORDER BY id DESC LIMIT 100")
-        .fetch_all(&mut *db)
-        .await?;
+    let notes: Vec<Note> =
+        sqlx::query_as("SELECT id, title, body FROM notes ORDER BY id DESC LIMIT 100")
+            .fetch_all(&mut *db)
+            .await?;
     let items: String = notes
         .iter()
-        .map(|n| format!("<li><strong>{}</strong> {}</li>", escape(&n.title), escape(&n.body)))
+        .map(|n| {
+            format!(
+                "<li><strong>{}</strong> {}</li>",
+                escape(&n.title),
+                escape(&n.body)
+            )
+        })
         .collect();
     Ok(Html(format!(
         r#"<!doctype html>
@@ -106,13 +121,17 @@ async fn create_note(
     Json(new): Json<NewNote>,
 ) -> Result<(StatusCode, Json<Note>), HttpError> {
     if new.title.trim().is_empty() {
-        return Err(HttpError::new(StatusCode::UNPROCESSABLE_ENTITY, "title must not be empty"));
+        return Err(HttpError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "title must not be empty",
+        ));
     }
-    let note: Note = sqlx::query_as("INSERT INTO notes (title, body) VALUES ($1, $2) RETURNING id, title, body")
-        .bind(&new.title)
-        .bind(&new.body)
-        .fetch_one(&mut *db)
-        .await?;
+    let note: Note =
+        sqlx::query_as("INSERT INTO notes (title, body) VALUES ($1, $2) RETURNING id, title, body")
+            .bind(&new.title)
+            .bind(&new.body)
+            .fetch_one(&mut *db)
+            .await?;
     db.commit().await?;
     // Announced after the commit, on this tenant's channel only.
     feed.publish(tenant.id, note.id);
@@ -126,5 +145,8 @@ struct WhoAmI {
 }
 
 async fn whoami(tenant: CurrentTenant, RequestHost(host): RequestHost) -> Json<WhoAmI> {
-    Json(WhoAmI { tenant: tenant.schema.clone(), domain: host })
+    Json(WhoAmI {
+        tenant: tenant.schema.clone(),
+        domain: host,
+    })
 }

@@ -14,23 +14,37 @@ impl Server {
     async fn start() -> Self {
         let _ = tracing_subscriber::fmt().with_test_writer().try_init();
         let db = TestDb::new().await;
-        let (_tenantry, app) = build(&DemoConfig::new(db.url())).await.expect("demo builds");
+        let (_tenantry, app) = build(&DemoConfig::new(db.url()))
+            .await
+            .expect("demo builds");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app.into_make_service()).await.unwrap() });
+        tokio::spawn(async move {
+            axum::serve(listener, app.into_make_service())
+                .await
+                .unwrap()
+        });
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();
-        Server { base, client, _db: db }
+        Server {
+            base,
+            client,
+            _db: db,
+        }
     }
 
     fn get(&self, host: &str, path: &str) -> reqwest::RequestBuilder {
-        self.client.get(format!("{}{path}", self.base)).header("host", host)
+        self.client
+            .get(format!("{}{path}", self.base))
+            .header("host", host)
     }
 
     fn post(&self, host: &str, path: &str) -> reqwest::RequestBuilder {
-        self.client.post(format!("{}{path}", self.base)).header("host", host)
+        self.client
+            .post(format!("{}{path}", self.base))
+            .header("host", host)
     }
 
     async fn signup(&self, name: &str, subdomain: &str) -> reqwest::Response {
@@ -49,8 +63,14 @@ async fn public_and_tenant_sites_are_routed_by_host() {
     let landing = s.get("localhost", "/").send().await.unwrap();
     assert_eq!(landing.status(), 200);
     let html = landing.text().await.unwrap();
-    assert!(html.contains("<form") && html.contains("name=\"subdomain\""), "{html}");
-    assert!(html.contains("Pro"), "landing page lists the shared plans: {html}");
+    assert!(
+        html.contains("<form") && html.contains("name=\"subdomain\""),
+        "{html}"
+    );
+    assert!(
+        html.contains("Pro"),
+        "landing page lists the shared plans: {html}"
+    );
 
     let r = s.signup("Acme Corp", "acme").await;
     assert_eq!(r.status(), 303);
@@ -61,16 +81,47 @@ async fn public_and_tenant_sites_are_routed_by_host() {
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
     assert!(html.contains("Acme Corp"), "{html}");
-    assert!(html.contains("Plan: <strong>Free</strong>"), "plan read from the shared schema: {html}");
+    assert!(
+        html.contains("Plan: <strong>Free</strong>"),
+        "plan read from the shared schema: {html}"
+    );
 
-    let who: Value = s.get("ACME.localhost.:8000", "/api/whoami").send().await.unwrap().json().await.unwrap();
+    let who: Value = s
+        .get("ACME.localhost.:8000", "/api/whoami")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(who, json!({"tenant": "acme", "domain": "acme.localhost"}));
 
     // Tenant routes don't exist on the public site and vice versa.
-    assert_eq!(s.get("localhost", "/api/whoami").send().await.unwrap().status(), 404);
-    assert_eq!(s.get("acme.localhost", "/api/tenants").send().await.unwrap().status(), 404);
+    assert_eq!(
+        s.get("localhost", "/api/whoami")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    assert_eq!(
+        s.get("acme.localhost", "/api/tenants")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
 
-    let tenants: Value = s.get("localhost", "/api/tenants").send().await.unwrap().json().await.unwrap();
+    let tenants: Value = s
+        .get("localhost", "/api/tenants")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(tenants[0]["name"], "acme");
     assert_eq!(tenants[0]["domain"], "acme.localhost");
     assert_eq!(tenants[0]["plan"], "free");
@@ -84,9 +135,18 @@ async fn unknown_missing_and_malformed_hosts() {
     let unknown = s.get("nosuch.localhost", "/").send().await.unwrap();
     assert_eq!(unknown.status(), 404);
     let body = unknown.text().await.unwrap();
-    assert!(!body.contains("acme"), "404 body must not reveal tenants: {body}");
+    assert!(
+        !body.contains("acme"),
+        "404 body must not reveal tenants: {body}"
+    );
 
-    for bad in ["a b", "acme.localhost:99999", "user@acme.localhost", "a..localhost", "-x.localhost"] {
+    for bad in [
+        "a b",
+        "acme.localhost:99999",
+        "user@acme.localhost",
+        "a..localhost",
+        "-x.localhost",
+    ] {
         let r = s.get(bad, "/").send().await.unwrap();
         assert_eq!(r.status(), 400, "{bad:?}");
     }
@@ -98,7 +158,10 @@ async fn unknown_missing_and_malformed_hosts() {
     tcp.write_all(b"GET / HTTP/1.0\r\n\r\n").await.unwrap();
     let mut out = String::new();
     tcp.read_to_string(&mut out).await.unwrap();
-    assert!(out.starts_with("HTTP/1.0 400") || out.starts_with("HTTP/1.1 400"), "{out}");
+    assert!(
+        out.starts_with("HTTP/1.0 400") || out.starts_with("HTTP/1.1 400"),
+        "{out}"
+    );
 }
 
 #[tokio::test]
@@ -107,7 +170,10 @@ async fn two_tenants_never_see_each_others_notes() {
     s.signup("Acme", "acme").await;
     s.signup("Globex", "globex").await;
 
-    for (host, title) in [("acme.localhost", "acme secret"), ("globex.localhost", "globex secret")] {
+    for (host, title) in [
+        ("acme.localhost", "acme secret"),
+        ("globex.localhost", "globex secret"),
+    ] {
         let r = s
             .post(host, "/api/notes")
             .json(&json!({"title": title, "body": format!("only for {host}")}))
@@ -120,9 +186,28 @@ async fn two_tenants_never_see_each_others_notes() {
         assert!(note["id"].as_i64().is_some());
     }
 
-    let acme: Vec<Value> = s.get("acme.localhost", "/api/notes").send().await.unwrap().json().await.unwrap();
-    let globex: Vec<Value> = s.get("globex.localhost", "/api/notes").send().await.unwrap().json().await.unwrap();
-    let titles = |notes: &[Value]| notes.iter().map(|n| n["title"].as_str().unwrap().to_owned()).collect::<Vec<_>>();
+    let acme: Vec<Value> = s
+        .get("acme.localhost", "/api/notes")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let globex: Vec<Value> = s
+        .get("globex.localhost", "/api/notes")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let titles = |notes: &[Value]| {
+        notes
+            .iter()
+            .map(|n| n["title"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(titles(&acme), ["Welcome to Acme", "acme secret"]);
     assert_eq!(titles(&globex), ["Welcome to Globex", "globex secret"]);
     // Each note has exactly id, title, body.
@@ -132,13 +217,27 @@ async fn two_tenants_never_see_each_others_notes() {
 #[tokio::test]
 async fn bad_signups_are_refused_and_leave_nothing() {
     let s = Server::start().await;
-    for bad in ["Acme", "pg_acme", "public", "a;drop schema public", "ünï", &"x".repeat(64)] {
+    for bad in [
+        "Acme",
+        "pg_acme",
+        "public",
+        "a;drop schema public",
+        "ünï",
+        &"x".repeat(64),
+    ] {
         let r = s.signup("Bad", bad).await;
         assert_eq!(r.status(), 422, "{bad:?}");
     }
     assert_eq!(s.signup("Acme", "acme").await.status(), 303);
     let dup = s.signup("Acme again", "acme").await;
     assert_eq!(dup.status(), 409);
-    let tenants: Vec<Value> = s.get("localhost", "/api/tenants").send().await.unwrap().json().await.unwrap();
+    let tenants: Vec<Value> = s
+        .get("localhost", "/api/tenants")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(tenants.len(), 1);
 }

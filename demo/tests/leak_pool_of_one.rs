@@ -12,26 +12,44 @@ use tenantry::{MigrationSet, NewTenant, Tenantry};
 use tenantry_testing::TestDb;
 
 async fn tenant_path(mut db: TenantDb) -> String {
-    sqlx::query_scalar("SELECT current_setting('search_path')").fetch_one(&mut *db).await.unwrap()
+    sqlx::query_scalar("SELECT current_setting('search_path')")
+        .fetch_one(&mut *db)
+        .await
+        .unwrap()
 }
 
 async fn tenant_slow(mut db: TenantDb) -> &'static str {
-    sqlx::query("SELECT pg_sleep(1)").execute(&mut *db).await.unwrap();
+    sqlx::query("SELECT pg_sleep(1)")
+        .execute(&mut *db)
+        .await
+        .unwrap();
     "done"
 }
 
 /// Session-scoped access that is dropped (not released) while its query runs.
-async fn tenant_session_slow(TenantryExt(t): TenantryExt, tenant: tenantry::axum::CurrentTenant) -> &'static str {
+async fn tenant_session_slow(
+    TenantryExt(t): TenantryExt,
+    tenant: tenantry::axum::CurrentTenant,
+) -> &'static str {
     let mut conn = t.session(&tenant.0).await.unwrap();
     // Session settings of the application's own must not outlive the session either.
-    sqlx::query("SET statement_timeout = 4321").execute(&mut *conn).await.unwrap();
-    sqlx::query("SELECT pg_sleep(1)").execute(&mut *conn).await.unwrap();
+    sqlx::query("SET statement_timeout = 4321")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    sqlx::query("SELECT pg_sleep(1)")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
     conn.release().await.unwrap();
     "done"
 }
 
 async fn public_path(mut db: PublicDb) -> String {
-    sqlx::query_scalar("SELECT current_setting('search_path')").fetch_one(&mut *db).await.unwrap()
+    sqlx::query_scalar("SELECT current_setting('search_path')")
+        .fetch_one(&mut *db)
+        .await
+        .unwrap()
 }
 
 /// What the *session* of the pooled connection says, with no SET of Tenantry's in between:
@@ -49,16 +67,30 @@ async fn raw_session_path(TenantryExt(t): TenantryExt) -> String {
 async fn setup() -> (TestDb, String, reqwest::Client) {
     let db = TestDb::new().await;
     let tenantry = Tenantry::builder()
-        .tenant_migration_set("default", MigrationSet::from_sql(&[(1, "t", "CREATE TABLE t (x int)")]))
-        .pool_options(PgPoolOptions::new().max_connections(1).acquire_timeout(Duration::from_secs(10)))
+        .tenant_migration_set(
+            "default",
+            MigrationSet::from_sql(&[(1, "t", "CREATE TABLE t (x int)")]),
+        )
+        .pool_options(
+            PgPoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(Duration::from_secs(10)),
+        )
         .listen_for_changes(false)
         .connect(db.url())
         .await
         .unwrap();
     tenantry.migrate_shared().await.unwrap();
-    tenantry.create_tenant(NewTenant::new("acme", "acme.localhost")).await.unwrap();
+    tenantry
+        .create_tenant(NewTenant::new("acme", "acme.localhost"))
+        .await
+        .unwrap();
     let app = TenantRouter::new(tenantry)
-        .public(Router::new().route("/path", get(public_path)).route("/raw", get(raw_session_path)))
+        .public(
+            Router::new()
+                .route("/path", get(public_path))
+                .route("/raw", get(raw_session_path)),
+        )
         .tenant(
             Router::new()
                 .route("/path", get(tenant_path))
@@ -67,28 +99,54 @@ async fn setup() -> (TestDb, String, reqwest::Client) {
         );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app.into_make_service()).await.unwrap() });
+    tokio::spawn(async move {
+        axum::serve(listener, app.into_make_service())
+            .await
+            .unwrap()
+    });
     (db, base, reqwest::Client::new())
 }
 
 async fn get_text(client: &reqwest::Client, base: &str, host: &str, path: &str) -> String {
-    let r = client.get(format!("{base}{path}")).header("host", host).send().await.unwrap();
+    let r = client
+        .get(format!("{base}{path}"))
+        .header("host", host)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200, "{host}{path}");
     r.text().await.unwrap()
 }
 
 /// Starts a request and drops it (client disconnect) while the handler's query is running.
 async fn abort_mid_query(client: &reqwest::Client, base: &str, path: &str) {
-    let req = client.get(format!("{base}{path}")).header("host", "acme.localhost").send();
-    assert!(tokio::time::timeout(Duration::from_millis(300), req).await.is_err(), "request should still be running");
+    let req = client
+        .get(format!("{base}{path}"))
+        .header("host", "acme.localhost")
+        .send();
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), req)
+            .await
+            .is_err(),
+        "request should still be running"
+    );
 }
 
 #[tokio::test]
 async fn tenant_request_then_public_request_on_a_pool_of_one() {
     let (_db, base, client) = setup().await;
-    assert_eq!(get_text(&client, &base, "acme.localhost", "/path").await, "acme, public");
-    assert_eq!(get_text(&client, &base, "localhost", "/path").await, "public");
-    assert_eq!(get_text(&client, &base, "localhost", "/raw").await, "\"$user\", public in_tx=false timeout=0");
+    assert_eq!(
+        get_text(&client, &base, "acme.localhost", "/path").await,
+        "acme, public"
+    );
+    assert_eq!(
+        get_text(&client, &base, "localhost", "/path").await,
+        "public"
+    );
+    assert_eq!(
+        get_text(&client, &base, "localhost", "/raw").await,
+        "\"$user\", public in_tx=false timeout=0"
+    );
 }
 
 #[tokio::test]
@@ -96,8 +154,14 @@ async fn aborted_tenant_transaction_does_not_leak() {
     let (_db, base, client) = setup().await;
     abort_mid_query(&client, &base, "/slow").await;
     // The one connection is still busy with pg_sleep; the public request waits for it.
-    assert_eq!(get_text(&client, &base, "localhost", "/raw").await, "\"$user\", public in_tx=false timeout=0");
-    assert_eq!(get_text(&client, &base, "localhost", "/path").await, "public");
+    assert_eq!(
+        get_text(&client, &base, "localhost", "/raw").await,
+        "\"$user\", public in_tx=false timeout=0"
+    );
+    assert_eq!(
+        get_text(&client, &base, "localhost", "/path").await,
+        "public"
+    );
 }
 
 #[tokio::test]
@@ -105,8 +169,17 @@ async fn aborted_session_scoped_connection_does_not_leak() {
     let (_db, base, client) = setup().await;
     abort_mid_query(&client, &base, "/session-slow").await;
     // The session connection was closed, not returned: the pool opens a fresh one.
-    assert_eq!(get_text(&client, &base, "localhost", "/raw").await, "\"$user\", public in_tx=false timeout=0");
+    assert_eq!(
+        get_text(&client, &base, "localhost", "/raw").await,
+        "\"$user\", public in_tx=false timeout=0"
+    );
     // And a completed session-scoped request releases cleanly.
-    assert_eq!(get_text(&client, &base, "acme.localhost", "/session-slow").await, "done");
-    assert_eq!(get_text(&client, &base, "localhost", "/raw").await, "\"$user\", public in_tx=false timeout=0");
+    assert_eq!(
+        get_text(&client, &base, "acme.localhost", "/session-slow").await,
+        "done"
+    );
+    assert_eq!(
+        get_text(&client, &base, "localhost", "/raw").await,
+        "\"$user\", public in_tx=false timeout=0"
+    );
 }

@@ -9,11 +9,18 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn is_root() -> bool {
-    Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0\n")).unwrap_or(false)
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.starts_with(b"0\n"))
+        .unwrap_or(false)
 }
 
 fn sh(args: &[&str]) -> std::process::Output {
-    Command::new(args[0]).args(&args[1..]).output().expect(args[0])
+    Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .expect(args[0])
 }
 
 struct Netns(String);
@@ -28,12 +35,21 @@ impl Drop for Netns {
 fn demo_starts_and_stops_a_private_cluster_when_no_postgres_answers() {
     if !is_root() || !std::path::Path::new("/usr/lib/postgresql").exists() {
         eprintln!("SKIPPED: needs root (network namespace) and PostgreSQL server binaries");
-        assert!(std::env::var("CI").is_err(), "CI must be able to run this test");
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must be able to run this test"
+        );
         return;
     }
     let ns = Netns(format!("tenantry_demo_{}", std::process::id()));
     assert!(sh(&["ip", "netns", "add", &ns.0]).status.success());
-    assert!(sh(&["ip", "netns", "exec", &ns.0, "ip", "link", "set", "lo", "up"]).status.success());
+    assert!(
+        sh(&[
+            "ip", "netns", "exec", &ns.0, "ip", "link", "set", "lo", "up"
+        ])
+        .status
+        .success()
+    );
     let dir = tempfile::tempdir().unwrap();
     let pg_dir = dir.path().join("pg");
 
@@ -59,19 +75,43 @@ fn demo_starts_and_stops_a_private_cluster_when_no_postgres_answers() {
         if out.status.success() && out.stdout == b"[]" {
             break;
         }
-        assert!(Instant::now() < deadline, "demo did not come up on a private cluster");
+        assert!(
+            Instant::now() < deadline,
+            "demo did not come up on a private cluster"
+        );
         std::thread::sleep(Duration::from_millis(300));
     }
-    let signup = curl(&["-o", "/dev/null", "-w", "%{http_code}", "-d", "name=Acme&subdomain=acme", "http://localhost:8000/signup"]);
+    let signup = curl(&[
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "-d",
+        "name=Acme&subdomain=acme",
+        "http://localhost:8000/signup",
+    ]);
     assert_eq!(String::from_utf8_lossy(&signup.stdout), "303");
     let who = curl(&["http://acme.localhost:8000/api/whoami"]);
-    assert_eq!(String::from_utf8_lossy(&who.stdout), r#"{"tenant":"acme","domain":"acme.localhost"}"#);
+    assert_eq!(
+        String::from_utf8_lossy(&who.stdout),
+        r#"{"tenant":"acme","domain":"acme.localhost"}"#
+    );
 
     // SIGTERM: the demo stops serving and stops its cluster.
-    assert!(sh(&["kill", "-TERM", &demo.id().to_string()]).status.success());
+    assert!(
+        sh(&["kill", "-TERM", &demo.id().to_string()])
+            .status
+            .success()
+    );
     let out = demo.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("started a private cluster"), "{stderr}");
-    assert!(stderr.contains("Stopping the private PostgreSQL cluster"), "{stderr}");
-    assert!(!pg_dir.join("data/postmaster.pid").exists(), "cluster still running");
+    assert!(
+        stderr.contains("Stopping the private PostgreSQL cluster"),
+        "{stderr}"
+    );
+    assert!(
+        !pg_dir.join("data/postmaster.pid").exists(),
+        "cluster still running"
+    );
 }

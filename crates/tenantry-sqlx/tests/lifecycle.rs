@@ -3,13 +3,24 @@
 
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
-use tenantry_sqlx::{BoxError, Error, MigrationSet, NewTenant, SchemaOnDelete, Tenant, TenantHooks, TenantStatus, Tenantry};
+use tenantry_sqlx::{
+    BoxError, Error, MigrationSet, NewTenant, SchemaOnDelete, Tenant, TenantHooks, TenantStatus,
+    Tenantry,
+};
 use tenantry_testing::TestDb;
 
 fn notes_set() -> MigrationSet {
     MigrationSet::from_sql(&[
-        (1, "notes", "CREATE TABLE notes (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, title TEXT NOT NULL)"),
-        (2, "body", "ALTER TABLE notes ADD COLUMN body TEXT NOT NULL DEFAULT ''"),
+        (
+            1,
+            "notes",
+            "CREATE TABLE notes (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, title TEXT NOT NULL)",
+        ),
+        (
+            2,
+            "body",
+            "ALTER TABLE notes ADD COLUMN body TEXT NOT NULL DEFAULT ''",
+        ),
     ])
 }
 
@@ -33,7 +44,10 @@ async fn schema_exists(t: &Tenantry, schema: &str) -> bool {
 }
 
 async fn count(t: &Tenantry, sql: &'static str) -> i64 {
-    sqlx::query_scalar(sql).fetch_one(t.raw_pool()).await.unwrap()
+    sqlx::query_scalar(sql)
+        .fetch_one(t.raw_pool())
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -49,16 +63,23 @@ async fn create_migrates_and_registers_the_tenant() {
     assert_eq!(acme.status, TenantStatus::Active);
     assert_eq!(acme.primary_domain.as_deref(), Some("acme.example.com"));
     assert!(schema_exists(&t, "acme").await);
-    let versions: Vec<i64> = sqlx::query_scalar("SELECT version FROM acme._sqlx_migrations ORDER BY version")
-        .fetch_all(t.raw_pool())
-        .await
-        .unwrap();
+    let versions: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM acme._sqlx_migrations ORDER BY version")
+            .fetch_all(t.raw_pool())
+            .await
+            .unwrap();
     assert_eq!(versions, [1, 2]);
     // The tenant's transaction sees its own table, first in the path, and the shared schema.
     let acme = std::sync::Arc::new(acme);
     let mut tx = t.begin(&acme).await.unwrap();
-    sqlx::query("INSERT INTO notes (title, body) VALUES ('a', 'b')").execute(&mut *tx).await.unwrap();
-    let path: String = sqlx::query_scalar("SELECT current_setting('search_path')").fetch_one(&mut *tx).await.unwrap();
+    sqlx::query("INSERT INTO notes (title, body) VALUES ('a', 'b')")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let path: String = sqlx::query_scalar("SELECT current_setting('search_path')")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
     assert_eq!(path, "acme, public");
     tx.commit().await.unwrap();
     assert_eq!(count(&t, "SELECT count(*) FROM acme.notes").await, 1);
@@ -72,12 +93,23 @@ async fn failed_creation_leaves_no_schema_and_no_row() {
         (2, "broken", "ALTER TABLE no_such_table ADD COLUMN x INT"),
     ]);
     let t = tenantry_with(&db, broken).await;
-    let err = t.create_tenant(NewTenant::new("acme", "acme.localhost")).await.unwrap_err();
+    let err = t
+        .create_tenant(NewTenant::new("acme", "acme.localhost"))
+        .await
+        .unwrap_err();
     match &err {
-        Error::Migration { schema, version, message, .. } => {
+        Error::Migration {
+            schema,
+            version,
+            message,
+            ..
+        } => {
             // The error names the schema where the migration failed: the new tenant's, or the
             // template it is cloned from.
-            assert!(schema == "acme" || schema.starts_with("tenantry_template"), "{schema}");
+            assert!(
+                schema == "acme" || schema.starts_with("tenantry_template"),
+                "{schema}"
+            );
             assert_eq!(*version, 2);
             assert!(message.contains("no_such_table"), "{message}");
         }
@@ -86,21 +118,54 @@ async fn failed_creation_leaves_no_schema_and_no_row() {
     assert!(!schema_exists(&t, "acme").await);
     assert_eq!(count(&t, "SELECT count(*) FROM tenantry_tenants").await, 0);
     assert_eq!(count(&t, "SELECT count(*) FROM tenantry_domains").await, 0);
-    assert_eq!(count(&t, "SELECT count(*) FROM tenantry_migration_ledger WHERE schema_name = 'acme'").await, 0);
+    assert_eq!(
+        count(
+            &t,
+            "SELECT count(*) FROM tenantry_migration_ledger WHERE schema_name = 'acme'"
+        )
+        .await,
+        0
+    );
 }
 
 #[tokio::test]
 async fn invalid_names_and_domains_are_refused_before_anything_runs() {
     let db = TestDb::new().await;
     let t = tenantry_with(&db, notes_set()).await;
-    for bad in ["Acme", "pg_x", "public", "information_schema", "a\"b", "a;drop", "", &"a".repeat(64)] {
-        let err = t.create_tenant(NewTenant::new(bad, "x.localhost")).await.unwrap_err();
+    for bad in [
+        "Acme",
+        "pg_x",
+        "public",
+        "information_schema",
+        "a\"b",
+        "a;drop",
+        "",
+        &"a".repeat(64),
+    ] {
+        let err = t
+            .create_tenant(NewTenant::new(bad, "x.localhost"))
+            .await
+            .unwrap_err();
         assert!(matches!(err, Error::InvalidName(_)), "{bad:?}: {err:?}");
     }
-    for bad in ["", "a b", "x..y", "-x.com", "a_b.com", "localhost", "1.2.3.4"] {
-        let err = t.create_tenant(NewTenant::new("acme", bad)).await.unwrap_err();
+    for bad in [
+        "",
+        "a b",
+        "x..y",
+        "-x.com",
+        "a_b.com",
+        "localhost",
+        "1.2.3.4",
+    ] {
+        let err = t
+            .create_tenant(NewTenant::new("acme", bad))
+            .await
+            .unwrap_err();
         assert!(
-            matches!(err, Error::InvalidName(_) | Error::Domain(_) | Error::Conflict(_)),
+            matches!(
+                err,
+                Error::InvalidName(_) | Error::Domain(_) | Error::Conflict(_)
+            ),
             "{bad:?}: {err:?}"
         );
     }
@@ -112,10 +177,18 @@ async fn invalid_names_and_domains_are_refused_before_anything_runs() {
 async fn duplicates_conflict_and_keep_the_first() {
     let db = TestDb::new().await;
     let t = tenantry_with(&db, notes_set()).await;
-    t.create_tenant(NewTenant::new("acme", "acme.localhost")).await.unwrap();
-    let same_schema = t.create_tenant(NewTenant::new("acme", "other.localhost")).await.unwrap_err();
+    t.create_tenant(NewTenant::new("acme", "acme.localhost"))
+        .await
+        .unwrap();
+    let same_schema = t
+        .create_tenant(NewTenant::new("acme", "other.localhost"))
+        .await
+        .unwrap_err();
     assert!(matches!(same_schema, Error::Conflict(_)), "{same_schema:?}");
-    let same_domain = t.create_tenant(NewTenant::new("globex", "ACME.localhost")).await.unwrap_err();
+    let same_domain = t
+        .create_tenant(NewTenant::new("globex", "ACME.localhost"))
+        .await
+        .unwrap_err();
     assert!(matches!(same_domain, Error::Conflict(_)), "{same_domain:?}");
     assert!(!schema_exists(&t, "globex").await);
     assert_eq!(t.tenants().await.unwrap().len(), 1);
@@ -125,36 +198,57 @@ async fn duplicates_conflict_and_keep_the_first() {
 async fn delete_drops_or_keeps_the_schema() {
     let db = TestDb::new().await;
     let t = tenantry_with(&db, notes_set()).await;
-    t.create_tenant(NewTenant::new("acme", "acme.localhost")).await.unwrap();
-    t.create_tenant(NewTenant::new("globex", "globex.localhost")).await.unwrap();
+    t.create_tenant(NewTenant::new("acme", "acme.localhost"))
+        .await
+        .unwrap();
+    t.create_tenant(NewTenant::new("globex", "globex.localhost"))
+        .await
+        .unwrap();
     t.delete_tenant("acme", SchemaOnDelete::Drop).await.unwrap();
     assert!(!schema_exists(&t, "acme").await);
-    t.delete_tenant("globex", SchemaOnDelete::Keep).await.unwrap();
+    t.delete_tenant("globex", SchemaOnDelete::Keep)
+        .await
+        .unwrap();
     assert!(schema_exists(&t, "globex").await);
     assert!(t.tenants().await.unwrap().is_empty());
     assert_eq!(count(&t, "SELECT count(*) FROM tenantry_domains").await, 0);
-    assert!(matches!(t.delete_tenant("acme", SchemaOnDelete::Drop).await, Err(Error::TenantNotFound(_))));
+    assert!(matches!(
+        t.delete_tenant("acme", SchemaOnDelete::Drop).await,
+        Err(Error::TenantNotFound(_))
+    ));
 }
 
 #[tokio::test]
 async fn rename_moves_schema_rows_and_ledger() {
     let db = TestDb::new().await;
     let t = tenantry_with(&db, notes_set()).await;
-    t.create_tenant(NewTenant::new("acme", "acme.localhost")).await.unwrap();
-    t.create_tenant(NewTenant::new("globex", "globex.localhost")).await.unwrap();
+    t.create_tenant(NewTenant::new("acme", "acme.localhost"))
+        .await
+        .unwrap();
+    t.create_tenant(NewTenant::new("globex", "globex.localhost"))
+        .await
+        .unwrap();
     let renamed = t.rename_tenant("acme", "acme_corp").await.unwrap();
     assert_eq!(renamed.schema, "acme_corp");
     assert_eq!(renamed.primary_domain.as_deref(), Some("acme.localhost"));
     assert!(schema_exists(&t, "acme_corp").await && !schema_exists(&t, "acme").await);
-    let ledger: String = sqlx::query_scalar("SELECT string_agg(schema_name, ',' ORDER BY schema_name) FROM tenantry_migration_ledger \
-         WHERE schema_name NOT LIKE 'tenantry_template%'")
-        .fetch_one(t.raw_pool())
-        .await
-        .unwrap();
+    let ledger: String = sqlx::query_scalar(
+        "SELECT string_agg(schema_name, ',' ORDER BY schema_name) FROM tenantry_migration_ledger \
+         WHERE schema_name NOT LIKE 'tenantry_template%'",
+    )
+    .fetch_one(t.raw_pool())
+    .await
+    .unwrap();
     assert_eq!(ledger, "acme_corp,globex");
     // Onto an existing schema, or to an invalid name: refused, nothing changed.
-    assert!(matches!(t.rename_tenant("acme_corp", "globex").await, Err(Error::Conflict(_))));
-    assert!(matches!(t.rename_tenant("acme_corp", "Bad").await, Err(Error::InvalidName(_))));
+    assert!(matches!(
+        t.rename_tenant("acme_corp", "globex").await,
+        Err(Error::Conflict(_))
+    ));
+    assert!(matches!(
+        t.rename_tenant("acme_corp", "Bad").await,
+        Err(Error::InvalidName(_))
+    ));
     assert!(schema_exists(&t, "acme_corp").await);
     // Resolution follows the rename.
     match t.resolve_host("acme.localhost").await.unwrap() {
@@ -167,22 +261,51 @@ async fn rename_moves_schema_rows_and_ledger() {
 async fn domains_add_remove_set_primary() {
     let db = TestDb::new().await;
     let t = tenantry_with(&db, notes_set()).await;
-    t.create_tenant(NewTenant::new("acme", "acme.localhost")).await.unwrap();
-    t.create_tenant(NewTenant::new("globex", "globex.localhost")).await.unwrap();
+    t.create_tenant(NewTenant::new("acme", "acme.localhost"))
+        .await
+        .unwrap();
+    t.create_tenant(NewTenant::new("globex", "globex.localhost"))
+        .await
+        .unwrap();
     t.add_domain("acme", "www.acme.test", false).await.unwrap();
     t.add_domain("acme", "acme.test", true).await.unwrap();
     let domains = t.domains("acme").await.unwrap();
-    let listed: Vec<(&str, bool)> = domains.iter().map(|d| (d.domain.as_str(), d.is_primary)).collect();
-    assert_eq!(listed, [("acme.test", true), ("acme.localhost", false), ("www.acme.test", false)]);
-    assert_eq!(t.tenant("acme").await.unwrap().primary_domain.as_deref(), Some("acme.test"));
+    let listed: Vec<(&str, bool)> = domains
+        .iter()
+        .map(|d| (d.domain.as_str(), d.is_primary))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("acme.test", true),
+            ("acme.localhost", false),
+            ("www.acme.test", false)
+        ]
+    );
+    assert_eq!(
+        t.tenant("acme").await.unwrap().primary_domain.as_deref(),
+        Some("acme.test")
+    );
     // Taken by another tenant, invalid, or the primary: refused.
-    assert!(matches!(t.add_domain("globex", "acme.test", false).await, Err(Error::Conflict(_))));
+    assert!(matches!(
+        t.add_domain("globex", "acme.test", false).await,
+        Err(Error::Conflict(_))
+    ));
     assert!(t.add_domain("acme", "bad domain", false).await.is_err());
-    assert!(matches!(t.remove_domain("acme.test").await, Err(Error::Domain(_))));
+    assert!(matches!(
+        t.remove_domain("acme.test").await,
+        Err(Error::Domain(_))
+    ));
     t.set_primary_domain("acme.localhost").await.unwrap();
     t.remove_domain("acme.test").await.unwrap();
-    assert!(matches!(t.resolve_host("acme.test").await.unwrap(), tenantry_sqlx::Resolution::Unknown));
-    assert!(matches!(t.resolve_host("www.acme.test:443").await.unwrap(), tenantry_sqlx::Resolution::Tenant(_)));
+    assert!(matches!(
+        t.resolve_host("acme.test").await.unwrap(),
+        tenantry_sqlx::Resolution::Unknown
+    ));
+    assert!(matches!(
+        t.resolve_host("www.acme.test:443").await.unwrap(),
+        tenantry_sqlx::Resolution::Tenant(_)
+    ));
     let primaries: i64 = count(&t, "SELECT count(*) FROM tenantry_domains WHERE is_primary").await;
     assert_eq!(primaries, 2, "exactly one primary per tenant");
 }
@@ -198,16 +321,36 @@ async fn application_fields_read_back_typed_and_status_changes() {
     let db = TestDb::new().await;
     let t = tenantry_with(&db, notes_set()).await;
     let new = NewTenant::new("acme", "acme.localhost")
-        .data(&Billing { plan: "pro".into(), on_trial: true })
+        .data(&Billing {
+            plan: "pro".into(),
+            on_trial: true,
+        })
         .unwrap();
     let acme = t.create_tenant(new).await.unwrap();
-    assert_eq!(acme.data_as::<Billing>().unwrap(), Billing { plan: "pro".into(), on_trial: true });
-    t.set_data("acme", &Billing { plan: "pro".into(), on_trial: false }).await.unwrap();
+    assert_eq!(
+        acme.data_as::<Billing>().unwrap(),
+        Billing {
+            plan: "pro".into(),
+            on_trial: true
+        }
+    );
+    t.set_data(
+        "acme",
+        &Billing {
+            plan: "pro".into(),
+            on_trial: false,
+        },
+    )
+    .await
+    .unwrap();
     t.set_status("acme", TenantStatus::Suspended).await.unwrap();
     let acme = t.tenant("acme").await.unwrap();
     assert!(!acme.data_as::<Billing>().unwrap().on_trial);
     assert_eq!(acme.status, TenantStatus::Suspended);
-    assert!(matches!(t.set_status("nobody", TenantStatus::Active).await, Err(Error::TenantNotFound(_))));
+    assert!(matches!(
+        t.set_status("nobody", TenantStatus::Active).await,
+        Err(Error::TenantNotFound(_))
+    ));
 }
 
 /// Seeds a row after create, refuses to delete tenants named `keep_me`, and fails creation of
@@ -217,14 +360,20 @@ struct Hooks;
 #[tenantry_sqlx::async_trait]
 impl TenantHooks for Hooks {
     async fn after_create(&self, tenant: &Tenant, conn: &mut PgConnection) -> Result<(), BoxError> {
-        sqlx::query("INSERT INTO notes (title) VALUES ('seeded')").execute(&mut *conn).await?;
+        sqlx::query("INSERT INTO notes (title) VALUES ('seeded')")
+            .execute(&mut *conn)
+            .await?;
         if tenant.schema == "seed_fails" {
             return Err("seed failed on purpose".into());
         }
         Ok(())
     }
 
-    async fn before_delete(&self, tenant: &Tenant, _conn: &mut PgConnection) -> Result<(), BoxError> {
+    async fn before_delete(
+        &self,
+        tenant: &Tenant,
+        _conn: &mut PgConnection,
+    ) -> Result<(), BoxError> {
         if tenant.schema == "keep_me" {
             return Err("this tenant is protected".into());
         }
@@ -243,16 +392,44 @@ async fn hooks_run_inside_the_operation() {
         .await
         .unwrap();
     t.migrate_shared().await.unwrap();
-    t.create_tenant(NewTenant::new("acme", "acme.localhost")).await.unwrap();
+    t.create_tenant(NewTenant::new("acme", "acme.localhost"))
+        .await
+        .unwrap();
     assert_eq!(count(&t, "SELECT count(*) FROM acme.notes").await, 1);
 
-    let err = t.create_tenant(NewTenant::new("seed_fails", "s.localhost")).await.unwrap_err();
-    assert!(matches!(err, Error::Hook { hook: "after_create", .. }), "{err:?}");
+    let err = t
+        .create_tenant(NewTenant::new("seed_fails", "s.localhost"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Hook {
+                hook: "after_create",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert!(!schema_exists(&t, "seed_fails").await);
 
-    t.create_tenant(NewTenant::new("keep_me", "k.localhost")).await.unwrap();
-    let err = t.delete_tenant("keep_me", SchemaOnDelete::Drop).await.unwrap_err();
-    assert!(matches!(err, Error::Hook { hook: "before_delete", .. }), "{err:?}");
+    t.create_tenant(NewTenant::new("keep_me", "k.localhost"))
+        .await
+        .unwrap();
+    let err = t
+        .delete_tenant("keep_me", SchemaOnDelete::Drop)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Hook {
+                hook: "before_delete",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert!(schema_exists(&t, "keep_me").await);
     assert_eq!(t.tenants().await.unwrap().len(), 2);
 }
@@ -261,8 +438,13 @@ async fn hooks_run_inside_the_operation() {
 async fn background_work_runs_in_the_tenant_scope() {
     let db = TestDb::new().await;
     let t = tenantry_with(&db, notes_set()).await;
-    t.create_tenant(NewTenant::new("acme", "acme.localhost")).await.unwrap();
-    assert!(matches!(t.begin_current().await, Err(Error::NoCurrentTenant)));
+    t.create_tenant(NewTenant::new("acme", "acme.localhost"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        t.begin_current().await,
+        Err(Error::NoCurrentTenant)
+    ));
     let t2 = t.clone();
     let path = t
         .run_in("acme", async move {
@@ -288,8 +470,15 @@ async fn background_work_runs_in_the_tenant_scope() {
 async fn a_missing_schema_is_an_error_not_a_silent_fallback() {
     let db = TestDb::new().await;
     let t = tenantry_with(&db, notes_set()).await;
-    let acme = std::sync::Arc::new(t.create_tenant(NewTenant::new("acme", "acme.localhost")).await.unwrap());
-    sqlx::query("DROP SCHEMA acme CASCADE").execute(t.raw_pool()).await.unwrap();
+    let acme = std::sync::Arc::new(
+        t.create_tenant(NewTenant::new("acme", "acme.localhost"))
+            .await
+            .unwrap(),
+    );
+    sqlx::query("DROP SCHEMA acme CASCADE")
+        .execute(t.raw_pool())
+        .await
+        .unwrap();
     match t.begin(&acme).await {
         Err(Error::SchemaMissing(s)) => assert_eq!(s, "acme"),
         Err(other) => panic!("unexpected error {other:?}"),
