@@ -43,6 +43,11 @@ struct Args {
     /// Tenants in the django-tenants comparison (0 to skip it).
     #[arg(long, default_value_t = 1000)]
     dt_n: usize,
+    /// Only build the 30-table template in a new database, write the clone script for a schema
+    /// named `probe` to this file, print the database's URL and exit, keeping the database (for
+    /// timing the script's parts in psql; drop it afterwards).
+    #[arg(long, value_name = "FILE")]
+    clone_script: Option<PathBuf>,
     /// Server admin URL (databases are created and dropped through it).
     #[arg(
         long,
@@ -220,6 +225,18 @@ async fn main() -> Result<()> {
     let base = MigrationSet::from_dir(fixtures().join("tenant")).await?;
     let shared = Some(fixtures().join("shared"));
     let max_jobs = args.jobs.iter().copied().max().unwrap_or(4);
+    if let Some(path) = &args.clone_script {
+        let db = BenchDb::create(&args.admin_url, "probe").await?;
+        let t = handle(&db.url(), shared.clone(), base.clone(), 2).await?;
+        t.migrate_shared().await?;
+        let script = t
+            .clone_script("default", "probe")
+            .await?
+            .map_err(anyhow::Error::msg)?;
+        std::fs::write(path, script)?;
+        println!("{}", db.url());
+        return Ok(());
+    }
     let mut summary = Vec::new();
     println!("# sync_commit={}", args.sync_commit);
     println!(

@@ -398,9 +398,15 @@ SELECT pg_get_functiondef(p.oid), p.proname::text,
   FROM pg_proc p WHERE p.pronamespace = $1::regnamespace ORDER BY p.oid
 "#;
 
-/// Constraints of tables (primary/unique/check/exclusion first, then foreign keys).
+/// Constraints of tables (primary/unique/check/exclusion first, then foreign keys). For a foreign
+/// key: the referenced table when it is in the template (NULL when it is elsewhere, e.g. shared),
+/// and whether the referenced key is a primary key or unique constraint (not a bare unique index,
+/// which the clone creates only at the end).
 const CONSTRAINTS_SQL: &str = r#"
-SELECT c.relname::text, k.contype::text, format('CONSTRAINT %I %s', k.conname, pg_get_constraintdef(k.oid))
+SELECT c.relname::text, k.contype::text, format('CONSTRAINT %I %s', k.conname, pg_get_constraintdef(k.oid)),
+       (SELECT r.relname::text FROM pg_class r WHERE r.oid = k.confrelid AND r.relnamespace = $1::regnamespace),
+       k.contype <> 'f' OR EXISTS (SELECT 1 FROM pg_constraint u WHERE u.conrelid = k.confrelid
+                                    AND u.conindid = k.conindid AND u.contype IN ('p', 'u'))
   FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
  WHERE c.relnamespace = $1::regnamespace AND k.contype IN ('p', 'u', 'c', 'x', 'f')
  ORDER BY k.contype = 'f', k.oid
@@ -474,6 +480,9 @@ type SequenceRow = (
     Option<String>,
 );
 
+/// Table, kind, definition, referenced template table (foreign keys), key is a constraint.
+type ConstraintRow = (String, String, String, Option<String>, bool);
+
 type ColumnRow = (
     String,
     String,
@@ -532,7 +541,7 @@ async fn generate_plan(
         .fetch_all(&mut *conn)
         .await?;
     let list = |sql: &'static str| sqlx::query_scalar::<_, String>(sql).bind(template.to_owned());
-    let constraints: Vec<(String, String, String)> = sqlx::query_as(CONSTRAINTS_SQL)
+    let constraints: Vec<ConstraintRow> = sqlx::query_as(CONSTRAINTS_SQL)
         .bind(template)
         .fetch_all(&mut *conn)
         .await?;
@@ -568,6 +577,7 @@ async fn generate_plan(
     let mut defaults = Vec::new();
     let mut later_constraints: Vec<(String, &String)> = Vec::new();
     let mut seed_queries = Vec::new();
+    let mut created: std::collections::HashSet<&str> = std::collections::HashSet::new();
     for (table, persistence, options) in &tables {
         let cols: Vec<&ColumnRow> = columns.iter().filter(|c| &c.0 == table).collect();
         let mut defs = Vec::new();
@@ -623,9 +633,19 @@ async fn generate_plan(
             }
             defs.push(d);
         }
-        for (_, kind, def) in constraints.iter().filter(|c| &c.0 == table) {
-            // Foreign keys once every table exists; NOT VALID is only kept by ALTER TABLE.
-            if inline(def) && kind != "f" && !def.ends_with("NOT VALID") {
+        for (_, kind, def, referenced, key_is_constraint) in
+            constraints.iter().filter(|c| &c.0 == table)
+        {
+            // A foreign key goes inside CREATE TABLE when what it references exists by then
+            // (a table created earlier, the table itself, or a table outside the template): no
+            // ALTER TABLE, and no validation query (a new table is known to be empty). Others
+            // are added once every table exists. NOT VALID is only kept by ALTER TABLE.
+            let references_ready = kind != "f"
+                || (*key_is_constraint
+                    && referenced
+                        .as_deref()
+                        .is_none_or(|r| r == table || created.contains(r)));
+            if inline(def) && references_ready && !def.ends_with("NOT VALID") {
                 defs.push(def.clone());
             } else {
                 later_constraints.push((table.clone(), def));
@@ -641,6 +661,7 @@ async fn generate_plan(
             quote_ident(table),
             defs.join(", ")
         ));
+        created.insert(table);
         if !copied.is_empty() {
             seed_queries.push((table.clone(), copied));
         }
