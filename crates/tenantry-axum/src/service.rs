@@ -55,6 +55,8 @@ impl Unmatched {
 struct Inner {
     tenantry: Tenantry,
     strategies: Vec<Arc<dyn TenantStrategy>>,
+    /// `strategies` is still the default chain (`[HostStrategy]`), built once.
+    default_chain: bool,
     public: Router,
     tenant: Router,
     typed: HashMap<String, Router>,
@@ -62,7 +64,8 @@ struct Inner {
     redirect_to_primary: bool,
     status_responder: Option<StatusResponder>,
     retry_after_secs: u64,
-    urls: TenantUrls,
+    /// Shared with every request (an `Arc` clone, not a copy of its strings).
+    urls: Arc<TenantUrls>,
 }
 
 /// A `tower::Service` that identifies the tenant of each request and routes it: public
@@ -101,7 +104,8 @@ impl TenantRouter {
         Self {
             inner: Arc::new(Inner {
                 tenantry,
-                strategies: Vec::new(),
+                strategies: vec![Arc::new(HostStrategy)],
+                default_chain: true,
                 public: Router::new(),
                 tenant: Router::new(),
                 typed: HashMap::new(),
@@ -109,7 +113,7 @@ impl TenantRouter {
                 redirect_to_primary: false,
                 status_responder: None,
                 retry_after_secs: 120,
-                urls: TenantUrls::default(),
+                urls: Arc::new(TenantUrls::default()),
             }),
         }
     }
@@ -142,7 +146,13 @@ impl TenantRouter {
     /// the first that identifies a known tenant (or the public site) wins. Add
     /// [`HostStrategy`] last if hosts should still count.
     pub fn strategy(self, strategy: impl TenantStrategy) -> Self {
-        self.edit(|i| i.strategies.push(Arc::new(strategy)))
+        self.edit(|i| {
+            if i.default_chain {
+                i.strategies.clear();
+                i.default_chain = false;
+            }
+            i.strategies.push(Arc::new(strategy))
+        })
     }
 
     /// What to answer when no strategy identifies a tenant (default [`Unmatched::NotFound`]).
@@ -174,7 +184,7 @@ impl TenantRouter {
 
     /// How tenant URLs are built (redirects, [`TenantUrls`] extractor).
     pub fn urls(self, urls: TenantUrls) -> Self {
-        self.edit(|i| i.urls = urls)
+        self.edit(|i| i.urls = Arc::new(urls))
     }
 
     /// The URL settings, for building links outside requests (e-mails, jobs).
@@ -208,6 +218,7 @@ impl TenantRouter {
         let (mut parts, body) = req.into_parts();
         let inner = &*self.inner;
         let tenantry = &inner.tenantry;
+        // Normalised once here; strategies, resolution and the redirect check reuse it.
         let host = crate::host::raw_host(&parts.uri, &parts.headers)
             .ok()
             .and_then(|raw| tenantry_core::normalize_host(raw, tenantry.config().host_policy).ok());
@@ -221,6 +232,7 @@ impl TenantRouter {
                 headers: &parts.headers,
                 peer,
                 tenantry,
+                normalized_host: host.as_deref(),
             };
             match self.identify(&info).await {
                 Ok(found) => found,
@@ -231,11 +243,11 @@ impl TenantRouter {
         parts
             .extensions
             .insert(RequestHost(host.clone().unwrap_or_default()));
-        parts.extensions.insert(inner.urls.clone());
+        parts.extensions.insert(Arc::clone(&inner.urls));
         let req = Request::from_parts(parts, body);
         match found {
             Found::Public => call(&inner.public, req).await,
-            Found::Tenant(tenant, id) => self.serve_tenant(req, tenant, id).await,
+            Found::Tenant(tenant, id) => self.serve_tenant(req, tenant, id, host.as_deref()).await,
             Found::Nothing => match &inner.unmatched {
                 Unmatched::NotFound => plain(StatusCode::NOT_FOUND, "Not Found"),
                 Unmatched::Public => call(&inner.public, req).await,
@@ -243,7 +255,7 @@ impl TenantRouter {
                 Unmatched::DefaultTenant(name) => match tenantry.resolve_schema(name).await {
                     Ok(Some(tenant)) => {
                         let id = Identified::new(TenantKey::Name(name.clone()));
-                        self.serve_tenant(req, tenant, id).await
+                        self.serve_tenant(req, tenant, id, host.as_deref()).await
                     }
                     Ok(None) => {
                         tracing::error!(tenant = %name, "the configured default tenant does not exist");
@@ -258,13 +270,7 @@ impl TenantRouter {
     /// Runs the strategy chain; the first key that resolves wins.
     async fn identify(&self, info: &RequestInfo<'_>) -> Result<Found, Response> {
         let tenantry = &self.inner.tenantry;
-        let default_chain: [Arc<dyn TenantStrategy>; 1] = [Arc::new(HostStrategy)];
-        let chain = if self.inner.strategies.is_empty() {
-            &default_chain[..]
-        } else {
-            &self.inner.strategies[..]
-        };
-        for strategy in chain {
+        for strategy in &self.inner.strategies {
             let id = match strategy.identify(info).await {
                 Ok(Identification::NotIdentified) => continue,
                 Ok(Identification::Public) => return Ok(Found::Public),
@@ -276,7 +282,12 @@ impl TenantRouter {
                 TenantKey::Name(name) => {
                     tenantry.resolve_schema(name).await.map_err(unavailable)?
                 }
-                TenantKey::Domain(host) => match tenantry.resolve_host(host).await {
+                TenantKey::Domain(host) => match if info.normalized_host == Some(host.as_str()) {
+                    // The request's own host, normalised by `dispatch`: don't normalise again.
+                    tenantry.resolve_normalized_host(host).await
+                } else {
+                    tenantry.resolve_host(host).await
+                } {
                     Ok(Resolution::Tenant(t)) => Some(t),
                     Ok(Resolution::Public) => return Ok(Found::Public),
                     Ok(Resolution::Unknown) | Err(ResolveError::BadHost(_)) => None,
@@ -295,13 +306,18 @@ impl TenantRouter {
         mut req: Request<Body>,
         tenant: Arc<Tenant>,
         id: Identified,
+        request_host: Option<&str>,
     ) -> Response {
         let inner = &*self.inner;
         if inner.redirect_to_primary
             && let TenantKey::Domain(matched) = &id.key
             && let Some(primary) = &tenant.primary_domain
-            && tenantry_core::normalize_host(matched, inner.tenantry.config().host_policy)
-                .is_ok_and(|h| h != *primary)
+            && (if request_host == Some(matched.as_str()) {
+                matched != primary
+            } else {
+                tenantry_core::normalize_host(matched, inner.tenantry.config().host_policy)
+                    .is_ok_and(|h| h != *primary)
+            })
         {
             return self.redirect(&req, primary);
         }

@@ -109,10 +109,12 @@ impl TenantUrls {
 impl<S: Send + Sync> FromRequestParts<S> for TenantUrls {
     type Rejection = Infallible;
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
+        // The router shares one `Arc<TenantUrls>` with every request; copied only when extracted.
         Ok(parts
             .extensions
-            .get::<TenantUrls>()
-            .cloned()
+            .get::<std::sync::Arc<TenantUrls>>()
+            .map(|u| TenantUrls::clone(u))
+            .or_else(|| parts.extensions.get::<TenantUrls>().cloned())
             .unwrap_or_default())
     }
 }

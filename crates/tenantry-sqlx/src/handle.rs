@@ -502,6 +502,17 @@ impl Tenantry {
     pub async fn resolve_host(&self, raw_host: &str) -> Result<Resolution, ResolveError> {
         let host = normalize_host(raw_host, self.inner.config.host_policy)
             .map_err(ResolveError::BadHost)?;
+        self.resolve_normalized(host).await
+    }
+
+    /// [`Tenantry::resolve_host`] for a host already normalised with
+    /// `tenantry_core::normalize_host` and this handle's [`Config::host_policy`] (the HTTP layer
+    /// normalises once per request). A host that is not in normal form is simply unknown.
+    pub async fn resolve_normalized_host(&self, host: &str) -> Result<Resolution, ResolveError> {
+        self.resolve_normalized(host.to_owned()).await
+    }
+
+    async fn resolve_normalized(&self, host: String) -> Result<Resolution, ResolveError> {
         if self.inner.config.public_domains.contains(&host) {
             return Ok(Resolution::Public);
         }
@@ -545,13 +556,6 @@ impl Tenantry {
     }
 }
 
-/// Runs sqlx's `begin_with` on a task of its own, so that cancelling the caller can't cut it
-/// short. sqlx's `begin` cancelled after `BEGIN` reached the server and before the answer came
-/// back returns the connection to the pool *inside that transaction* (its rollback guard only
-/// acts once the transaction depth is counted), with the tenant's `SET LOCAL` still in force
-/// for whoever takes it next. Finished on its own task, the begin always completes, and a
-/// transaction nobody awaits any more is dropped like any other (its `ROLLBACK` is queued).
-/// No extra round trip; the cost is one task spawn.
 /// How many times a scoped BEGIN is tried on connections found dead.
 const BEGIN_ATTEMPTS: usize = 3;
 
@@ -581,15 +585,75 @@ fn is_dead_connection(e: &sqlx::Error) -> bool {
     }
 }
 
+/// Runs sqlx's `begin_with` so that cancelling the caller can't cut it short. sqlx's `begin`
+/// cancelled after `BEGIN` reached the server and before the answer came back returns the
+/// connection to the pool *inside that transaction* (its rollback guard only acts once the
+/// transaction depth is counted), with the tenant's `SET LOCAL` still in force for whoever takes
+/// it next. The begin runs inline in the caller's task ([`Shielded`]); if the caller is dropped
+/// while it is in flight, the rest of it is moved to a task of its own, where it completes and
+/// the transaction nobody awaits any more is dropped like any other (its `ROLLBACK` is queued).
+/// No extra round trip, and no task spawn unless the caller is cancelled mid-begin.
 pub(crate) async fn begin_shielded(
     pool: &PgPool,
     sql: String,
 ) -> std::result::Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
     let pool = pool.clone();
-    match tokio::spawn(async move { pool.begin_with(AssertSqlSafe(sql)).await }).await {
-        Ok(result) => result,
-        // Only when the runtime shuts down (or sqlx panics).
-        Err(_) => Err(sqlx::Error::WorkerCrashed),
+    Shielded::new(Box::pin(async move {
+        pool.begin_with(AssertSqlSafe(sql)).await
+    }))
+    .await
+}
+
+type BeginFuture = futures::future::BoxFuture<
+    'static,
+    std::result::Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error>,
+>;
+
+/// A begin that always runs to completion: polled inline, and handed to a spawned task if it is
+/// dropped after its first poll (once the `BEGIN` may be on the wire) and before it finished.
+struct Shielded {
+    fut: Option<BeginFuture>,
+    started: bool,
+}
+
+impl Shielded {
+    fn new(fut: BeginFuture) -> Self {
+        Self {
+            fut: Some(fut),
+            started: false,
+        }
+    }
+}
+
+impl Future for Shielded {
+    type Output = std::result::Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let this = &mut *self;
+        let Some(fut) = this.fut.as_mut() else {
+            return std::task::Poll::Ready(Err(sqlx::Error::WorkerCrashed));
+        };
+        this.started = true;
+        let out = std::task::ready!(fut.as_mut().poll(cx));
+        this.fut = None;
+        std::task::Poll::Ready(out)
+    }
+}
+
+impl Drop for Shielded {
+    fn drop(&mut self) {
+        // Never polled: nothing was sent, dropping is safe. Otherwise finish it elsewhere; the
+        // transaction it yields is dropped there (rolled back, connection back to the pool).
+        if let (true, Some(fut)) = (self.started, self.fut.take())
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(async move {
+                let _ = fut.await;
+            });
+        }
     }
 }
 

@@ -20,9 +20,15 @@ impl TenantStrategy for HostStrategy {
                 "Bad Request: missing or invalid Host",
             )
         };
-        let raw = req.raw_host().map_err(|_| bad())?;
-        let host = tenantry_core::normalize_host(raw, req.tenantry.config().host_policy)
-            .map_err(|_| bad())?;
+        // Normalised once per request by the router; normalise here only when called outside it.
+        let host = match req.normalized_host() {
+            Some(h) => h.to_owned(),
+            None => {
+                let raw = req.raw_host().map_err(|_| bad())?;
+                tenantry_core::normalize_host(raw, req.tenantry.config().host_policy)
+                    .map_err(|_| bad())?
+            }
+        };
         if req.tenantry.config().public_domains.contains(&host) {
             return Ok(Identification::Public);
         }

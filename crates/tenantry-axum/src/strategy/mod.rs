@@ -46,6 +46,10 @@ pub struct RequestInfo<'a> {
     pub peer: Option<SocketAddr>,
     /// The Tenantry handle (configuration, public domains).
     pub tenantry: &'a Tenantry,
+    /// The normalised host, as computed once per request by [`crate::TenantRouter`] (`None`:
+    /// not computed, or the request has no valid host). Strategies read it through
+    /// [`RequestInfo::host`] / [`RequestInfo::normalized_host`] instead of normalising again.
+    pub normalized_host: Option<&'a str>,
 }
 
 impl RequestInfo<'_> {
@@ -56,14 +60,26 @@ impl RequestInfo<'_> {
 
     /// The normalised host, if the request has a valid one.
     pub fn host(&self) -> Option<String> {
-        let raw = self.raw_host().ok()?;
-        tenantry_core::normalize_host(raw, self.tenantry.config().host_policy).ok()
+        self.normalized_host().map(str::to_owned).or_else(|| {
+            let raw = self.raw_host().ok()?;
+            tenantry_core::normalize_host(raw, self.tenantry.config().host_policy).ok()
+        })
+    }
+
+    /// The normalised host computed by the router, without allocating (`None` when the router
+    /// did not compute it or the host is missing or invalid; [`RequestInfo::host`] then
+    /// normalises itself).
+    pub fn normalized_host(&self) -> Option<&str> {
+        self.normalized_host
     }
 
     /// Whether the request came in on one of the public domains.
     pub fn is_public_host(&self) -> bool {
-        self.host()
-            .is_some_and(|h| self.tenantry.config().public_domains.contains(&h))
+        let public = &self.tenantry.config().public_domains;
+        match self.normalized_host {
+            Some(h) => public.iter().any(|p| p == h),
+            None => self.host().is_some_and(|h| public.contains(&h)),
+        }
     }
 }
 
