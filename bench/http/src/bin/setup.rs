@@ -3,6 +3,11 @@
 //! * `tenants`: creates tenants `t000001..tN` (domain `t000001.bench.local`, ...) in the demo's
 //!   database through the library's own `create_tenant` (template clone), several in parallel,
 //!   each seeded with `--notes` notes inside its creation transaction. Existing ones are kept.
+//!   With `--bulk` (bench-only fast path for large N, e.g. 100,000): the first tenant is created
+//!   through `create_tenant` (it builds the template and its clone plan), the others many per
+//!   transaction: the library's own clone batch (`Tenantry::clone_script`, the SQL
+//!   `create_tenant` runs) for each schema, the notes, then the registry, domain and ledger rows
+//!   with one `INSERT ... SELECT` each. Same resulting layout as `create_tenant`; no hooks run.
 //! * `control`: the control database: the demo's `notes` table in `public`, seeded the same way.
 //! * `warm`: one `GET` per tenant host against a running server, so that every host is cached
 //!   before memory is read.
@@ -38,9 +43,15 @@ enum Command {
         /// Notes per tenant.
         #[arg(long, default_value_t = 10)]
         notes: i32,
-        /// Tenants created at the same time.
+        /// Tenants (or with `--bulk`, batches) created at the same time.
         #[arg(long, default_value_t = 4)]
         concurrency: usize,
+        /// Bench-only fast path: many tenants per transaction (see the module docs).
+        #[arg(long)]
+        bulk: bool,
+        /// Tenants per transaction with `--bulk`.
+        #[arg(long, default_value_t = 100)]
+        batch: usize,
     },
     /// Create and seed the control database.
     Control {
@@ -111,7 +122,22 @@ async fn ensure_database(url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn tenants(url: &str, count: usize, notes: i32, concurrency: usize) -> anyhow::Result<()> {
+/// How to create the missing tenants.
+#[derive(Clone, Copy)]
+enum Mode {
+    /// One `create_tenant` per tenant.
+    Library,
+    /// Many tenants per transaction (the library's clone batch), this many per transaction.
+    Bulk(usize),
+}
+
+async fn tenants(
+    url: &str,
+    count: usize,
+    notes: i32,
+    concurrency: usize,
+    mode: Mode,
+) -> anyhow::Result<()> {
     ensure_database(url).await?;
     let (shared, tenant) = tenantry_demo::migrations_dir();
     let tenantry = Tenantry::builder()
@@ -129,9 +155,26 @@ async fn tenants(url: &str, count: usize, notes: i32, concurrency: usize) -> any
         .into_iter()
         .map(|t| t.schema)
         .collect();
-    let missing: Vec<usize> = (1..=count)
+    let mut missing: Vec<usize> = (1..=count)
         .filter(|i| !existing.contains(&schema(*i)))
         .collect();
+    if let Mode::Bulk(batch) = mode {
+        // The first through the library: it builds the template and the clone plan.
+        if missing.first() == Some(&1) {
+            tenantry
+                .create_tenant(NewTenant::new(
+                    schema(1),
+                    format!("{}.bench.local", schema(1)),
+                ))
+                .await
+                .context("creating t000001")?;
+            missing.remove(0);
+        }
+        bulk_create(&tenantry, missing, notes, concurrency, batch).await?;
+        tenantry.close().await;
+        println!("bench setup: {count} tenants ready");
+        return Ok(());
+    }
     println!(
         "bench setup: {} of {count} tenants exist, creating {} ({concurrency} at a time)",
         count - missing.len(),
@@ -170,6 +213,89 @@ async fn tenants(url: &str, count: usize, notes: i32, concurrency: usize) -> any
     // (run.sh runs VACUUM ANALYZE afterwards, so autovacuum does not land in the measurements)
     tenantry.close().await;
     println!("bench setup: {count} tenants ready");
+    Ok(())
+}
+
+/// The bulk path: `batch` tenants per transaction, `concurrency` transactions at a time.
+async fn bulk_create(
+    tenantry: &Tenantry,
+    missing: Vec<usize>,
+    notes: i32,
+    concurrency: usize,
+    batch: usize,
+) -> anyhow::Result<()> {
+    let total = missing.len();
+    println!(
+        "bench setup (BULK, bench-only): creating {total} tenants, {batch} per transaction, \
+         {concurrency} transactions at a time"
+    );
+    let shared = tenantry::core::quote_ident(&tenantry.config().shared_schema);
+    let template = tenantry::template_schema(tenantry::DEFAULT_TENANT_TYPE)
+        .context("no template schema name")?;
+    let started = Instant::now();
+    let done = AtomicUsize::new(0);
+    let chunks: Vec<Vec<usize>> = missing
+        .chunks(batch.max(1))
+        .map(<[usize]>::to_vec)
+        .collect();
+    let results: Vec<anyhow::Result<()>> = futures::stream::iter(chunks)
+        .map(|chunk| {
+            let (done, shared, template) = (&done, &shared, &template);
+            async move {
+                let names: Vec<String> = chunk.iter().map(|i| schema(*i)).collect();
+                let mut sql = String::from("BEGIN;\n");
+                for s in &names {
+                    let clone = tenantry
+                        .clone_script(tenantry::DEFAULT_TENANT_TYPE, s)
+                        .await?
+                        .map_err(|why| anyhow::anyhow!("template can't be cloned: {why}"))?;
+                    // Generated names (t000001...): no quoting issue, quoted anyway.
+                    sql.push_str(&format!(
+                        "SET LOCAL search_path TO {path};\n{clone};\n\
+                         INSERT INTO notes (title, body) SELECT 'note ' || g || ' of {s}', \
+                         'body of note ' || g FROM generate_series(1, {notes}) g;\n",
+                        path = tenantry.search_path_for(s),
+                    ));
+                }
+                let list = names
+                    .iter()
+                    .map(|s| format!("'{s}'"))
+                    .collect::<Vec<_>>()
+                    .join(",");
+                sql.push_str(&format!(
+                    "INSERT INTO {shared}.tenantry_tenants (schema_name, display_name) \
+                     SELECT s, s FROM unnest(ARRAY[{list}]) s;\n\
+                     INSERT INTO {shared}.tenantry_domains (domain, tenant_id, is_primary) \
+                     SELECT t.schema_name || '.bench.local', t.id, true \
+                     FROM {shared}.tenantry_tenants t WHERE t.schema_name = ANY(ARRAY[{list}]);\n\
+                     INSERT INTO {shared}.tenantry_migration_ledger \
+                     (schema_name, tenant_type, last_version, fingerprint) \
+                     SELECT s, l.tenant_type, l.last_version, l.fingerprint \
+                     FROM unnest(ARRAY[{list}]) s, {shared}.tenantry_migration_ledger l \
+                     WHERE l.schema_name = '{template}';\n\
+                     COMMIT;"
+                ));
+                let mut conn = tenantry.raw_pool().acquire().await?;
+                conn.execute(sqlx::raw_sql(AssertSqlSafe(sql)))
+                    .await
+                    .with_context(|| format!("bulk batch starting at {}", names[0]))?;
+                let n = done.fetch_add(chunk.len(), Ordering::Relaxed) + chunk.len();
+                if n % 5000 < chunk.len() || n == total {
+                    let secs = started.elapsed().as_secs_f64();
+                    println!(
+                        "  {n}/{total} created, {secs:.0} s, {:.0} tenants/s",
+                        n as f64 / secs
+                    );
+                }
+                Ok(())
+            }
+        })
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
+    for r in results {
+        r?;
+    }
     Ok(())
 }
 
@@ -248,7 +374,16 @@ async fn main() -> anyhow::Result<()> {
             count,
             notes,
             concurrency,
-        } => tenants(&database_url, count, notes, concurrency).await,
+            bulk,
+            batch,
+        } => {
+            let mode = if bulk {
+                Mode::Bulk(batch)
+            } else {
+                Mode::Library
+            };
+            tenants(&database_url, count, notes, concurrency, mode).await
+        }
         Command::Control {
             database_url,
             notes,
