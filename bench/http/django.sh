@@ -49,12 +49,17 @@ for round in $(seq 1 "${ROUNDS:-3}"); do
   for pair in "/items/:/api/notes" "/ping/:/api/whoami"; do
     path="${pair%%:*}"; ep="${pair#*:}"
     raw="$OUT/wrk_N${N}_r${round}_django-tenants_${ep//\//_}.txt"
+    workers=$(pgrep -P "$GPID" | tr '\n' ' ')
+    t0=0; for p in $GPID $workers; do t0=$((t0 + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done
     wrk -t"${WRK_THREADS:-1}" -c"${WRK_CONNS:-16}" -d"${DURATION:-10}s" --latency -s "$HERE/hosts.lua" \
       "http://127.0.0.1:$PORT$path" > "$raw"
+    t1=0; for p in $GPID $workers; do t1=$((t1 + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done
     line=$(grep '^RESULT' "$raw")
-    echo "  N=$N round=$round django-tenants $path: $line"
     get() { echo "$line" | tr ' ' '\n' | grep "^$1=" | cut -d= -f2; }
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$N" "$round" django-tenants "$ep" "$(get rps)" \
-      "$(get p50_ms)" "$(get p99_ms)" "$(get requests)" "$(get non2xx)" "$(get errors)" >> "$OUT/results.tsv"
+    # CPU of gunicorn's master and workers (PostgreSQL's share is not counted, as for the others).
+    cpu=$(python3 -c "print(f'{($t1 - $t0) * 1e6 / $(getconf CLK_TCK) / $(get requests):.1f}')")
+    echo "  N=$N round=$round django-tenants $path: $line cpu_us_per_req=$cpu"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$N" "$round" django-tenants "$ep" "$(get rps)" \
+      "$(get p50_ms)" "$(get p99_ms)" "$(get requests)" "$(get non2xx)" "$(get errors)" "$cpu" >> "$OUT/results.tsv"
   done
 done

@@ -15,6 +15,12 @@
 #   DJANGO=0 (1: also the django-tenants baseline, see README; N <= 9999 only)
 #   BENCH_PG=postgres://postgres@127.0.0.1:5432 (server for the bench databases)
 #   CREATE_CONCURRENCY=4 (tenants created at once during setup)
+#   PORT_BASE=8101 (tenantry, control, control_tx, django-tenants on PORT_BASE..+3)
+#   SETUP_BULK=auto (1: bench-only bulk setup, many tenants per transaction; auto: when N > 10000)
+#
+# Besides req/s and latency, every wrk run records the server's CPU time per request (utime +
+# stime of the server process(es) from /proc, divided by the requests served): far less
+# sensitive to other load on the machine than req/s.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 HERE="$ROOT/bench/http"
@@ -26,7 +32,12 @@ WRK_CONNS="${WRK_CONNS:-16}"
 CONTROL_TX="${CONTROL_TX:-0}"
 DJANGO="${DJANGO:-0}"
 BENCH_PG="${BENCH_PG:-postgres://postgres@127.0.0.1:5432}"
-TENANTRY_PORT=8101 CONTROL_PORT=8102 CONTROL_TX_PORT=8103 DJANGO_PORT=8104
+PORT_BASE="${PORT_BASE:-8101}"  # servers on PORT_BASE .. PORT_BASE+3
+TENANTRY_PORT=$PORT_BASE CONTROL_PORT=$((PORT_BASE + 1)) CONTROL_TX_PORT=$((PORT_BASE + 2))
+DJANGO_PORT=$((PORT_BASE + 3))
+for p in $TENANTRY_PORT $CONTROL_PORT $CONTROL_TX_PORT $DJANGO_PORT; do
+  if ss -Hltn "sport = :$p" | grep -q .; then echo "port $p is in use (set PORT_BASE)" >&2; exit 1; fi
+done
 OUT="$HERE/out/$(date -u +%Y%m%dT%H%M%SZ)"
 mkdir -p "$OUT"
 command -v wrk >/dev/null || { echo "wrk is needed (apt-get install wrk)"; exit 1; }
@@ -47,6 +58,9 @@ wait_ok() {  # port host path
   echo "server on :$1 did not answer 200 for $2$3" >&2; exit 1
 }
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+# CPU ticks (utime + stime) of the given processes.
+cpu_ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
+export -f cpu_ticks
 
 {
   echo "# bench/http/run.sh ${NS[*]}  $(date -u +%FT%TZ)"
@@ -54,29 +68,42 @@ rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
   echo "# $(psql "$BENCH_PG/postgres" -tAc 'select version()')"
   echo "# git $(cd "$ROOT" && git rev-parse --short HEAD)"
 } | tee "$OUT/header.txt"
-printf 'n\tround\tserver\tendpoint\trps\tp50_ms\tp99_ms\trequests\tnon2xx\terrors\n' > "$OUT/results.tsv"
+printf 'n\tround\tserver\tendpoint\trps\tp50_ms\tp99_ms\trequests\tnon2xx\terrors\tcpu_us_per_req\n' > "$OUT/results.tsv"
 printf 'n\trss_start_kb\trss_warm_kb\trss_end_kb\twarmed\n' > "$OUT/rss.tsv"
 
 echo "== control database"
 "$BIN/tenantry-bench-setup" control --database-url "$BENCH_PG/tenantry_bench_control"
 
-load() {  # n round server port endpoint
-  local raw="$OUT/wrk_N$1_r$2_$3_${5//\//_}.txt" line
+load() {  # n round server port endpoint pid
+  local raw="$OUT/wrk_N$1_r$2_$3_${5//\//_}.txt" line t0 t1
+  t0=$(cpu_ticks "$6")
   BENCH_TENANTS="$1" wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d"${DURATION}s" --latency \
     -s "$HERE/hosts.lua" "http://127.0.0.1:$4$5" > "$raw"
+  t1=$(cpu_ticks "$6")
   line=$(grep '^RESULT' "$raw")
-  echo "  N=$1 round=$2 $3 $5: $line"
   get() { echo "$line" | tr ' ' '\n' | grep "^$1=" | cut -d= -f2; }
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$5" "$(get rps)" "$(get p50_ms)" \
-    "$(get p99_ms)" "$(get requests)" "$(get non2xx)" "$(get errors)" >> "$OUT/results.tsv"
+  local cpu; cpu=$(python3 -c "print(f'{($t1 - $t0) * 1e6 / $(getconf CLK_TCK) / $(get requests):.1f}')")
+  echo "  N=$1 round=$2 $3 $5: $line cpu_us_per_req=$cpu"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$5" "$(get rps)" "$(get p50_ms)" \
+    "$(get p99_ms)" "$(get requests)" "$(get non2xx)" "$(get errors)" "$cpu" >> "$OUT/results.tsv"
 }
 
 for N in "${NS[@]}"; do
   DB="$BENCH_PG/tenantry_bench_$N"
-  echo "== N=$N: tenants (bench setup: the library's create_tenant, ${CREATE_CONCURRENCY:-4} at a time)"
-  "$BIN/tenantry-bench-setup" tenants --database-url "$DB" --count "$N" \
-    --concurrency "${CREATE_CONCURRENCY:-4}" | tee "$OUT/setup_N$N.txt"
-  psql "$DB" -qc 'VACUUM ANALYZE' 2>/dev/null || true
+  BULK="${SETUP_BULK:-auto}"; [ "$BULK" = auto ] && { [ "$N" -gt 10000 ] && BULK=1 || BULK=0; }
+  if [ "$BULK" = 1 ]; then
+    echo "== N=$N: tenants (BULK bench setup: the library's clone batch, 50 tenants per transaction, 8 at a time)"
+    "$BIN/tenantry-bench-setup" tenants --database-url "$DB" --count "$N" --bulk --batch 50 \
+      --concurrency 8 | tee "$OUT/setup_N$N.txt"
+  else
+    echo "== N=$N: tenants (bench setup: the library's create_tenant, ${CREATE_CONCURRENCY:-4} at a time)"
+    "$BIN/tenantry-bench-setup" tenants --database-url "$DB" --count "$N" \
+      --concurrency "${CREATE_CONCURRENCY:-4}" | tee "$OUT/setup_N$N.txt"
+  fi
+  # Only after creating tenants (a vacuum of 100,000 schemas takes minutes).
+  if ! grep -qE 'creating 0 ' "$OUT/setup_N$N.txt"; then
+    vacuumdb -q --analyze -j 2 -d "$DB" 2>/dev/null || psql "$DB" -qc 'VACUUM ANALYZE' 2>/dev/null || true
+  fi
   psql "$BENCH_PG/postgres" -qc CHECKPOINT
 
   echo "== N=$N: servers"
@@ -86,11 +113,11 @@ for N in "${NS[@]}"; do
   "$BIN/tenantry-bench-control" --database-url "$BENCH_PG/tenantry_bench_control" \
     --addr "127.0.0.1:$CONTROL_PORT" > "$OUT/control_N$N.log" 2>&1 &
   CPID=$!; PIDS+=("$CPID")
-  SERVERS=("tenantry:$TENANTRY_PORT" "control:$CONTROL_PORT")
+  SERVERS=("tenantry:$TENANTRY_PORT:$TPID" "control:$CONTROL_PORT:$CPID")
   if [ "$CONTROL_TX" = 1 ]; then
     "$BIN/tenantry-bench-control" --tx --database-url "$BENCH_PG/tenantry_bench_control" \
       --addr "127.0.0.1:$CONTROL_TX_PORT" > "$OUT/control_tx_N$N.log" 2>&1 &
-    PIDS+=("$!"); SERVERS+=("control_tx:$CONTROL_TX_PORT")
+    PIDS+=("$!"); SERVERS+=("control_tx:$CONTROL_TX_PORT:$!")
   fi
   LAST=$(printf 't%06d' "$N")
   wait_ok "$TENANTRY_PORT" "$LAST.bench.local" /api/whoami
@@ -109,8 +136,9 @@ for N in "${NS[@]}"; do
 
   # Warm-up of every server (connections, prepared statements), not recorded.
   for s in "${SERVERS[@]}"; do
+    port="${s#*:}"; port="${port%%:*}"
     BENCH_TENANTS="$N" wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d2s -s "$HERE/hosts.lua" \
-      "http://127.0.0.1:${s#*:}/api/notes" > /dev/null
+      "http://127.0.0.1:$port/api/notes" > /dev/null
   done
   for round in $(seq 1 "$ROUNDS"); do
     order=("${SERVERS[@]}")
@@ -120,7 +148,8 @@ for N in "${NS[@]}"; do
     fi
     for ep in /api/notes /api/whoami; do
       for s in "${order[@]}"; do
-        load "$N" "$round" "${s%%:*}" "${s#*:}" "$ep"
+        IFS=: read -r name port pid <<< "$s"
+        load "$N" "$round" "$name" "$port" "$ep" "$pid"
       done
     done
   done

@@ -19,10 +19,20 @@ def med(key, field):
     return statistics.median(float(r[field]) for r in by[key])
 
 
+def cpu(key):
+    """Median server CPU us/request ('' when not recorded, e.g. older results)."""
+    vals = [float(r["cpu_us_per_req"]) for r in by[key] if r.get("cpu_us_per_req")]
+    return statistics.median(vals) if vals else None
+
+
+def fmt(x, spec=".1f"):
+    return "n/a" if x is None else format(x, spec)
+
+
 ns = sorted({k[0] for k in by})
 servers = [s for s in ("tenantry", "control", "control_tx", "django-tenants") if any(k[1] == s for k in by)]
-print("| N | endpoint | server | req/s (median) | p50 ms | p99 ms | rounds | non-2xx |")
-print("|---|---|---|---|---|---|---|---|")
+print("| N | endpoint | server | req/s (median) | p50 ms | p99 ms | server CPU us/req | rounds | non-2xx |")
+print("|---|---|---|---|---|---|---|---|---|")
 for n in ns:
     for ep in ("/api/notes", "/api/whoami"):
         for s in servers:
@@ -31,10 +41,10 @@ for n in ns:
                 continue
             bad = sum(int(r["non2xx"]) + int(r["errors"]) for r in by[k])
             print(f"| {n} | {ep} | {s} | {med(k, 'rps'):.0f} | {med(k, 'p50_ms'):.2f} | "
-                  f"{med(k, 'p99_ms'):.2f} | {len(by[k])} | {bad} |")
+                  f"{med(k, 'p99_ms'):.2f} | {fmt(cpu(k))} | {len(by[k])} | {bad} |")
 print()
-print("| N | endpoint | Tenantry/control req/s | Tenantry/control p99 | paired req/s ratios per round | Tenantry/django-tenants req/s |")
-print("|---|---|---|---|---|---|")
+print("| N | endpoint | Tenantry/control req/s | Tenantry/control p99 | paired req/s ratios per round | Tenantry/django-tenants req/s | control/Tenantry CPU per req | control_tx/Tenantry CPU per req |")
+print("|---|---|---|---|---|---|---|---|")
 for n in ns:
     for ep in ("/api/notes", "/api/whoami"):
         t, c = (n, "tenantry", ep), (n, "control", ep)
@@ -47,8 +57,12 @@ for n in ns:
                     paired.append(float(rt["rps"]) / float(rc["rps"]))
         d = (n, "django-tenants", ep)
         dj = f"{med(t, 'rps') / med(d, 'rps'):.1f}x" if d in by else "not run"
+        ct, cc = cpu(t), cpu(c)
+        ctx = cpu((n, "control_tx", ep)) if (n, "control_tx", ep) in by else None
+        r1 = fmt(cc / ct, ".3f") if ct and cc else "n/a"
+        r2 = fmt(ctx / ct, ".3f") if ct and ctx else "n/a"
         print(f"| {n} | {ep} | {med(t, 'rps') / med(c, 'rps'):.3f} | {med(t, 'p99_ms') / med(c, 'p99_ms'):.3f} | "
-              f"{', '.join(f'{p:.3f}' for p in paired)} | {dj} |")
+              f"{', '.join(f'{p:.3f}' for p in paired)} | {dj} | {r1} | {r2} |")
 if rss:
     print()
     print("| N | Tenantry VmRSS after start (MiB) | after warming all N hosts (MiB) | after the load (MiB) | hosts warmed |")
