@@ -15,6 +15,8 @@
 #   DJANGO=0 (1: also the django-tenants baseline, see README; N <= 9999 only)
 #   BENCH_PG=postgres://postgres@127.0.0.1:5432 (server for the bench databases)
 #   CREATE_CONCURRENCY=4 (tenants created at once during setup)
+#   DEMO_PRELOAD= (e.g. /usr/lib/x86_64-linux-gnu/libjemalloc.so.2: LD_PRELOAD for the demo, to
+#     compare allocators; glibc malloc by default)
 #   PORT_BASE=8101 (tenantry, control, control_tx, django-tenants on PORT_BASE..+3)
 #   SETUP_BULK=auto (1: bench-only bulk setup, many tenants per transaction; auto: when N > 10000)
 #
@@ -108,7 +110,7 @@ for N in "${NS[@]}"; do
 
   echo "== N=$N: servers"
   DATABASE_URL="$DB" TENANTRY_DEMO_ADDR="127.0.0.1:$TENANTRY_PORT" RUST_LOG=warn \
-    "$BIN/tenantry-demo" > "$OUT/demo_N$N.log" 2>&1 &
+    LD_PRELOAD="${DEMO_PRELOAD:-}" "$BIN/tenantry-demo" > "$OUT/demo_N$N.log" 2>&1 &
   TPID=$!; PIDS+=("$TPID")
   "$BIN/tenantry-bench-control" --database-url "$BENCH_PG/tenantry_bench_control" \
     --addr "127.0.0.1:$CONTROL_PORT" > "$OUT/control_N$N.log" 2>&1 &
@@ -125,6 +127,13 @@ for N in "${NS[@]}"; do
   # Sanity: the last tenant answers from its own schema with its 10 notes.
   curl -s -H "Host: $LAST.bench.local" "http://127.0.0.1:$TENANTRY_PORT/api/notes" | python3 -c \
     "import json,sys; d=json.load(sys.stdin); assert len(d)==10 and '$LAST' in d[0]['title'], d; print('  sanity: $LAST has', len(d), 'notes')"
+  # And a sample of 20 random tenants answers its own notes.
+  for i in $(python3 -c "import random; print(' '.join(str(random.randint(1, $N)) for _ in range(20)))"); do
+    t=$(printf 't%06d' "$i")
+    curl -s -H "Host: $t.bench.local" "http://127.0.0.1:$TENANTRY_PORT/api/notes" | python3 -c \
+      "import json,sys; d=json.load(sys.stdin); assert len(d)==10 and all('of $t' in n['title'] for n in d), ('$t', d)"
+  done
+  echo "  sanity: 20 random tenants answer their own 10 notes"
   curl -s -o /dev/null -w '  sanity: unknown host -> %{http_code}\n' -H "Host: nobody.bench.local" "http://127.0.0.1:$TENANTRY_PORT/api/notes"
 
   RSS0=$(rss_kb "$TPID")
