@@ -21,6 +21,12 @@ use crate::registry::RegistrySql;
 use crate::resolve::ResolverCache;
 use crate::scoped::{PublicTx, TenantConn, TenantTx, begin_sql, map_begin_error, path_list};
 
+/// Default lifetime of a cached resolution while LISTEN/NOTIFY keeps the cache fresh.
+const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(600);
+
+/// Default lifetime of a cached resolution when nothing invalidates the cache.
+const UNLISTENED_CACHE_TTL: Duration = Duration::from_secs(5);
+
 /// The tenant type used when none is given.
 pub const DEFAULT_TENANT_TYPE: &str = "default";
 
@@ -35,7 +41,10 @@ pub struct Config {
     pub public_domains: Vec<String>,
     /// Host normalisation options.
     pub host_policy: HostPolicy,
-    /// How long a resolved host stays cached (safety net behind LISTEN/NOTIFY invalidation).
+    /// How long a resolved host stays cached. Freshness comes from LISTEN/NOTIFY invalidation;
+    /// the TTL is only the safety net, so the default is long (10 minutes). Without LISTEN
+    /// (`listen_for_changes(false)`, or a transaction pooler without `listen_url`) it is the only
+    /// freshness there is, and the default becomes 5 seconds.
     pub cache_ttl: Duration,
     /// How long an unknown host stays cached as unknown.
     pub negative_cache_ttl: Duration,
@@ -64,7 +73,7 @@ impl Default for Config {
             extra_search_path: Vec::new(),
             public_domains: vec!["localhost".into()],
             host_policy: HostPolicy::default(),
-            cache_ttl: Duration::from_secs(60),
+            cache_ttl: DEFAULT_CACHE_TTL,
             negative_cache_ttl: Duration::from_secs(5),
             negative_cache_capacity: 10_000,
             forbid_session_scope: false,
@@ -341,7 +350,6 @@ impl TenantryBuilder {
             std::iter::once(config.shared_schema.as_str())
                 .chain(config.extra_search_path.iter().map(String::as_str)),
         );
-        let cache = ResolverCache::new(&config);
         let sql = RegistrySql::new(&config.shared_schema);
         // Behind a transaction pooler LISTEN needs a direct URL of its own.
         let listen_options = match &config.listen_url {
@@ -356,6 +364,12 @@ impl TenantryBuilder {
                  cached resolutions expire by TTL only"
             );
         }
+        // Without LISTEN the TTL is the only freshness: the long default would serve a deleted
+        // or suspended tenant for minutes.
+        if !listen && config.cache_ttl == DEFAULT_CACHE_TTL {
+            config.cache_ttl = UNLISTENED_CACHE_TTL;
+        }
+        let cache = ResolverCache::new(&config);
         let tenantry = Tenantry {
             inner: Arc::new(Inner {
                 pool,
