@@ -94,8 +94,7 @@ impl Tenantry {
 
     /// Normalises and validates a domain given by a user.
     fn clean_domain(&self, raw: &str) -> Result<String> {
-        let host = normalize_host(raw, self.config().host_policy)
-            .map_err(|e| Error::Domain(format!("domain {raw:?}: {e}")))?;
+        let host = self.normalize_domain(raw)?;
         validate_domain(&host)?;
         if self.config().public_domains.contains(&host) {
             return Err(Error::Conflict(format!(
@@ -103,6 +102,12 @@ impl Tenantry {
             )));
         }
         Ok(host)
+    }
+
+    /// Normalises a domain given by a user as a `Host` would be (lookup key form).
+    fn normalize_domain(&self, raw: &str) -> Result<String> {
+        normalize_host(raw, self.config().host_policy)
+            .map_err(|e| Error::Domain(format!("domain {raw:?}: {e}")))
     }
 
     /// Opens a transaction whose path is `schema` then the shared schemas, without the
@@ -426,8 +431,7 @@ impl Tenantry {
     /// Removes a domain. The primary domain can only be removed when it is the tenant's last
     /// one... which is refused too: set another primary first, or delete the tenant.
     pub async fn remove_domain(&self, domain: &str) -> Result<()> {
-        let domain = normalize_host(domain, self.config().host_policy)
-            .map_err(|e| Error::Domain(format!("domain {domain:?}: {e}")))?;
+        let domain = self.normalize_domain(domain)?;
         let sql = &self.inner.sql;
         let mut tx = crate::handle::begin_shielded(&self.inner.pool, "BEGIN".to_owned()).await?;
         let row: Option<(bool,)> = sqlx::query_as(AssertSqlSafe(format!(
@@ -460,8 +464,7 @@ impl Tenantry {
 
     /// Makes `domain` its tenant's primary domain.
     pub async fn set_primary_domain(&self, domain: &str) -> Result<()> {
-        let domain = normalize_host(domain, self.config().host_policy)
-            .map_err(|e| Error::Domain(format!("domain {domain:?}: {e}")))?;
+        let domain = self.normalize_domain(domain)?;
         let sql = &self.inner.sql;
         let mut tx = crate::handle::begin_shielded(&self.inner.pool, "BEGIN".to_owned()).await?;
         let tenant_id: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
