@@ -63,9 +63,9 @@ async fn attack(t: &Tenantry, a: &Arc<Tenant>, b_schema: &str) -> Result<Vec<Str
     .await
 }
 
-/// Roles are cluster-wide: a prefix unique to the test database.
+/// Roles are cluster-wide: a prefix unique to the test database (its roles are dropped with it).
 fn prefix(db: &TestDb) -> String {
-    format!("iso{}_", &db.name()[db.name().len() - 10..])
+    db.role_prefix()
 }
 
 #[tokio::test]

@@ -48,11 +48,18 @@ impl TestDb {
     pub fn name(&self) -> &str {
         &self.name
     }
+
+    /// A role-name prefix unique to this database. Roles are cluster-wide, so tests that create
+    /// roles must name them with this prefix: they are dropped with the database.
+    pub fn role_prefix(&self) -> String {
+        format!("tt{}_", &self.name[self.name.len() - 12..])
+    }
 }
 
 impl Drop for TestDb {
     fn drop(&mut self) {
         let name = self.name.clone();
+        let role_prefix = self.role_prefix();
         // Drop runs inside a Tokio runtime (or during a panic): use a thread with its own runtime.
         let _ = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -66,6 +73,22 @@ impl Drop for TestDb {
                             "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
                         )))
                         .await;
+                    // Then the roles the test created (they only had objects in that database).
+                    let roles: Vec<String> = sqlx::query_scalar(
+                        "SELECT rolname::text FROM pg_roles WHERE left(rolname, length($1)) = $1",
+                    )
+                    .bind(&role_prefix)
+                    .fetch_all(&mut admin)
+                    .await
+                    .unwrap_or_default();
+                    for role in roles {
+                        let _ = admin
+                            .execute(AssertSqlSafe(format!(
+                                "DROP ROLE IF EXISTS \"{}\"",
+                                role.replace('"', "\"\"")
+                            )))
+                            .await;
+                    }
                 }
             });
         })
