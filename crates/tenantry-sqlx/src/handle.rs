@@ -19,7 +19,9 @@ use crate::hooks::{NoHooks, TenantHooks};
 use crate::migrate::MigrationSet;
 use crate::registry::RegistrySql;
 use crate::resolve::ResolverCache;
-use crate::scoped::{PublicTx, TenantConn, TenantTx, begin_sql, map_begin_error, path_list};
+use crate::scoped::{
+    PublicTx, TenantConn, TenantTx, begin_sql, map_begin_error, path_list, unchecked_begin_sql,
+};
 
 /// Default lifetime of a cached resolution while LISTEN/NOTIFY keeps the cache fresh.
 const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(600);
@@ -427,17 +429,38 @@ impl Tenantry {
 
     /// Opens a transaction scoped to `tenant`: `BEGIN`, `SET LOCAL search_path` and the schema
     /// existence check travel in one round trip.
+    ///
+    /// The existence check (PostgreSQL would silently skip a missing schema) runs on the first
+    /// `BEGIN` for a schema and is then skipped while the registry listener and the schema event
+    /// triggers guarantee that any drop or rename of a schema empties the set of checked ones
+    /// (see [`Tenantry::schema_checks_cached`]).
     pub async fn begin(&self, tenant: &Arc<Tenant>) -> Result<TenantTx> {
         let role = self.tenant_role(&tenant.schema);
-        let sql = begin_sql(
-            &self.search_path_for(&tenant.schema),
-            &tenant.schema,
-            role.as_deref(),
-        );
+        let path = self.search_path_for(&tenant.schema);
+        let cache = &self.inner.cache;
+        // Role mode keeps the check: its statement also checks the role.
+        if role.is_none() && cache.is_verified(&tenant.schema) {
+            let tx = begin_scoped(&self.inner.pool, unchecked_begin_sql(&path))
+                .await
+                .map_err(|e| map_begin_error(e, &tenant.schema))?;
+            return Ok(TenantTx::new(tx, Arc::clone(tenant)));
+        }
+        let generation = cache.current_generation();
+        let sql = begin_sql(&path, &tenant.schema, role.as_deref());
         let tx = begin_scoped(&self.inner.pool, sql)
             .await
             .map_err(|e| map_begin_error(e, &tenant.schema))?;
+        if role.is_none() {
+            cache.mark_verified(&tenant.schema, generation);
+        }
         Ok(TenantTx::new(tx, Arc::clone(tenant)))
+    }
+
+    /// Whether scoped `BEGIN`s currently skip the schema existence check after its first
+    /// success per schema: true while the registry listener is connected and the schema event
+    /// triggers exist (created by [`Tenantry::migrate_shared`] when it runs as superuser).
+    pub fn schema_checks_cached(&self) -> bool {
+        self.inner.cache.checks_cached()
     }
 
     /// Opens a transaction scoped to the tenant of the surrounding [`crate::scope`].

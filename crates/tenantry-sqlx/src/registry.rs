@@ -26,10 +26,11 @@ pub(crate) const REGISTRY_MIGRATIONS_TABLE: &str = "_tenantry_migrations";
 
 /// Tenantry's own migrations, applied with `search_path` set to the shared schema.
 pub(crate) fn registry_migrations() -> MigrationSet {
-    MigrationSet::from_sql(&[(
-        1,
-        "registry",
-        r#"
+    MigrationSet::from_sql(&[
+        (
+            1,
+            "registry",
+            r#"
 CREATE TABLE tenantry_tenants (
     id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     schema_name TEXT NOT NULL UNIQUE CHECK (schema_name ~ '^[a-z_][a-z0-9_]{0,62}$'),
@@ -64,8 +65,53 @@ CREATE TRIGGER tenantry_tenants_notify AFTER INSERT OR UPDATE OR DELETE OR TRUNC
 CREATE TRIGGER tenantry_domains_notify AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
     ON tenantry_domains FOR EACH STATEMENT EXECUTE FUNCTION tenantry_notify();
 "#,
-    )])
+        ),
+        (
+            2,
+            "schema ddl notifications",
+            r#"
+CREATE FUNCTION tenantry_schema_event() RETURNS event_trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_EVENT <> 'sql_drop'
+       OR EXISTS (SELECT 1 FROM pg_event_trigger_dropped_objects() WHERE object_type = 'schema') THEN
+        PERFORM pg_notify('tenantry_registry', 'schema');
+    END IF;
+END
+$$;
+"#,
+        ),
+    ])
 }
+
+/// Event triggers that notify [`NOTIFY_CHANNEL`] when a schema is dropped or altered (renamed)
+/// by any SQL, Tenantry's or not. While they exist and the registry listener runs, a scoped
+/// `BEGIN` checks a schema's existence only the first time (see `ResolverCache::is_verified`).
+pub(crate) const SCHEMA_EVENT_TRIGGERS: [&str; 2] =
+    ["tenantry_schema_drop", "tenantry_schema_alter"];
+
+/// Creates the schema event triggers if missing. Needs superuser (PostgreSQL's rule for event
+/// triggers): without it this is a no-op and every scoped `BEGIN` keeps checking the schema.
+pub(crate) fn install_schema_events_sql(shared_schema: &str) -> String {
+    let f = format!("{}.tenantry_schema_event()", quote_ident(shared_schema));
+    let [drop, alter] = SCHEMA_EVENT_TRIGGERS;
+    format!(
+        "DO $do$ BEGIN \
+           IF NOT EXISTS (SELECT 1 FROM pg_event_trigger WHERE evtname = '{drop}') THEN \
+             CREATE EVENT TRIGGER {drop} ON sql_drop EXECUTE FUNCTION {f}; \
+           END IF; \
+           IF NOT EXISTS (SELECT 1 FROM pg_event_trigger WHERE evtname = '{alter}') THEN \
+             CREATE EVENT TRIGGER {alter} ON ddl_command_end WHEN TAG IN ('ALTER SCHEMA') \
+               EXECUTE FUNCTION {f}; \
+           END IF; \
+         EXCEPTION WHEN insufficient_privilege THEN \
+           RAISE NOTICE 'tenantry: no schema event triggers (needs superuser)'; \
+         END $do$"
+    )
+}
+
+/// Whether both schema event triggers exist and are enabled.
+pub(crate) const SCHEMA_EVENTS_PRESENT_SQL: &str = "SELECT count(*) = 2 FROM pg_event_trigger \
+     WHERE evtname IN ('tenantry_schema_drop', 'tenantry_schema_alter') AND evtenabled <> 'D'";
 
 /// SQL text with the shared schema's name filled in once, at start-up.
 #[derive(Debug)]

@@ -52,6 +52,12 @@ pub(crate) fn begin_sql(path: &str, first_schema: &str, role: Option<&str>) -> S
     )
 }
 
+/// `BEGIN; SET LOCAL search_path` without the existence check, for a schema already checked
+/// (see `ResolverCache::is_verified`).
+pub(crate) fn unchecked_begin_sql(path: &str) -> String {
+    format!("BEGIN; SET LOCAL search_path TO {path}")
+}
+
 /// Maps "schema does not exist" (SQLSTATE 3F000) to [`Error::SchemaMissing`].
 pub(crate) fn map_begin_error(err: sqlx::Error, schema: &str) -> Error {
     if let sqlx::Error::Database(db) = &err
