@@ -98,15 +98,17 @@ impl<S: Send + Sync> FromRequestParts<S> for TenantDb {
     }
 }
 
+// To the `TenantTx`, so `&mut *db` is its per-tenant-plan executor (and, one deref further,
+// the `PgConnection` wherever one is expected).
 impl Deref for TenantDb {
-    type Target = PgConnection;
-    fn deref(&self) -> &PgConnection {
+    type Target = TenantTx;
+    fn deref(&self) -> &TenantTx {
         &self.0
     }
 }
 
 impl DerefMut for TenantDb {
-    fn deref_mut(&mut self) -> &mut PgConnection {
+    fn deref_mut(&mut self) -> &mut TenantTx {
         &mut self.0
     }
 }

@@ -29,6 +29,9 @@ const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(600);
 /// Default lifetime of a cached resolution when nothing invalidates the cache.
 const UNLISTENED_CACHE_TTL: Duration = Duration::from_secs(5);
 
+/// Default budget of per-tenant prepared statements (see [`TenantryBuilder::tenant_plans`]).
+pub const DEFAULT_TENANT_PLANS: usize = 1024;
+
 /// The tenant type used when none is given.
 pub const DEFAULT_TENANT_TYPE: &str = "default";
 
@@ -66,6 +69,9 @@ pub struct Config {
     /// Where the registry listener connects (LISTEN needs a session), when not the main URL.
     /// See [`TenantryBuilder::listen_url`].
     pub listen_url: Option<String>,
+    /// How many (tenant, statement) pairs get a prepared statement of their own (default
+    /// 1,024; 0 turns it off). See [`TenantryBuilder::tenant_plans`].
+    pub tenant_plans: usize,
 }
 
 impl Default for Config {
@@ -83,6 +89,7 @@ impl Default for Config {
             tenant_roles: None,
             transaction_pooler: false,
             listen_url: None,
+            tenant_plans: DEFAULT_TENANT_PLANS,
         }
     }
 }
@@ -110,6 +117,8 @@ pub(crate) struct Inner {
     pub shared_path: String,
     /// Clone plans of the tenant templates (fast provisioning).
     pub templates: crate::provision::TemplateCache,
+    /// Admission of per-tenant prepared statements.
+    pub plans: crate::plans::SharedPlans,
 }
 
 /// The Tenantry handle. Cheap to clone.
@@ -228,6 +237,23 @@ impl TenantryBuilder {
         self
     }
 
+    /// How many (tenant, statement) pairs get a prepared statement of their own (default 1,024;
+    /// 0: every tenant shares one prepared statement per SQL text, as plain sqlx does).
+    ///
+    /// PostgreSQL re-plans a prepared statement whenever it runs under another `search_path`
+    /// than the last time, which on a pool shared by many tenants is nearly every time. Queries
+    /// sent through a [`TenantTx`] (`&mut tx`; `&mut *db` with the axum `TenantDb`) are tagged
+    /// with the tenant (a trailing SQL comment) for the first `budget` (tenant, statement)
+    /// pairs seen, so each keeps its own valid plan; the rest run untagged. Each connection's
+    /// statement cache is sized to `budget` + 100, so tagging never causes evictions.
+    ///
+    /// Cost: server memory, about 16 KB per simple statement per connection (more for complex
+    /// plans), at most `budget` per connection. Lower it for large plans or many connections.
+    pub fn tenant_plans(mut self, budget: usize) -> Self {
+        self.config.tenant_plans = budget;
+        self
+    }
+
     /// A separate URL for the registry listener (LISTEN/NOTIFY), e.g. a direct connection to
     /// PostgreSQL when the main URL goes through a transaction-mode pooler.
     pub fn listen_url(mut self, url: impl Into<String>) -> Self {
@@ -340,10 +366,18 @@ impl TenantryBuilder {
         // No ping before each acquire: the first round trip of every scoped transaction (its
         // BEGIN) is the liveness check, retried on a dead connection (see `begin_scoped`), so the
         // ping would be a round trip of pure overhead on every request.
+        // Room for every tagged statement plus the untagged ones (see `plans.rs`).
+        let pool_connect_options = if config.tenant_plans > 0 {
+            options
+                .clone()
+                .statement_cache_capacity(config.tenant_plans + crate::plans::UNTAGGED_ROOM)
+        } else {
+            options.clone()
+        };
         let pool = self
             .pool_options
             .test_before_acquire(false)
-            .connect_with(options.clone())
+            .connect_with(pool_connect_options)
             .await?;
         if let Some(prefix) = &config.tenant_roles {
             setup_group_role(&pool, &group_role_name(prefix), &config).await?;
@@ -372,6 +406,7 @@ impl TenantryBuilder {
             config.cache_ttl = UNLISTENED_CACHE_TTL;
         }
         let cache = ResolverCache::new(&config);
+        let plans = Arc::new(crate::plans::TenantPlans::new(config.tenant_plans));
         let tenantry = Tenantry {
             inner: Arc::new(Inner {
                 pool,
@@ -383,6 +418,7 @@ impl TenantryBuilder {
                 cache,
                 shared_path,
                 templates: Default::default(),
+                plans,
             }),
         };
         if let (true, Some(listen_options)) = (listen, listen_options) {
@@ -443,7 +479,11 @@ impl Tenantry {
             let tx = begin_scoped(&self.inner.pool, unchecked_begin_sql(&path))
                 .await
                 .map_err(|e| map_begin_error(e, &tenant.schema))?;
-            return Ok(TenantTx::new(tx, Arc::clone(tenant)));
+            return Ok(TenantTx::new(
+                tx,
+                Arc::clone(tenant),
+                Arc::clone(&self.inner.plans),
+            ));
         }
         let generation = cache.current_generation();
         let sql = begin_sql(&path, &tenant.schema, role.as_deref());
@@ -453,7 +493,17 @@ impl Tenantry {
         if role.is_none() {
             cache.mark_verified(&tenant.schema, generation);
         }
-        Ok(TenantTx::new(tx, Arc::clone(tenant)))
+        Ok(TenantTx::new(
+            tx,
+            Arc::clone(tenant),
+            Arc::clone(&self.inner.plans),
+        ))
+    }
+
+    /// How many (tenant, statement) pairs have a prepared statement of their own so far (see
+    /// [`TenantryBuilder::tenant_plans`]).
+    pub fn tenant_plans_admitted(&self) -> usize {
+        self.inner.plans.admitted()
     }
 
     /// Whether scoped `BEGIN`s currently skip the schema existence check after its first

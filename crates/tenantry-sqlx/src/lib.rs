@@ -22,6 +22,7 @@ mod hooks;
 mod lifecycle;
 mod lookup;
 mod migrate;
+mod plans;
 mod provision;
 mod registry;
 mod resolve;
@@ -32,7 +33,8 @@ pub use context::{current_tenant, scope, sync_scope};
 pub use error::{BoxError, Error, Result};
 pub use fleet::{FleetReport, MigrateOptions, PlannedSchema, SchemaResult, SharedPlan};
 pub use handle::{
-    Config, DEFAULT_TENANT_TYPE, Resolution, ResolveError, Tenantry, TenantryBuilder,
+    Config, DEFAULT_TENANT_PLANS, DEFAULT_TENANT_TYPE, Resolution, ResolveError, Tenantry,
+    TenantryBuilder,
 };
 pub use hooks::{NoHooks, TenantHooks};
 pub use lifecycle::{NewTenant, SchemaOnDelete};

@@ -14,11 +14,16 @@
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+use sqlx::Either;
 use sqlx::pool::PoolConnection;
-use sqlx::{AssertSqlSafe, Executor, PgConnection, PgPool, Postgres, Transaction};
+use sqlx::postgres::{PgQueryResult, PgRow, PgStatement, PgTypeInfo};
+use sqlx::{AssertSqlSafe, Execute, Executor, PgConnection, PgPool, Postgres, SqlStr, Transaction};
 use tenantry_core::{Tenant, quote_ident};
 
 use crate::error::{Error, Result};
+use crate::plans::{SharedPlans, Tagged};
 
 /// Builds `"a", "b", ...` from schema names (already validated).
 pub(crate) fn path_list<'a>(schemas: impl IntoIterator<Item = &'a str>) -> String {
@@ -68,16 +73,33 @@ pub(crate) fn map_begin_error(err: sqlx::Error, schema: &str) -> Error {
     Error::Database(err)
 }
 
-/// A transaction scoped to one tenant. Dereferences to a `PgConnection`, so it is used exactly
-/// like a sqlx transaction: `sqlx::query(..).fetch_all(&mut *tx)`. Dropping it rolls back.
+/// A transaction scoped to one tenant. Dropping it rolls back.
+///
+/// Run queries on `&mut tx`: it is a sqlx executor that gives each (tenant, statement) pair its
+/// own prepared statement, so PostgreSQL does not re-plan when pooled connections switch tenants
+/// (see [`crate::TenantryBuilder::tenant_plans`]). It also dereferences to the `PgConnection`
+/// (`&mut *tx`), which works the same without that per-tenant plan caching.
 pub struct TenantTx {
     tx: Transaction<'static, Postgres>,
     tenant: Arc<Tenant>,
+    plans: SharedPlans,
+}
+
+impl std::fmt::Debug for TenantTx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TenantTx")
+            .field("schema", &self.tenant.schema)
+            .finish_non_exhaustive()
+    }
 }
 
 impl TenantTx {
-    pub(crate) fn new(tx: Transaction<'static, Postgres>, tenant: Arc<Tenant>) -> Self {
-        Self { tx, tenant }
+    pub(crate) fn new(
+        tx: Transaction<'static, Postgres>,
+        tenant: Arc<Tenant>,
+        plans: SharedPlans,
+    ) -> Self {
+        Self { tx, tenant, plans }
     }
 
     /// The tenant this transaction is scoped to.
@@ -106,6 +128,55 @@ impl Deref for TenantTx {
 impl DerefMut for TenantTx {
     fn deref_mut(&mut self) -> &mut PgConnection {
         &mut self.tx
+    }
+}
+
+impl<'c> Executor<'c> for &'c mut TenantTx {
+    type Database = Postgres;
+
+    fn fetch_many<'e, 'q: 'e, E>(
+        self,
+        query: E,
+    ) -> BoxStream<'e, std::result::Result<Either<PgQueryResult, PgRow>, sqlx::Error>>
+    where
+        'c: 'e,
+        E: 'q + Execute<'q, Postgres>,
+    {
+        let query = Tagged::new(query, &self.tenant, &self.plans);
+        (&mut *self.tx).fetch_many(query)
+    }
+
+    fn fetch_optional<'e, 'q: 'e, E>(
+        self,
+        query: E,
+    ) -> BoxFuture<'e, std::result::Result<Option<PgRow>, sqlx::Error>>
+    where
+        'c: 'e,
+        E: 'q + Execute<'q, Postgres>,
+    {
+        let query = Tagged::new(query, &self.tenant, &self.plans);
+        (&mut *self.tx).fetch_optional(query)
+    }
+
+    fn prepare_with<'e>(
+        self,
+        sql: SqlStr,
+        parameters: &'e [PgTypeInfo],
+    ) -> BoxFuture<'e, std::result::Result<PgStatement, sqlx::Error>>
+    where
+        'c: 'e,
+    {
+        (&mut *self.tx).prepare_with(sql, parameters)
+    }
+
+    fn describe<'e>(
+        self,
+        sql: SqlStr,
+    ) -> BoxFuture<'e, std::result::Result<sqlx::Describe<Postgres>, sqlx::Error>>
+    where
+        'c: 'e,
+    {
+        (&mut *self.tx).describe(sql)
     }
 }
 
