@@ -155,7 +155,12 @@ async fn the_check_runs_once_per_schema_while_cached() {
     let wire = WireCounter::start(db.url()).await;
     let t = tenantry(&wire.url(db.url()), true).await;
     wait_listening(&t).await;
-    assert!(eventually(Duration::from_secs(5), || async { t.schema_checks_cached() }).await);
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            t.schema_checks_cached()
+        })
+        .await
+    );
     let acme = Arc::new(
         t.create_tenant(NewTenant::new("acme", "acme.example.com"))
             .await

@@ -143,9 +143,11 @@ async fn one(pool: &PgPool, v: Variant, tenant: usize) -> sqlx::Result<usize> {
                 .await?
         }
         Variant::QualifiedSpread => {
-            sqlx::query(AssertSqlSafe(QUERY.replace("FROM notes", &format!("FROM \"{schema}\".notes"))))
-                .fetch_all(&mut *tx)
-                .await?
+            sqlx::query(AssertSqlSafe(
+                QUERY.replace("FROM notes", &format!("FROM \"{schema}\".notes")),
+            ))
+            .fetch_all(&mut *tx)
+            .await?
         }
         _ => sqlx::query(QUERY).fetch_all(&mut *tx).await?,
     };
