@@ -88,6 +88,8 @@ pub struct DemoConfig {
     pub trusted_proxies: Vec<String>,
     /// Port added to canonical tenant URLs (e.g. 8000 in development).
     pub url_port: Option<u16>,
+    /// Per-tenant prepared statement budget (`TenantryBuilder::tenant_plans`).
+    pub tenant_plans: usize,
 }
 
 impl DemoConfig {
@@ -100,6 +102,7 @@ impl DemoConfig {
             max_connections: 16,
             trusted_proxies: Vec::new(),
             url_port: None,
+            tenant_plans: tenantry::DEFAULT_TENANT_PLANS,
         }
     }
 }
@@ -118,6 +121,7 @@ pub async fn build(config: &DemoConfig) -> Result<(Tenantry, TenantRouter), tena
     let tenantry = builder
         .public_domains(config.public_domains.clone())
         .hooks(DemoHooks)
+        .tenant_plans(config.tenant_plans)
         .pool_options(sqlx::postgres::PgPoolOptions::new().max_connections(config.max_connections))
         .connect(&config.database_url)
         .await?;

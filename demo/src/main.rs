@@ -39,6 +39,11 @@ async fn serve(database_url: &str) -> anyhow::Result<()> {
             .filter(|d| !d.is_empty())
             .collect();
     }
+    if let Ok(budget) = std::env::var("TENANTRY_DEMO_TENANT_PLANS") {
+        config.tenant_plans = budget
+            .parse()
+            .map_err(|e| anyhow::anyhow!("TENANTRY_DEMO_TENANT_PLANS={budget:?}: {e}"))?;
+    }
     let addr = std::env::var("TENANTRY_DEMO_ADDR").unwrap_or_else(|_| "127.0.0.1:8000".into());
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     config.url_port = Some(listener.local_addr()?.port());

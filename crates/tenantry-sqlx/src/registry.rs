@@ -96,6 +96,7 @@ pub(crate) fn install_schema_events_sql(shared_schema: &str) -> String {
     let [drop, alter] = SCHEMA_EVENT_TRIGGERS;
     format!(
         "DO $do$ BEGIN \
+           PERFORM pg_advisory_xact_lock(hashtext('tenantry.schema_events')); \
            IF NOT EXISTS (SELECT 1 FROM pg_event_trigger WHERE evtname = '{drop}') THEN \
              CREATE EVENT TRIGGER {drop} ON sql_drop EXECUTE FUNCTION {f}; \
            END IF; \
@@ -105,6 +106,8 @@ pub(crate) fn install_schema_events_sql(shared_schema: &str) -> String {
            END IF; \
          EXCEPTION WHEN insufficient_privilege THEN \
            RAISE NOTICE 'tenantry: no schema event triggers (needs superuser)'; \
+         WHEN unique_violation OR duplicate_object THEN \
+           NULL; \
          END $do$"
     )
 }
