@@ -30,7 +30,7 @@ def fmt(x, spec=".1f"):
 
 
 ns = sorted({k[0] for k in by})
-servers = [s for s in ("tenantry", "control", "control_tx", "django-tenants") if any(k[1] == s for k in by)]
+servers = [s for s in ("tenantry", "tenantry_noplans", "control", "control_tx", "django-tenants") if any(k[1] == s for k in by)]
 print("| N | endpoint | server | req/s (median) | p50 ms | p99 ms | server CPU us/req | rounds | non-2xx |")
 print("|---|---|---|---|---|---|---|---|---|")
 for n in ns:
