@@ -16,6 +16,7 @@
 //! query started, and entries from an older generation are never served again.
 
 use std::collections::HashSet;
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
@@ -49,8 +50,10 @@ pub(crate) struct ResolverCache {
     /// Unknown key -> generation it was found unknown in.
     unknown: Cache<Key, u64>,
     generation: AtomicU64,
-    /// Schemas a scoped `BEGIN` has seen exist since the last invalidation.
-    verified: RwLock<HashSet<String>>,
+    /// Schemas a scoped `BEGIN` has seen exist since the last invalidation, as keyed hashes
+    /// (8 bytes each instead of a string: 100,000 tenants stay under 2 MB).
+    verified: RwLock<HashSet<u64>>,
+    verified_hasher: std::collections::hash_map::RandomState,
     /// The registry listener is LISTENing (notifications reach [`Self::invalidate_all`]).
     listening: AtomicBool,
     /// The schema event triggers exist: dropping or renaming any schema notifies.
@@ -84,6 +87,7 @@ impl ResolverCache {
                 .build(),
             generation: AtomicU64::new(0),
             verified: RwLock::new(HashSet::new()),
+            verified_hasher: Default::default(),
             listening: AtomicBool::new(false),
             schema_events: AtomicBool::new(false),
         }
@@ -99,7 +103,11 @@ impl ResolverCache {
     /// listener connection empties it too. Without the event triggers (they need superuser) or
     /// without a running listener, every `BEGIN` checks.
     pub fn is_verified(&self, schema: &str) -> bool {
-        self.checks_cached() && self.verified.read().is_ok_and(|set| set.contains(schema))
+        self.checks_cached()
+            && self
+                .verified
+                .read()
+                .is_ok_and(|set| set.contains(&self.verified_hasher.hash_one(schema)))
     }
 
     /// Whether checked schemas are remembered (listener up, event triggers present).
@@ -121,7 +129,7 @@ impl ResolverCache {
             if set.len() as u64 >= POSITIVE_CAPACITY {
                 set.clear();
             }
-            set.insert(schema.to_owned());
+            set.insert(self.verified_hasher.hash_one(schema));
         }
     }
 
