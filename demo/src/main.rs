@@ -4,6 +4,7 @@ use tenantry_demo::{DemoConfig, build, postgres};
 
 // jemalloc returns freed memory to the system where glibc's malloc keeps it: with 100,000 cached
 // tenants the demo's resident memory is ~72 MiB instead of ~337 MiB (bench/http/RESULTS.md).
+#[cfg(feature = "jemalloc")]
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 use tracing_subscriber::EnvFilter;
