@@ -428,9 +428,8 @@ async fn main() -> Result<()> {
             let start = Instant::now();
             tk.fill_spares("default", args.dt_n).await?;
             let fill = start.elapsed();
-            let s = stats(
-                create_range(&tk, args.dt_n + 1..=2 * args.dt_n, Provision::Auto, 10).await?,
-            );
+            let s =
+                stats(create_range(&tk, args.dt_n + 1..=2 * args.dt_n, Provision::Auto, 10).await?);
             summary.push(format!(
                 "[one-table] create {} tenants + 10 items each, from spare clones: median {:.1} ms, p99 {:.1} ms (spares filled beforehand at {:.1} ms each); django-tenants (recorded) median {DT_CREATE_MEDIAN_MS} ms {}",
                 args.dt_n,
