@@ -30,6 +30,26 @@ async fn first_schema(t: &Tenantry, tenant: &Arc<tenantry_sqlx::Tenant>) -> Resu
     Ok(s)
 }
 
+/// Waits until the listener runs and the event triggers are seen (checks are then cached).
+async fn wait_cached(t: &Tenantry) {
+    wait_listening(t).await;
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            t.schema_checks_cached()
+        })
+        .await,
+        "migrate_shared (as superuser) creates the event triggers; the listener sees them"
+    );
+}
+
+async fn create(t: &Tenantry, name: &str) -> Arc<tenantry_sqlx::Tenant> {
+    Arc::new(
+        t.create_tenant(NewTenant::new(name, format!("{name}.example.com")))
+            .await
+            .unwrap(),
+    )
+}
+
 /// Waits until no notification has arrived for 300 ms (one change fires several).
 async fn settle(t: &Tenantry) {
     loop {
@@ -83,23 +103,9 @@ async fn checks_are_cached_only_with_listener_and_event_triggers() {
 async fn an_out_of_band_drop_or_rename_is_caught_after_a_cached_check() {
     let db = TestDb::new().await;
     let t = tenantry(db.url(), true).await;
-    wait_listening(&t).await;
-    assert!(
-        eventually(Duration::from_secs(5), || async {
-            t.schema_checks_cached()
-        })
-        .await
-    );
-    let acme = Arc::new(
-        t.create_tenant(NewTenant::new("acme", "acme.example.com"))
-            .await
-            .unwrap(),
-    );
-    let beta = Arc::new(
-        t.create_tenant(NewTenant::new("beta", "beta.example.com"))
-            .await
-            .unwrap(),
-    );
+    wait_cached(&t).await;
+    let acme = create(&t, "acme").await;
+    let beta = create(&t, "beta").await;
     // First BEGINs check and remember; later ones take the cached path.
     for _ in 0..3 {
         assert_eq!(first_schema(&t, &acme).await.unwrap(), "acme");
@@ -137,11 +143,7 @@ async fn an_out_of_band_drop_or_rename_is_caught_after_a_cached_check() {
 async fn without_a_listener_every_begin_checks() {
     let db = TestDb::new().await;
     let t = tenantry(db.url(), false).await;
-    let acme = Arc::new(
-        t.create_tenant(NewTenant::new("acme", "acme.example.com"))
-            .await
-            .unwrap(),
-    );
+    let acme = create(&t, "acme").await;
     assert_eq!(first_schema(&t, &acme).await.unwrap(), "acme");
     assert_eq!(first_schema(&t, &acme).await.unwrap(), "acme");
     sql(&db, "DROP SCHEMA acme CASCADE").await;
@@ -154,18 +156,8 @@ async fn the_check_runs_once_per_schema_while_cached() {
     let db = TestDb::new().await;
     let wire = WireCounter::start(db.url()).await;
     let t = tenantry(&wire.url(db.url()), true).await;
-    wait_listening(&t).await;
-    assert!(
-        eventually(Duration::from_secs(5), || async {
-            t.schema_checks_cached()
-        })
-        .await
-    );
-    let acme = Arc::new(
-        t.create_tenant(NewTenant::new("acme", "acme.example.com"))
-            .await
-            .unwrap(),
-    );
+    wait_cached(&t).await;
+    let acme = create(&t, "acme").await;
     settle(&t).await;
     wire.reset();
     for _ in 0..5 {
