@@ -131,7 +131,6 @@ for N in "${NS[@]}"; do
     DATABASE_URL="$DB" TENANTRY_DEMO_ADDR="127.0.0.1:$NOPLANS_PORT" RUST_LOG=warn TENANTRY_DEMO_TENANT_PLANS=0 \
       LD_PRELOAD="${DEMO_PRELOAD:-}" "$BIN/tenantry-demo" > "$OUT/demo_noplans_N$N.log" 2>&1 &
     PIDS+=("$!"); SERVERS+=("tenantry_noplans:$NOPLANS_PORT:$!")
-    sleep 1  # the two demos' start-up migrations, one after the other
   fi
   LAST=$(printf 't%06d' "$N")
   wait_ok "$TENANTRY_PORT" "$LAST.bench.local" /api/whoami

@@ -474,23 +474,18 @@ impl Tenantry {
         let role = self.tenant_role(&tenant.schema);
         let path = self.search_path_for(&tenant.schema);
         let cache = &self.inner.cache;
-        // Role mode keeps the check: its statement also checks the role.
-        if role.is_none() && cache.is_verified(&tenant.schema) {
-            let tx = begin_scoped(&self.inner.pool, unchecked_begin_sql(&path))
-                .await
-                .map_err(|e| map_begin_error(e, &tenant.schema))?;
-            return Ok(TenantTx::new(
-                tx,
-                Arc::clone(tenant),
-                Arc::clone(&self.inner.plans),
-            ));
-        }
-        let generation = cache.current_generation();
-        let sql = begin_sql(&path, &tenant.schema, role.as_deref());
+        // Role mode always checks: its statement also checks the role.
+        let check = role.is_some() || !cache.is_verified(&tenant.schema);
+        let generation = cache.generation();
+        let sql = if check {
+            begin_sql(&path, &tenant.schema, role.as_deref())
+        } else {
+            unchecked_begin_sql(&path)
+        };
         let tx = begin_scoped(&self.inner.pool, sql)
             .await
             .map_err(|e| map_begin_error(e, &tenant.schema))?;
-        if role.is_none() {
+        if check && role.is_none() {
             cache.mark_verified(&tenant.schema, generation);
         }
         Ok(TenantTx::new(

@@ -113,8 +113,13 @@ pub(crate) fn install_schema_events_sql(shared_schema: &str) -> String {
 }
 
 /// Whether both schema event triggers exist and are enabled.
-pub(crate) const SCHEMA_EVENTS_PRESENT_SQL: &str = "SELECT count(*) = 2 FROM pg_event_trigger \
-     WHERE evtname IN ('tenantry_schema_drop', 'tenantry_schema_alter') AND evtenabled <> 'D'";
+pub(crate) fn schema_events_present_sql() -> String {
+    let [drop, alter] = SCHEMA_EVENT_TRIGGERS;
+    format!(
+        "SELECT count(*) = 2 FROM pg_event_trigger \
+         WHERE evtname IN ('{drop}', '{alter}') AND evtenabled <> 'D'"
+    )
+}
 
 /// SQL text with the shared schema's name filled in once, at start-up.
 #[derive(Debug)]

@@ -133,17 +133,13 @@ impl ResolverCache {
         }
     }
 
-    /// The current invalidation count (taken before a schema check, see [`Self::mark_verified`]).
-    pub fn current_generation(&self) -> u64 {
-        self.generation()
-    }
-
     /// Records whether the schema event triggers exist.
     pub fn set_schema_events(&self, present: bool) {
         self.schema_events.store(present, Ordering::Release);
     }
 
-    fn generation(&self) -> u64 {
+    /// The invalidation count (taken before a schema check, see [`Self::mark_verified`]).
+    pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
     }
 
@@ -382,7 +378,7 @@ pub(crate) fn spawn_listener(inner: Weak<Inner>, listen_pool: PgPool) {
 pub(crate) async fn refresh_schema_events(inner: &Inner) {
     use sqlx::Row;
     // Simple protocol: safe behind a transaction pooler too.
-    let present = sqlx::raw_sql(crate::registry::SCHEMA_EVENTS_PRESENT_SQL)
+    let present = sqlx::raw_sql(AssertSqlSafe(crate::registry::schema_events_present_sql()))
         .fetch_one(&inner.pool)
         .await
         .and_then(|row| row.try_get::<bool, _>(0))

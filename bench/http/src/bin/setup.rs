@@ -194,13 +194,7 @@ async fn tenants(
                     .await
                     .with_context(|| format!("creating {s}"))?;
                 let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                if n.is_multiple_of(5000) || n == total {
-                    let secs = started.elapsed().as_secs_f64();
-                    println!(
-                        "  {n}/{total} created, {secs:.0} s, {:.0} tenants/s",
-                        n as f64 / secs
-                    );
-                }
+                progress(n, 1, total, started);
                 Ok(())
             }
         })
@@ -280,13 +274,7 @@ async fn bulk_create(
                     .await
                     .with_context(|| format!("bulk batch starting at {}", names[0]))?;
                 let n = done.fetch_add(chunk.len(), Ordering::Relaxed) + chunk.len();
-                if n % 5000 < chunk.len() || n == total {
-                    let secs = started.elapsed().as_secs_f64();
-                    println!(
-                        "  {n}/{total} created, {secs:.0} s, {:.0} tenants/s",
-                        n as f64 / secs
-                    );
-                }
+                progress(n, chunk.len(), total, started);
                 Ok(())
             }
         })
@@ -394,5 +382,17 @@ async fn main() -> anyhow::Result<()> {
             path,
             concurrency,
         } => warm(&addr, count, &path, concurrency).await,
+    }
+}
+
+/// Prints a progress line each time `n` (advanced by `step`) crosses a multiple of 5,000, and at
+/// the end.
+fn progress(n: usize, step: usize, total: usize, started: std::time::Instant) {
+    if n % 5000 < step || n == total {
+        let secs = started.elapsed().as_secs_f64();
+        println!(
+            "  {n}/{total} created, {secs:.0} s, {:.0} tenants/s",
+            n as f64 / secs
+        );
     }
 }
