@@ -14,6 +14,8 @@
 #   CONTROL_TX=0 (1: also a control that runs the notes query in a transaction)
 #   NOPLANS=0 (1: also the demo with TENANTRY_DEMO_TENANT_PLANS=0, i.e. one prepared statement
 #     shared by all tenants, to show what per-tenant plans are worth; server "tenantry_noplans")
+#   SHARDS=0 (k > 1: also the demo with TENANTRY_DEMO_POOL_SHARDS=k, tenant-affine connection
+#     shards, server "tenantry_shards"; worth it with many tenants, see README)
 #   WARMUP=15 (s of unrecorded load per server before the rounds: fills the pools, the
 #     resolution cache and each connection's prepared statements, per tenant for Tenantry)
 #   DJANGO=0 (1: also the django-tenants baseline, see README; N <= 9999 only)
@@ -37,13 +39,14 @@ WRK_THREADS="${WRK_THREADS:-1}"
 WRK_CONNS="${WRK_CONNS:-16}"
 CONTROL_TX="${CONTROL_TX:-0}"
 NOPLANS="${NOPLANS:-0}"
+SHARDS="${SHARDS:-0}"
 WARMUP="${WARMUP:-15}"
 DJANGO="${DJANGO:-0}"
 BENCH_PG="${BENCH_PG:-postgres://postgres@127.0.0.1:5432}"
 PORT_BASE="${PORT_BASE:-8101}"  # servers on PORT_BASE .. PORT_BASE+3
 TENANTRY_PORT=$PORT_BASE CONTROL_PORT=$((PORT_BASE + 1)) CONTROL_TX_PORT=$((PORT_BASE + 2))
-DJANGO_PORT=$((PORT_BASE + 3)) NOPLANS_PORT=$((PORT_BASE + 4))
-for p in $TENANTRY_PORT $CONTROL_PORT $CONTROL_TX_PORT $DJANGO_PORT $NOPLANS_PORT; do
+DJANGO_PORT=$((PORT_BASE + 3)) NOPLANS_PORT=$((PORT_BASE + 4)) SHARDS_PORT=$((PORT_BASE + 5))
+for p in $TENANTRY_PORT $CONTROL_PORT $CONTROL_TX_PORT $DJANGO_PORT $NOPLANS_PORT $SHARDS_PORT; do
   if ss -Hltn "sport = :$p" | grep -q .; then echo "port $p is in use (set PORT_BASE)" >&2; exit 1; fi
 done
 OUT="$HERE/out/$(date -u +%Y%m%dT%H%M%SZ)"
@@ -132,6 +135,11 @@ for N in "${NS[@]}"; do
       LD_PRELOAD="${DEMO_PRELOAD:-}" "$BIN/tenantry-demo" > "$OUT/demo_noplans_N$N.log" 2>&1 &
     PIDS+=("$!"); SERVERS+=("tenantry_noplans:$NOPLANS_PORT:$!")
   fi
+  if [ "$SHARDS" -gt 1 ]; then
+    DATABASE_URL="$DB" TENANTRY_DEMO_ADDR="127.0.0.1:$SHARDS_PORT" RUST_LOG=warn TENANTRY_DEMO_POOL_SHARDS="$SHARDS" \
+      LD_PRELOAD="${DEMO_PRELOAD:-}" "$BIN/tenantry-demo" > "$OUT/demo_shards_N$N.log" 2>&1 &
+    PIDS+=("$!"); SERVERS+=("tenantry_shards:$SHARDS_PORT:$!")
+  fi
   LAST=$(printf 't%06d' "$N")
   wait_ok "$TENANTRY_PORT" "$LAST.bench.local" /api/whoami
   wait_ok "$CONTROL_PORT" "$LAST.bench.local" /api/whoami
@@ -157,7 +165,7 @@ for N in "${NS[@]}"; do
   # Warm-up of every server (connections, prepared statements), not recorded.
   for s in "${SERVERS[@]}"; do
     port="${s#*:}"; port="${port%%:*}"
-    [ "${s%%:*}" = tenantry_noplans ] && wait_ok "$port" "$LAST.bench.local" /api/whoami
+    case "${s%%:*}" in tenantry_noplans|tenantry_shards) wait_ok "$port" "$LAST.bench.local" /api/whoami;; esac
     BENCH_TENANTS="$N" wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d"${WARMUP}s" -s "$HERE/hosts.lua" \
       "http://127.0.0.1:$port/api/notes" > /dev/null
   done

@@ -30,7 +30,7 @@ def fmt(x, spec=".1f"):
 
 
 ns = sorted({k[0] for k in by})
-servers = [s for s in ("tenantry", "tenantry_noplans", "control", "control_tx", "django-tenants") if any(k[1] == s for k in by)]
+servers = [s for s in ("tenantry", "tenantry_shards", "tenantry_noplans", "control", "control_tx", "django-tenants") if any(k[1] == s for k in by)]
 print("| N | endpoint | server | req/s (median) | p50 ms | p99 ms | server CPU us/req | rounds | non-2xx |")
 print("|---|---|---|---|---|---|---|---|---|")
 for n in ns:
@@ -45,9 +45,8 @@ for n in ns:
 print()
 print("| N | endpoint | Tenantry/control req/s | Tenantry/control p99 | paired req/s ratios per round | Tenantry/django-tenants req/s | control/Tenantry CPU per req | control_tx/Tenantry CPU per req |")
 print("|---|---|---|---|---|---|---|---|")
-for n in ns:
-    for ep in ("/api/notes", "/api/whoami"):
-        t, c = (n, "tenantry", ep), (n, "control", ep)
+for n, variant, ep in [(n, v, ep) for n in ns for v in ("tenantry", "tenantry_shards") for ep in ("/api/notes", "/api/whoami")]:
+        t, c = (n, variant, ep), (n, "control", ep)
         if t not in by or c not in by:
             continue
         paired = []
@@ -61,7 +60,8 @@ for n in ns:
         ctx = cpu((n, "control_tx", ep)) if (n, "control_tx", ep) in by else None
         r1 = fmt(cc / ct, ".3f") if ct and cc else "n/a"
         r2 = fmt(ctx / ct, ".3f") if ct and ctx else "n/a"
-        print(f"| {n} | {ep} | {med(t, 'rps') / med(c, 'rps'):.3f} | {med(t, 'p99_ms') / med(c, 'p99_ms'):.3f} | "
+        label = ep if variant == "tenantry" else f"{ep} ({variant})"
+        print(f"| {n} | {label} | {med(t, 'rps') / med(c, 'rps'):.3f} | {med(t, 'p99_ms') / med(c, 'p99_ms'):.3f} | "
               f"{', '.join(f'{p:.3f}' for p in paired)} | {dj} | {r1} | {r2} |")
 if rss:
     print()

@@ -90,6 +90,8 @@ pub struct DemoConfig {
     pub url_port: Option<u16>,
     /// Per-tenant prepared statement budget (`TenantryBuilder::tenant_plans`).
     pub tenant_plans: usize,
+    /// Tenant-affine connection shards (`TenantryBuilder::pool_shards`; 1 = off).
+    pub pool_shards: usize,
 }
 
 impl DemoConfig {
@@ -103,6 +105,7 @@ impl DemoConfig {
             trusted_proxies: Vec::new(),
             url_port: None,
             tenant_plans: tenantry::DEFAULT_TENANT_PLANS,
+            pool_shards: 1,
         }
     }
 }
@@ -122,6 +125,7 @@ pub async fn build(config: &DemoConfig) -> Result<(Tenantry, TenantRouter), tena
         .public_domains(config.public_domains.clone())
         .hooks(DemoHooks)
         .tenant_plans(config.tenant_plans)
+        .pool_shards(config.pool_shards)
         .pool_options(sqlx::postgres::PgPoolOptions::new().max_connections(config.max_connections))
         .connect(&config.database_url)
         .await?;

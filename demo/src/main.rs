@@ -45,6 +45,11 @@ async fn serve(database_url: &str) -> anyhow::Result<()> {
             .parse()
             .map_err(|e| anyhow::anyhow!("TENANTRY_DEMO_TENANT_PLANS={budget:?}: {e}"))?;
     }
+    if let Ok(shards) = std::env::var("TENANTRY_DEMO_POOL_SHARDS") {
+        config.pool_shards = shards
+            .parse()
+            .map_err(|e| anyhow::anyhow!("TENANTRY_DEMO_POOL_SHARDS={shards:?}: {e}"))?;
+    }
     let addr = std::env::var("TENANTRY_DEMO_ADDR").unwrap_or_else(|_| "127.0.0.1:8000".into());
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     config.url_port = Some(listener.local_addr()?.port());

@@ -27,6 +27,7 @@ mod provision;
 mod registry;
 mod resolve;
 mod scoped;
+mod shards;
 
 pub use async_trait::async_trait;
 pub use context::{current_tenant, scope, sync_scope};
