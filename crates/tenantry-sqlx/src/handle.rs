@@ -621,23 +621,23 @@ impl Tenantry {
     pub async fn resolve_host(&self, raw_host: &str) -> Result<Resolution, ResolveError> {
         let host = normalize_host(raw_host, self.inner.config.host_policy)
             .map_err(ResolveError::BadHost)?;
-        self.resolve_normalized(host).await
+        self.resolve_normalized(&host).await
     }
 
     /// [`Tenantry::resolve_host`] for a host already normalised with
     /// `tenantry_core::normalize_host` and this handle's [`Config::host_policy`] (the HTTP layer
     /// normalises once per request). A host that is not in normal form is simply unknown.
     pub async fn resolve_normalized_host(&self, host: &str) -> Result<Resolution, ResolveError> {
-        self.resolve_normalized(host.to_owned()).await
+        self.resolve_normalized(host).await
     }
 
-    async fn resolve_normalized(&self, host: String) -> Result<Resolution, ResolveError> {
-        if self.inner.config.public_domains.contains(&host) {
+    async fn resolve_normalized(&self, host: &str) -> Result<Resolution, ResolveError> {
+        if self.inner.config.public_domains.iter().any(|d| d == host) {
             return Ok(Resolution::Public);
         }
         // Only syntactically valid domains can be in the table; skip the lookup for the rest
         // (IP literals, all-numeric names).
-        if validate_domain(&host).is_err() {
+        if validate_domain(host).is_err() {
             return Ok(Resolution::Unknown);
         }
         match self

@@ -24,7 +24,7 @@ impl Tenantry {
         }
         self.inner
             .cache
-            .get_schema(self, name.to_owned())
+            .get_schema(self, name)
             .await
             .map_err(ResolveError::Database)
     }

@@ -14,12 +14,17 @@
 //! A lookup that was already running when an invalidation happened may have read the registry
 //! before the change: every entry carries the *generation* (invalidation count) current when its
 //! query started, and entries from an older generation are never served again.
+//!
+//! Hits are the hot path of every request: known hosts live in a `quick_cache` map read with a
+//! borrowed key (a shard read lock, no allocation, no per-read bookkeeping beyond a bit); misses
+//! go through a small, short-lived moka cache whose only job is to coalesce concurrent lookups of
+//! one key into one query and share its answer or error with every waiter.
 
 use std::collections::HashSet;
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use moka::future::Cache;
 use sqlx::AssertSqlSafe;
@@ -33,6 +38,12 @@ use crate::registry::{NOTIFY_CHANNEL, TenantRow};
 /// Bound on cached known hosts; far above any realistic fleet, it only caps pathological growth.
 const POSITIVE_CAPACITY: u64 = 1_000_000;
 
+/// Room for lookups in flight (the coalescing cache); entries live only briefly.
+const IN_FLIGHT_CAPACITY: u64 = 10_000;
+
+/// How long the coalescing cache keeps an answer (it is copied to `known` at once).
+const IN_FLIGHT_TTL: Duration = Duration::from_secs(1);
+
 /// How often the listener re-checks that the schema event triggers still exist.
 const SCHEMA_EVENTS_RECHECK: Duration = Duration::from_secs(30);
 
@@ -42,11 +53,17 @@ const MAX_ATTEMPTS: usize = 3;
 #[derive(Clone)]
 struct Known {
     generation: u64,
+    /// The TTL safety net.
+    expires: Instant,
     tenant: Arc<Tenant>,
 }
 
 pub(crate) struct ResolverCache {
-    known: Cache<Key, Known>,
+    /// Known keys: the hit path.
+    known: quick_cache::sync::Cache<Key, Known, quick_cache::UnitWeighter>,
+    /// Coalesces concurrent misses of one key (one query, answer or error shared).
+    in_flight: Cache<Key, Known>,
+    ttl: Duration,
     /// Unknown key -> generation it was found unknown in.
     unknown: Cache<Key, u64>,
     generation: AtomicU64,
@@ -61,10 +78,59 @@ pub(crate) struct ResolverCache {
 }
 
 /// What a cache entry is keyed by: a host, or a schema name (subfolder and header strategies).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Key {
     Host(String),
     Schema(String),
+}
+
+/// A [`Key`] borrowed from the request, for lookups without allocating.
+#[derive(Clone, Copy)]
+enum KeyRef<'a> {
+    Host(&'a str),
+    Schema(&'a str),
+}
+
+impl Hash for Key {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        KeyRef::from(self).hash(state)
+    }
+}
+
+impl Hash for KeyRef<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        match self {
+            KeyRef::Host(h) => (0u8, *h).hash(state),
+            KeyRef::Schema(s) => (1u8, *s).hash(state),
+        }
+    }
+}
+
+impl<'a> From<&'a Key> for KeyRef<'a> {
+    fn from(key: &'a Key) -> Self {
+        match key {
+            Key::Host(h) => KeyRef::Host(h),
+            Key::Schema(s) => KeyRef::Schema(s),
+        }
+    }
+}
+
+impl KeyRef<'_> {
+    fn to_key(self) -> Key {
+        match self {
+            KeyRef::Host(h) => Key::Host(h.to_owned()),
+            KeyRef::Schema(s) => Key::Schema(s.to_owned()),
+        }
+    }
+}
+
+impl quick_cache::Equivalent<Key> for KeyRef<'_> {
+    fn equivalent(&self, key: &Key) -> bool {
+        match (self, key) {
+            (KeyRef::Host(a), Key::Host(b)) | (KeyRef::Schema(a), Key::Schema(b)) => *a == b,
+            _ => false,
+        }
+    }
 }
 
 enum Miss {
@@ -77,10 +143,17 @@ enum Miss {
 impl ResolverCache {
     pub fn new(config: &Config) -> Self {
         Self {
-            known: Cache::builder()
-                .max_capacity(POSITIVE_CAPACITY)
-                .time_to_live(config.cache_ttl)
+            // Sized as it fills (estimated 1,024 entries), bounded at POSITIVE_CAPACITY.
+            known: quick_cache::sync::Cache::with_weighter(
+                1024,
+                POSITIVE_CAPACITY,
+                quick_cache::UnitWeighter,
+            ),
+            in_flight: Cache::builder()
+                .max_capacity(IN_FLIGHT_CAPACITY)
+                .time_to_live(IN_FLIGHT_TTL)
                 .build(),
+            ttl: config.cache_ttl,
             unknown: Cache::builder()
                 .max_capacity(config.negative_cache_capacity)
                 .time_to_live(config.negative_cache_ttl)
@@ -147,41 +220,50 @@ impl ResolverCache {
     pub async fn get(
         &self,
         tenantry: &Tenantry,
-        host: String,
+        host: &str,
     ) -> Result<Option<Arc<Tenant>>, Arc<Error>> {
-        self.get_key(tenantry, Key::Host(host)).await
+        self.get_key(tenantry, KeyRef::Host(host)).await
     }
 
     /// The tenant whose schema is `schema` (already validated), from memory when possible.
     pub async fn get_schema(
         &self,
         tenantry: &Tenantry,
-        schema: String,
+        schema: &str,
     ) -> Result<Option<Arc<Tenant>>, Arc<Error>> {
-        self.get_key(tenantry, Key::Schema(schema)).await
+        self.get_key(tenantry, KeyRef::Schema(schema)).await
     }
 
     async fn get_key(
         &self,
         tenantry: &Tenantry,
-        key: Key,
+        key_ref: KeyRef<'_>,
     ) -> Result<Option<Arc<Tenant>>, Arc<Error>> {
+        // The hit path: no allocation.
+        let generation = self.generation();
+        if let Some(k) = self.known.get(&key_ref) {
+            if k.generation == generation && k.expires > Instant::now() {
+                return Ok(Some(k.tenant));
+            }
+            // Stale (raced with an invalidation) or expired: drop it, look up again.
+            self.known.remove(&key_ref);
+        }
+        let key = key_ref.to_key();
         let mut attempt = 0;
         loop {
             attempt += 1;
             let generation = self.generation();
-            if let Some(k) = self.known.get(&key).await {
-                if k.generation == generation {
-                    return Ok(Some(k.tenant));
-                }
-                // Read by a lookup that raced with an invalidation: drop it, look up again.
-                self.known.invalidate(&key).await;
-            }
             if let Some(g) = self.unknown.get(&key).await {
                 if g == generation {
                     return Ok(None);
                 }
                 self.unknown.invalidate(&key).await;
+            }
+            // An answer kept by the coalescing cache is reused only if still current.
+            if let Some(k) = self.in_flight.get(&key).await
+                && (k.generation != generation || k.expires <= Instant::now())
+            {
+                self.in_flight.invalidate(&key).await;
             }
             let lookup = async {
                 // The generation *before* the query: an invalidation during it marks the
@@ -194,6 +276,7 @@ impl ResolverCache {
                 match found {
                     Ok(Some(t)) => Ok(Known {
                         generation,
+                        expires: Instant::now() + self.ttl,
                         tenant: Arc::new(t),
                     }),
                     Ok(None) => {
@@ -205,9 +288,15 @@ impl ResolverCache {
                     Err(e) => Err(Miss::Db(Arc::new(e))),
                 }
             };
-            let (answer, answered_in) = match self.known.try_get_with(key.clone(), lookup).await {
+            let (answer, answered_in) = match self.in_flight.try_get_with(key.clone(), lookup).await
+            {
                 Ok(k) => {
                     let g = k.generation;
+                    // Served from memory from now on (if no invalidation came in between; the
+                    // generation check on every hit covers a late insert).
+                    if g == self.generation() {
+                        self.known.insert(key.clone(), k.clone());
+                    }
                     (Some(k.tenant), g)
                 }
                 Err(miss) => match &*miss {
@@ -227,7 +316,8 @@ impl ResolverCache {
     pub fn invalidate_all(&self) {
         // Bump first: whatever a running lookup inserts from now on is already stale.
         self.generation.fetch_add(1, Ordering::AcqRel);
-        self.known.invalidate_all();
+        self.known.clear();
+        self.in_flight.invalidate_all();
         self.unknown.invalidate_all();
         if let Ok(mut set) = self.verified.write() {
             set.clear();
@@ -236,14 +326,13 @@ impl ResolverCache {
 
     /// Number of cached known hosts (approximate; for diagnostics and benchmarks).
     pub fn len(&self) -> u64 {
-        self.known.entry_count()
+        self.known.len() as u64
     }
 
     /// Exact entry counts (known, unknown) after moka's pending maintenance has run.
     async fn counts(&self) -> (u64, u64) {
-        self.known.run_pending_tasks().await;
         self.unknown.run_pending_tasks().await;
-        (self.known.entry_count(), self.unknown.entry_count())
+        (self.known.len() as u64, self.unknown.entry_count())
     }
 }
 

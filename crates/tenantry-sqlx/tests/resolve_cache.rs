@@ -152,3 +152,45 @@ fn rand_seed() -> u64 {
         .unwrap()
         .as_nanos() as u64
 }
+
+/// Without LISTEN, the TTL is the only freshness: a cached host is served from memory until it
+/// expires, then looked up again (and a domain removed meanwhile is then unknown).
+#[tokio::test]
+async fn the_ttl_expires_cached_hosts() {
+    let db = TestDb::new().await;
+    let admin = tenantry(db.url(), false).await;
+    admin
+        .create_tenant(NewTenant::new("acme", "acme.example.com"))
+        .await
+        .unwrap();
+    let wire = WireCounter::start(db.url()).await;
+    let t = tenantry_sqlx::Tenantry::builder()
+        .tenant_migration_set("default", resolve_support::tenant_migrations())
+        .listen_for_changes(false)
+        .cache_ttl(
+            std::time::Duration::from_millis(400),
+            std::time::Duration::from_millis(400),
+        )
+        .connect(&wire.url(db.url()))
+        .await
+        .unwrap();
+
+    assert_eq!(schema_of(&t, "acme.example.com").await.unwrap().0, "acme");
+    // Removed behind the instance's back (it does not listen).
+    admin
+        .add_domain("acme", "www.acme.example.com", true)
+        .await
+        .unwrap();
+    admin.remove_domain("acme.example.com").await.unwrap();
+    wire.reset();
+    assert_eq!(schema_of(&t, "acme.example.com").await.unwrap().0, "acme");
+    assert_eq!(wire.executions_of(HOST_LOOKUP), 0, "served from memory");
+
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    assert_eq!(schema_of(&t, "acme.example.com").await, None);
+    assert_eq!(
+        wire.executions_of(HOST_LOOKUP),
+        1,
+        "expired: looked up again"
+    );
+}
