@@ -33,6 +33,6 @@ pub use async_trait::async_trait;
 pub use extract::{CurrentTenant, PublicDb, RequestHost, TenantDb, TenantryExt};
 pub use realtime::{ScopedStream, TenantContext, TenantWebSocket};
 pub use response::HttpError;
-pub use service::{TenantRouter, Unmatched};
+pub use service::{TenantConnection, TenantMakeService, TenantRouter, Unmatched};
 pub use status::{StatusResponder, default_status_response};
 pub use urls::{TenantBase, TenantUrls};

@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::OriginalUri;
-use axum::extract::connect_info::{ConnectInfo, IntoMakeServiceWithConnectInfo};
+use axum::extract::connect_info::{ConnectInfo, Connected};
 use axum::handler::Handler;
 use axum::response::{IntoResponse, Response};
 use futures::future::BoxFuture;
@@ -206,12 +206,8 @@ impl TenantRouter {
     /// For `axum::serve`, with the peer address of each connection available to strategies
     /// (required by [`crate::strategy::HeaderStrategy`]) and to handlers as
     /// `ConnectInfo<SocketAddr>`.
-    pub fn into_make_service_with_connect_info(
-        self,
-    ) -> IntoMakeServiceWithConnectInfo<Router, SocketAddr> {
-        Router::new()
-            .fallback_service(self)
-            .into_make_service_with_connect_info::<SocketAddr>()
+    pub fn into_make_service_with_connect_info(self) -> TenantMakeService {
+        TenantMakeService { router: self }
     }
 
     async fn dispatch(self, req: Request<Body>) -> Response {
@@ -408,6 +404,58 @@ async fn call(router: &Router, req: Request<Body>) -> Response {
 
 fn plain(status: StatusCode, body: &'static str) -> Response {
     (status, body).into_response()
+}
+
+/// Makes one [`TenantConnection`] per accepted connection (see
+/// [`TenantRouter::into_make_service_with_connect_info`]). Serves the router directly: no outer
+/// axum `Router` just to carry the peer address.
+#[derive(Clone)]
+pub struct TenantMakeService {
+    router: TenantRouter,
+}
+
+impl<T> tower::Service<T> for TenantMakeService
+where
+    SocketAddr: Connected<T>,
+{
+    type Response = TenantConnection;
+    type Error = Infallible;
+    type Future = std::future::Ready<Result<TenantConnection, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, target: T) -> Self::Future {
+        std::future::ready(Ok(TenantConnection {
+            router: self.router.clone(),
+            peer: SocketAddr::connect_info(target),
+        }))
+    }
+}
+
+/// The router serving one connection, with its peer address (added to every request as
+/// `ConnectInfo<SocketAddr>`).
+#[derive(Clone)]
+pub struct TenantConnection {
+    router: TenantRouter,
+    peer: SocketAddr,
+}
+
+impl tower::Service<Request<Body>> for TenantConnection {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, mut req: Request<Body>) -> Self::Future {
+        req.extensions_mut().insert(ConnectInfo(self.peer));
+        let router = self.router.clone();
+        Box::pin(async move { Ok(router.dispatch(req).await) })
+    }
 }
 
 impl tower::Service<Request<Body>> for TenantRouter {
