@@ -14,8 +14,8 @@
 #   CONTROL_TX=0 (1: also a control that runs the notes query in a transaction)
 #   NOPLANS=0 (1: also the demo with TENANTRY_DEMO_TENANT_PLANS=0, i.e. one prepared statement
 #     shared by all tenants, to show what per-tenant plans are worth; server "tenantry_noplans")
-#   SHARDS=0 (k > 1: also the demo with TENANTRY_DEMO_POOL_SHARDS=k, tenant-affine connection
-#     shards, server "tenantry_shards"; worth it with many tenants, see README)
+#   SHARDS= (k: also the demo with TENANTRY_DEMO_POOL_SHARDS=k, server "tenantry_shards_k"; the
+#     demo's default is 8 tenant-affine connection shards, SHARDS=1 shows the single shared pool)
 #   WARMUP=15 (s of unrecorded load per server before the rounds: fills the pools, the
 #     resolution cache and each connection's prepared statements, per tenant for Tenantry)
 #   DJANGO=0 (1: also the django-tenants baseline, see README; N <= 9999 only)
@@ -39,7 +39,7 @@ WRK_THREADS="${WRK_THREADS:-1}"
 WRK_CONNS="${WRK_CONNS:-16}"
 CONTROL_TX="${CONTROL_TX:-0}"
 NOPLANS="${NOPLANS:-0}"
-SHARDS="${SHARDS:-0}"
+SHARDS="${SHARDS:-}"
 WARMUP="${WARMUP:-15}"
 DJANGO="${DJANGO:-0}"
 BENCH_PG="${BENCH_PG:-postgres://postgres@127.0.0.1:5432}"
@@ -135,10 +135,10 @@ for N in "${NS[@]}"; do
       LD_PRELOAD="${DEMO_PRELOAD:-}" "$BIN/tenantry-demo" > "$OUT/demo_noplans_N$N.log" 2>&1 &
     PIDS+=("$!"); SERVERS+=("tenantry_noplans:$NOPLANS_PORT:$!")
   fi
-  if [ "$SHARDS" -gt 1 ]; then
+  if [ -n "$SHARDS" ]; then
     DATABASE_URL="$DB" TENANTRY_DEMO_ADDR="127.0.0.1:$SHARDS_PORT" RUST_LOG=warn TENANTRY_DEMO_POOL_SHARDS="$SHARDS" \
       LD_PRELOAD="${DEMO_PRELOAD:-}" "$BIN/tenantry-demo" > "$OUT/demo_shards_N$N.log" 2>&1 &
-    PIDS+=("$!"); SERVERS+=("tenantry_shards:$SHARDS_PORT:$!")
+    PIDS+=("$!"); SERVERS+=("tenantry_shards_$SHARDS:$SHARDS_PORT:$!")
   fi
   LAST=$(printf 't%06d' "$N")
   wait_ok "$TENANTRY_PORT" "$LAST.bench.local" /api/whoami
@@ -165,7 +165,7 @@ for N in "${NS[@]}"; do
   # Warm-up of every server (connections, prepared statements), not recorded.
   for s in "${SERVERS[@]}"; do
     port="${s#*:}"; port="${port%%:*}"
-    case "${s%%:*}" in tenantry_noplans|tenantry_shards) wait_ok "$port" "$LAST.bench.local" /api/whoami;; esac
+    case "${s%%:*}" in tenantry_noplans|tenantry_shards_*) wait_ok "$port" "$LAST.bench.local" /api/whoami;; esac
     BENCH_TENANTS="$N" wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d"${WARMUP}s" -s "$HERE/hosts.lua" \
       "http://127.0.0.1:$port/api/notes" > /dev/null
   done

@@ -30,7 +30,8 @@ def fmt(x, spec=".1f"):
 
 
 ns = sorted({k[0] for k in by})
-servers = [s for s in ("tenantry", "tenantry_shards", "tenantry_noplans", "control", "control_tx", "django-tenants") if any(k[1] == s for k in by)]
+variants = sorted({k[1] for k in by if k[1].startswith("tenantry_")})
+servers = [s for s in ["tenantry", *variants, "control", "control_tx", "django-tenants"] if any(k[1] == s for k in by)]
 print("| N | endpoint | server | req/s (median) | p50 ms | p99 ms | server CPU us/req | rounds | non-2xx |")
 print("|---|---|---|---|---|---|---|---|---|")
 for n in ns:
@@ -45,7 +46,7 @@ for n in ns:
 print()
 print("| N | endpoint | Tenantry/control req/s | Tenantry/control p99 | paired req/s ratios per round | Tenantry/django-tenants req/s | control/Tenantry CPU per req | control_tx/Tenantry CPU per req |")
 print("|---|---|---|---|---|---|---|---|")
-for n, variant, ep in [(n, v, ep) for n in ns for v in ("tenantry", "tenantry_shards") for ep in ("/api/notes", "/api/whoami")]:
+for n, variant, ep in [(n, v, ep) for n in ns for v in ["tenantry", *variants] for ep in ("/api/notes", "/api/whoami")]:
         t, c = (n, variant, ep), (n, "control", ep)
         if t not in by or c not in by:
             continue

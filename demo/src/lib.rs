@@ -90,7 +90,8 @@ pub struct DemoConfig {
     pub url_port: Option<u16>,
     /// Per-tenant prepared statement budget (`TenantryBuilder::tenant_plans`).
     pub tenant_plans: usize,
-    /// Tenant-affine connection shards (`TenantryBuilder::pool_shards`; 1 = off).
+    /// Tenant-affine connection shards (`TenantryBuilder::pool_shards`; 1 = one shared pool).
+    /// The demo uses 8 (2 connections each): it is set up like a SaaS with many tenants.
     pub pool_shards: usize,
 }
 
@@ -105,7 +106,7 @@ impl DemoConfig {
             trusted_proxies: Vec::new(),
             url_port: None,
             tenant_plans: tenantry::DEFAULT_TENANT_PLANS,
-            pool_shards: 1,
+            pool_shards: 8,
         }
     }
 }
