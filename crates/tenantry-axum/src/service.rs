@@ -447,14 +447,13 @@ impl tower::Service<Request<Body>> for TenantConnection {
     type Error = Infallible;
     type Future = BoxFuture<'static, Result<Response, Infallible>>;
 
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        tower::Service::<Request<Body>>::poll_ready(&mut self.router, cx)
     }
 
     fn call(&mut self, mut req: Request<Body>) -> Self::Future {
         req.extensions_mut().insert(ConnectInfo(self.peer));
-        let router = self.router.clone();
-        Box::pin(async move { Ok(router.dispatch(req).await) })
+        self.router.call(req)
     }
 }
 
