@@ -40,15 +40,11 @@ async fn serve(database_url: &str) -> anyhow::Result<()> {
             .filter(|d| !d.is_empty())
             .collect();
     }
-    if let Ok(budget) = std::env::var("TENANTRY_DEMO_TENANT_PLANS") {
-        config.tenant_plans = budget
-            .parse()
-            .map_err(|e| anyhow::anyhow!("TENANTRY_DEMO_TENANT_PLANS={budget:?}: {e}"))?;
+    if let Some(budget) = env_number("TENANTRY_DEMO_TENANT_PLANS")? {
+        config.tenant_plans = budget;
     }
-    if let Ok(shards) = std::env::var("TENANTRY_DEMO_POOL_SHARDS") {
-        config.pool_shards = shards
-            .parse()
-            .map_err(|e| anyhow::anyhow!("TENANTRY_DEMO_POOL_SHARDS={shards:?}: {e}"))?;
+    if let Some(shards) = env_number("TENANTRY_DEMO_POOL_SHARDS")? {
+        config.pool_shards = shards;
     }
     let addr = std::env::var("TENANTRY_DEMO_ADDR").unwrap_or_else(|_| "127.0.0.1:8000".into());
     let listener = tokio::net::TcpListener::bind(&addr).await?;
@@ -65,6 +61,17 @@ async fn serve(database_url: &str) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     Ok(())
+}
+
+/// A number from the environment, if the variable is set.
+fn env_number(name: &str) -> anyhow::Result<Option<usize>> {
+    match std::env::var(name) {
+        Ok(v) => v
+            .parse()
+            .map(Some)
+            .map_err(|e| anyhow::anyhow!("{name}={v:?}: {e}")),
+        Err(_) => Ok(None),
+    }
 }
 
 /// Ctrl-C or SIGTERM: stop serving, then `main` stops the private cluster if there is one.

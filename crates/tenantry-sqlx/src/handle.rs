@@ -261,8 +261,8 @@ impl TenantryBuilder {
     }
 
     /// Splits the connections that serve tenant transactions into `shards` pools and sends each
-    /// tenant to its own one (by a hash of its schema name), spilling over to the next shard
-    /// when its own has no idle connection (default 1: one pool for everyone).
+    /// tenant to its own one (by a hash of its schema name), spilling over to an idle connection
+    /// of the next shard when its own is full and busy (default 1: one pool for everyone).
     ///
     /// Why: every PostgreSQL backend keeps, without limit, the catalog and relation caches of
     /// every table it has touched. With thousands of tenants over one pool, each connection ends
@@ -677,7 +677,7 @@ impl Tenantry {
 }
 
 /// How many times a scoped BEGIN is tried on connections found dead.
-pub(crate) const BEGIN_ATTEMPTS: usize = 3;
+const BEGIN_ATTEMPTS: usize = 3;
 
 /// [`begin_shielded`], retried when the pooled connection turns out to be dead (the server
 /// restarted, or closed an idle connection). Tenantry's pool does not ping connections before
@@ -687,9 +687,22 @@ pub(crate) async fn begin_scoped(
     pool: &PgPool,
     sql: String,
 ) -> std::result::Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+    begin_retrying(|| {
+        let (pool, sql) = (pool.clone(), sql.clone());
+        Box::pin(async move { pool.begin_with(AssertSqlSafe(sql)).await })
+    })
+    .await
+}
+
+/// Runs the begin `make` returns, shielded from cancellation ([`begin_shielded`]), and again with
+/// a new one when the connection it got turns out to be dead (nothing ran on it, so trying
+/// another is safe). Shared by the single pool ([`begin_scoped`]) and the shards.
+pub(crate) async fn begin_retrying(
+    mut make: impl FnMut() -> BeginFuture,
+) -> std::result::Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
     let mut attempt = 1;
     loop {
-        match begin_shielded(pool, sql.clone()).await {
+        match Shielded::new(make()).await {
             Err(e) if attempt < BEGIN_ATTEMPTS && is_dead_connection(&e) => attempt += 1,
             result => return result,
         }
@@ -697,7 +710,7 @@ pub(crate) async fn begin_scoped(
 }
 
 /// The connection is gone (closed socket, or the server terminated the backend).
-pub(crate) fn is_dead_connection(e: &sqlx::Error) -> bool {
+fn is_dead_connection(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Io(_) | sqlx::Error::Protocol(_) => true,
         sqlx::Error::Database(db) => matches!(db.code().as_deref(), Some("57P01" | "57P02")),
@@ -718,17 +731,10 @@ pub(crate) async fn begin_shielded(
     sql: String,
 ) -> std::result::Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
     let pool = pool.clone();
-    shielded(Box::pin(async move {
+    Shielded::new(Box::pin(async move {
         pool.begin_with(AssertSqlSafe(sql)).await
     }))
     .await
-}
-
-/// Runs a begin to completion even if the caller is cancelled (see [`begin_shielded`]).
-pub(crate) async fn shielded(
-    fut: BeginFuture,
-) -> std::result::Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
-    Shielded::new(fut).await
 }
 
 pub(crate) type BeginFuture = futures::future::BoxFuture<

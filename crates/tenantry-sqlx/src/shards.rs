@@ -16,7 +16,7 @@ use std::hash::{Hash, Hasher};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{AssertSqlSafe, PgPool, Postgres, Transaction};
 
-use crate::handle::{BEGIN_ATTEMPTS, is_dead_connection, shielded};
+use crate::handle::begin_retrying;
 
 /// The shard pools (none when sharding is off).
 pub(crate) struct Shards {
@@ -55,43 +55,32 @@ impl Shards {
         Some((h.finish() % self.pools.len() as u64) as usize)
     }
 
-    /// Opens a transaction with `sql` on shard `home` (spilling over to the next shard when
-    /// `home` has no idle connection); retried on connections found dead, shielded against
-    /// cancellation like every scoped `BEGIN`.
+    /// Opens a transaction with `sql` on shard `home` (spilling over to an idle connection of the
+    /// next shard when `home` is full and busy); retried on connections found dead, shielded
+    /// against cancellation like every scoped `BEGIN`.
     pub async fn begin(
         &self,
         home: usize,
         sql: String,
     ) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
         let n = self.pools.len();
-        let home_pool = self.pools[home].clone();
-        let next_pool = self.pools[(home + 1) % n].clone();
-        let mut attempt = 1;
-        loop {
-            let (home_pool, next_pool, sql2) = (home_pool.clone(), next_pool.clone(), sql.clone());
-            let result = shielded(Box::pin(async move {
+        let (home, next) = (&self.pools[home], &self.pools[(home + 1) % n]);
+        begin_retrying(|| {
+            let (home, next, sql) = (home.clone(), next.clone(), sql.clone());
+            Box::pin(async move {
                 // Home first: an idle connection, or room to open one.
-                if let Some(tx) = home_pool
-                    .try_begin_with(AssertSqlSafe(sql2.clone()))
-                    .await?
+                if let Some(tx) = home.try_begin_with(AssertSqlSafe(sql.clone())).await? {
+                    return Ok(tx);
+                }
+                if home.size() >= home.options().get_max_connections()
+                    && let Some(tx) = next.try_begin_with(AssertSqlSafe(sql.clone())).await?
                 {
                     return Ok(tx);
                 }
-                if home_pool.size() >= home_pool.options().get_max_connections()
-                    && let Some(tx) = next_pool
-                        .try_begin_with(AssertSqlSafe(sql2.clone()))
-                        .await?
-                {
-                    return Ok(tx);
-                }
-                home_pool.begin_with(AssertSqlSafe(sql2)).await
-            }))
-            .await;
-            match result {
-                Err(e) if attempt < BEGIN_ATTEMPTS && is_dead_connection(&e) => attempt += 1,
-                result => return result,
-            }
-        }
+                home.begin_with(AssertSqlSafe(sql)).await
+            })
+        })
+        .await
     }
 
     /// Connections open in each shard (diagnostics, tests).
