@@ -47,14 +47,19 @@ impl NotesFeed {
 }
 
 /// Reads a note through a fresh tenant-scoped transaction (inside the stream's scope).
-async fn load(ctx: &TenantContext, id: i64) -> Option<Note> {
-    let mut db = ctx.db().await.ok()?;
-    sqlx::query_as("SELECT id, title, body FROM notes WHERE id = $1")
-        .bind(id)
-        .fetch_optional(&mut *db)
-        .await
-        .ok()
-        .flatten()
+/// `Err` when no transaction can be opened: the tenant was renamed away, deleted or suspended
+/// (its identity check refused), or the database is unreachable; the feed then ends and the
+/// client reconnects (and is resolved afresh).
+async fn load(ctx: &TenantContext, id: i64) -> Result<Option<Note>, ()> {
+    let mut db = ctx.db().await.map_err(|_| ())?;
+    Ok(
+        sqlx::query_as("SELECT id, title, body FROM notes WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *db)
+            .await
+            .ok()
+            .flatten(),
+    )
 }
 
 /// The next note of the tenant's feed; `None` when the feed closes.
@@ -62,7 +67,7 @@ async fn next_note(ctx: &TenantContext, rx: &mut broadcast::Receiver<i64>) -> Op
     loop {
         match rx.recv().await {
             Ok(id) => {
-                if let Some(note) = load(ctx, id).await {
+                if let Some(note) = load(ctx, id).await.ok()? {
                     return Some(note);
                 }
             }

@@ -4,6 +4,7 @@ use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
+use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use http::request::Parts;
 use sqlx::PgConnection;
@@ -82,19 +83,26 @@ impl TenantDb {
     }
 }
 
+/// Opening it checks the tenant's identity in the `BEGIN` round trip; if the tenant changed since
+/// the request was resolved (renamed, deleted, suspended), the request is resolved again and
+/// answered as it would be after the change (see `identity.rs`): the rejection is then a 404,
+/// the tenant's status answer, or a 503 with `Retry-After`.
 impl<S: Send + Sync> FromRequestParts<S> for TenantDb {
-    type Rejection = HttpError;
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, HttpError> {
+    type Rejection = Response;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Response> {
         let tenant = parts
             .extensions
             .get::<Arc<Tenant>>()
             .cloned()
-            .ok_or_else(|| misrouted("TenantDb"))?;
+            .ok_or_else(|| misrouted("TenantDb").into_response())?;
         let tenantry = parts
             .extensions
             .get::<Tenantry>()
-            .ok_or_else(|| misrouted("TenantDb"))?;
-        Ok(TenantDb(tenantry.begin(&tenant).await?))
+            .cloned()
+            .ok_or_else(|| misrouted("TenantDb").into_response())?;
+        crate::identity::begin_for_request(&tenantry, parts, tenant)
+            .await
+            .map(TenantDb)
     }
 }
 

@@ -22,6 +22,7 @@
 
 pub mod extract;
 pub mod host;
+mod identity;
 mod realtime;
 mod response;
 mod service;
@@ -33,6 +34,9 @@ pub use async_trait::async_trait;
 pub use extract::{CurrentTenant, PublicDb, RequestHost, TenantDb, TenantryExt};
 pub use realtime::{ScopedStream, TenantContext, TenantWebSocket};
 pub use response::HttpError;
-pub use service::{TenantConnection, TenantMakeService, TenantRouter, Unmatched};
+pub use service::{
+    DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, TenantConnection, TenantMakeService, TenantRouter,
+    Unmatched,
+};
 pub use status::{StatusResponder, default_status_response};
 pub use urls::{TenantBase, TenantUrls};

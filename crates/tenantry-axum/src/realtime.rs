@@ -6,11 +6,17 @@
 //! [`TenantContext`] carries the tenant and the Tenantry handle into them:
 //! [`TenantContext::stream`] polls a stream inside the scope, [`TenantWebSocket::on_upgrade`]
 //! runs the socket loop inside it, and [`TenantContext::db`] opens a [`TenantDb`] anywhere.
+//!
+//! A stream can outlive its tenant's identity: the tenant is renamed away, deleted or suspended
+//! while the connection stays open. Every [`TenantContext::db`] checks identity in its `BEGIN`
+//! (a changed tenant gets an error, never another tenant's schema), and both wrappers end the
+//! stream or socket once [`TenantContext::revoked`] says the tenant is gone.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use axum::extract::FromRequestParts;
 use axum::extract::ws::{WebSocket, WebSocketUpgrade};
@@ -46,9 +52,44 @@ impl TenantContext {
         &self.tenantry
     }
 
-    /// Opens a transaction scoped to the tenant (like the [`TenantDb`] extractor).
+    /// Opens a transaction scoped to the tenant (like the [`TenantDb`] extractor). Fails (503
+    /// or the status answer) once the tenant was renamed, deleted or suspended since the
+    /// context was made: a long-lived stream should then end.
     pub async fn db(&self) -> Result<TenantDb, HttpError> {
         Ok(TenantDb(self.tenantry.begin(&self.tenant).await?))
+    }
+
+    /// Completes when the tenant this context was made for is no longer served under the same
+    /// identity: renamed, deleted, not active, or its schema name now belongs to another tenant.
+    /// Checked on every registry change heard by the listener (within milliseconds), and every
+    /// few seconds when no listener runs.
+    pub fn revoked(&self) -> impl Future<Output = ()> + Send + 'static + use<> {
+        let (tenantry, tenant) = (self.tenantry.clone(), Arc::clone(&self.tenant));
+        async move {
+            let mut changes = tenantry.registry_changes();
+            loop {
+                let fallback = if tenantry.registry_listener_connected() {
+                    REVOKE_POLL_LISTENING
+                } else {
+                    REVOKE_POLL_DEAF
+                };
+                tokio::select! {
+                    changed = changes.changed() => if changed.is_err() {
+                        // The handle is gone: nothing will be served any more.
+                        return;
+                    },
+                    _ = tokio::time::sleep(fallback) => {}
+                }
+                match tenantry.resolve_schema(&tenant.schema).await {
+                    Ok(Some(now))
+                        if now.id == tenant.id
+                            && now.status == tenantry_sqlx::TenantStatus::Active => {}
+                    Ok(_) => return,
+                    // Registry unreachable: keep the stream; its transactions check anyway.
+                    Err(_) => {}
+                }
+            }
+        }
     }
 
     /// Runs `fut` inside the tenant's scope.
@@ -67,10 +108,13 @@ impl TenantContext {
 
     /// Wraps `stream` so that every poll runs inside the tenant's scope (for SSE bodies:
     /// `Sse::new(ctx.stream(events))`).
+    ///
+    /// The stream ends once the tenant is revoked ([`TenantContext::revoked`]).
     pub fn stream<S: Stream>(&self, stream: S) -> ScopedStream<S> {
         ScopedStream {
             tenant: Arc::clone(&self.tenant),
             inner: Box::pin(stream),
+            revoked: Box::pin(self.revoked()),
         }
     }
 }
@@ -95,15 +139,34 @@ impl<S: Send + Sync> FromRequestParts<S> for TenantContext {
     }
 }
 
-/// A stream polled inside a tenant's scope; see [`TenantContext::stream`].
+/// How often a revocation check runs without registry notifications to wake it.
+const REVOKE_POLL_DEAF: Duration = Duration::from_secs(2);
+
+/// The same while the listener runs (a safety net only: notifications wake it at once).
+const REVOKE_POLL_LISTENING: Duration = Duration::from_secs(30);
+
+/// A stream polled inside a tenant's scope, ended when the tenant is revoked; see
+/// [`TenantContext::stream`].
 pub struct ScopedStream<S> {
     tenant: Arc<Tenant>,
     inner: Pin<Box<S>>,
+    revoked: Pin<Box<dyn Future<Output = ()> + Send>>,
+}
+
+impl<S> std::fmt::Debug for ScopedStream<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScopedStream")
+            .field("tenant", &self.tenant.schema)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<S: Stream> Stream for ScopedStream<S> {
     type Item = S::Item;
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
+        if self.revoked.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(None);
+        }
         let tenant = Arc::clone(&self.tenant);
         tenantry_sqlx::sync_scope(tenant, || self.inner.as_mut().poll_next(cx))
     }
@@ -128,7 +191,8 @@ impl TenantWebSocket {
     }
 
     /// Completes the upgrade; `callback` runs inside the tenant's scope for the socket's whole
-    /// life and gets the [`TenantContext`] (for [`TenantContext::db`]).
+    /// life and gets the [`TenantContext`] (for [`TenantContext::db`]). When the tenant is
+    /// revoked ([`TenantContext::revoked`]) the callback is dropped, which closes the socket.
     pub fn on_upgrade<F, Fut>(self, callback: F) -> Response
     where
         F: FnOnce(WebSocket, TenantContext) -> Fut + Send + 'static,
@@ -138,7 +202,14 @@ impl TenantWebSocket {
         self.upgrade
             .on_upgrade(move |socket| {
                 let tenant = Arc::clone(&ctx.tenant);
-                tenantry_sqlx::scope(tenant, callback(socket, ctx))
+                let revoked = ctx.revoked();
+                let session = tenantry_sqlx::scope(tenant, callback(socket, ctx));
+                async move {
+                    tokio::select! {
+                        () = session => {}
+                        () = revoked => {}
+                    }
+                }
             })
             .into_response()
     }

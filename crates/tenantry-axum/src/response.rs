@@ -11,6 +11,7 @@ use http::StatusCode;
 pub struct HttpError {
     status: StatusCode,
     message: String,
+    retry_after: Option<u64>,
 }
 
 impl HttpError {
@@ -19,7 +20,14 @@ impl HttpError {
         Self {
             status,
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    /// Adds a `Retry-After: secs` header (for 503s the client may simply retry).
+    pub fn retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
     }
 
     /// The status code.
@@ -35,6 +43,22 @@ impl From<tenantry_sqlx::Error> for HttpError {
             E::InvalidName(_) | E::Domain(_) => StatusCode::UNPROCESSABLE_ENTITY,
             E::Conflict(_) => StatusCode::CONFLICT,
             E::TenantNotFound(_) => StatusCode::NOT_FOUND,
+            // The tenant changed under the request (rename, delete): the client may retry.
+            E::TenantMoved(_) | E::SchemaMissing(_) | E::TenantBusy { .. } => {
+                return Self::new(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
+                    .retry_after(1);
+            }
+            E::TenantNotServing {
+                status: tenantry_sqlx::TenantStatus::Suspended,
+                ..
+            } => return Self::new(StatusCode::FORBIDDEN, "This site is suspended."),
+            E::TenantNotServing { .. } => {
+                return Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "This site is down for maintenance.",
+                )
+                .retry_after(120);
+            }
             e if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
@@ -55,6 +79,12 @@ impl From<sqlx::Error> for HttpError {
 
 impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
-        (self.status, self.message).into_response()
+        let mut response = (self.status, self.message).into_response();
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(http::header::RETRY_AFTER, http::HeaderValue::from(secs));
+        }
+        response
     }
 }

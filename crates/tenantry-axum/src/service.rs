@@ -20,6 +20,7 @@ use tenantry_sqlx::{Resolution, ResolveError, Tenant, Tenantry};
 
 use crate::HttpError;
 use crate::extract::RequestHost;
+use crate::identity::RequestIdentity;
 use crate::status::{StatusResponder, respond};
 use crate::strategy::{
     HostStrategy, Identification, Identified, RequestInfo, TenantKey, TenantStrategy,
@@ -66,7 +67,51 @@ struct Inner {
     retry_after_secs: u64,
     /// Shared with every request (an `Arc` clone, not a copy of its strings).
     urls: Arc<TenantUrls>,
+    /// Tenant request bodies are read in full before the handler runs (`None`: streamed).
+    body: Option<BodyBuffer>,
 }
+
+/// How tenant request bodies are read before their handler runs (see
+/// [`TenantRouter::request_body_limit`]).
+#[derive(Clone, Copy, Debug)]
+struct BodyBuffer {
+    limit: usize,
+    timeout: std::time::Duration,
+}
+
+impl BodyBuffer {
+    /// The request with its body read into memory: 408 if it takes longer than the timeout,
+    /// 413 past the limit, 400 if the client breaks it off.
+    async fn buffer(self, req: Request<Body>) -> Result<Request<Body>, Response> {
+        use http_body::Body as _;
+        let (parts, body) = req.into_parts();
+        if body.is_end_stream() {
+            return Ok(Request::from_parts(parts, body));
+        }
+        if body.size_hint().lower() > self.limit as u64 {
+            return Err(plain(StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large"));
+        }
+        match tokio::time::timeout(self.timeout, axum::body::to_bytes(body, self.limit)).await {
+            Err(_elapsed) => Err(plain(StatusCode::REQUEST_TIMEOUT, "Request Timeout")),
+            Ok(Err(e)) => {
+                let too_large = std::error::Error::source(&e)
+                    .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+                if too_large {
+                    Err(plain(StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large"))
+                } else {
+                    Err(plain(StatusCode::BAD_REQUEST, "Bad Request"))
+                }
+            }
+            Ok(Ok(bytes)) => Ok(Request::from_parts(parts, Body::from(bytes))),
+        }
+    }
+}
+
+/// Default [`TenantRouter::request_body_limit`]: axum's own default body limit.
+pub const DEFAULT_BODY_LIMIT: usize = 2 * 1024 * 1024;
+
+/// Default [`TenantRouter::request_body_timeout`].
+pub const DEFAULT_BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A `tower::Service` that identifies the tenant of each request and routes it: public
 /// requests to the public router, tenant requests to the router of the tenant's type (with the
@@ -114,6 +159,10 @@ impl TenantRouter {
                 status_responder: None,
                 retry_after_secs: 120,
                 urls: Arc::new(TenantUrls::default()),
+                body: Some(BodyBuffer {
+                    limit: DEFAULT_BODY_LIMIT,
+                    timeout: DEFAULT_BODY_TIMEOUT,
+                }),
             }),
         }
     }
@@ -180,6 +229,41 @@ impl TenantRouter {
     /// `Retry-After` seconds for tenants in maintenance (default 120).
     pub fn retry_after(self, secs: u64) -> Self {
         self.edit(|i| i.retry_after_secs = secs)
+    }
+
+    /// The largest tenant request body read (default 2 MiB, axum's own default; larger ones
+    /// get 413). Tenant request bodies are read in full before the handler runs, so that a
+    /// `TenantDb` (always extracted before the body) never holds a transaction, and a pooled
+    /// connection, open while a slow or hostile client withholds the body.
+    pub fn request_body_limit(self, bytes: usize) -> Self {
+        self.edit(|i| {
+            if let Some(b) = &mut i.body {
+                b.limit = bytes;
+            }
+        })
+    }
+
+    /// How long a tenant request body may take to arrive (default 30 s; then 408).
+    pub fn request_body_timeout(self, timeout: std::time::Duration) -> Self {
+        self.edit(|i| {
+            if let Some(b) = &mut i.body {
+                b.timeout = timeout;
+            }
+        })
+    }
+
+    /// With `false`, tenant request bodies are streamed to handlers instead of read first (for
+    /// large uploads). Then open transactions only after the body has arrived (take the
+    /// `TenantContext` extractor and call [`crate::TenantContext::db`] in the handler body),
+    /// and apply your own read timeouts: a `TenantDb` argument opens its transaction before
+    /// the body is read.
+    pub fn buffer_request_bodies(self, on: bool) -> Self {
+        self.edit(|i| {
+            i.body = on.then_some(i.body.unwrap_or(BodyBuffer {
+                limit: DEFAULT_BODY_LIMIT,
+                timeout: DEFAULT_BODY_TIMEOUT,
+            }))
+        })
     }
 
     /// How tenant URLs are built (redirects, [`TenantUrls`] extractor).
@@ -340,6 +424,21 @@ impl TenantRouter {
         };
         req.extensions_mut().insert(TenantBase(base));
         req.extensions_mut().insert(Arc::clone(&tenant));
+        req.extensions_mut().insert(RequestIdentity {
+            key: id.key,
+            responder: inner.status_responder.clone(),
+            retry_after_secs: inner.retry_after_secs,
+        });
+        // The whole body before the handler runs: its extractors (a `TenantDb` is extracted
+        // before any body extractor) must not hold a transaction open while a client takes its
+        // time to send the body.
+        let req = match &inner.body {
+            Some(body) => match body.buffer(req).await {
+                Ok(req) => req,
+                Err(answer) => return answer,
+            },
+            None => req,
+        };
         let router = inner
             .typed
             .get(&tenant.tenant_type)

@@ -88,7 +88,10 @@ async fn run_one(
     tenant: &Arc<tenantry::Tenant>,
     sql: &str,
 ) -> Result<Output, String> {
-    let mut tx = t.begin(tenant).await.map_err(|e| e.to_string())?;
+    let mut tx = t
+        .begin_any_status(tenant)
+        .await
+        .map_err(|e| e.to_string())?;
     let mut out = Output {
         rows: None,
         affected: 0,

@@ -9,5 +9,5 @@ mod names;
 mod tenant;
 
 pub use host::{HostError, HostPolicy, normalize_host};
-pub use names::{NameError, quote_ident, validate_domain, validate_schema_name};
+pub use names::{NameError, quote_ident, quote_literal, validate_domain, validate_schema_name};
 pub use tenant::{Tenant, TenantStatus, TenantStatusParseError};

@@ -195,3 +195,21 @@ mod tests {
         assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
     }
 }
+
+/// Quotes a string literal for SQL: `E'...'` with quotes and backslashes doubled, so the result
+/// means the same whatever `standard_conforming_strings` says.
+///
+/// Tenantry binds values wherever the protocol allows; literals are only written into the few
+/// simple-protocol statements that travel with a `BEGIN` (one round trip).
+pub fn quote_literal(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 3);
+    out.push_str("E'");
+    for c in value.chars() {
+        if c == '\'' || c == '\\' {
+            out.push(c);
+        }
+        out.push(c);
+    }
+    out.push('\'');
+    out
+}

@@ -73,6 +73,13 @@ pub struct Tenant {
     pub data: serde_json::Value,
     /// When the tenant was created.
     pub created_at: DateTime<Utc>,
+    /// The OID of the tenant's schema when this record was read (`None` if it was missing, or
+    /// for a record that did not come from the registry). Together with [`Tenant::id`] it is the
+    /// tenant's identity: a scoped `BEGIN` refuses to run when the schema now named
+    /// [`Tenant::schema`] is not this one (a rename or a delete handed the name to another
+    /// tenant). Not serialised: it means nothing outside its database.
+    #[serde(skip)]
+    pub schema_oid: Option<u32>,
 }
 
 impl Tenant {

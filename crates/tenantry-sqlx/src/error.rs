@@ -22,6 +22,32 @@ pub enum Error {
     /// `search_path`, so Tenantry refuses instead).
     #[error("schema {0:?} does not exist")]
     SchemaMissing(String),
+    /// The schema named after the tenant no longer belongs to it: since the tenant was resolved,
+    /// it was renamed, deleted, or its name went to another tenant. Nothing was opened; resolve
+    /// the tenant again (the HTTP layer does it once by itself).
+    #[error("schema {0:?} no longer belongs to the tenant it was resolved for")]
+    TenantMoved(String),
+    /// The tenant is not active (suspended or in maintenance): no new work starts.
+    #[error("tenant {schema:?} is {status}")]
+    TenantNotServing {
+        /// The tenant's schema.
+        schema: String,
+        /// Its status now.
+        status: tenantry_core::TenantStatus,
+    },
+    /// A rename, delete, status or domain change waited for the tenant's transactions and
+    /// sessions in flight longer than [`crate::Config::lifecycle_wait`]; nothing was changed.
+    #[error(
+        "tenant {schema:?} still has work in flight (transactions, sessions) after {}s; nothing \
+         was changed, try again",
+        waited.as_secs_f64()
+    )]
+    TenantBusy {
+        /// The tenant's schema.
+        schema: String,
+        /// How long the change waited.
+        waited: std::time::Duration,
+    },
     /// An operation on domains was refused (unknown domain, removing the primary one...).
     #[error("{0}")]
     Domain(String),

@@ -159,13 +159,12 @@ impl Tenantry {
         )
         .await?;
         tx.commit().await?;
-        // Best effort (needs superuser): lets scoped BEGINs skip re-checking known schemas.
+        // Best effort (needs superuser): schema drops and renames by any SQL empty the caches.
         sqlx::raw_sql(AssertSqlSafe(crate::registry::install_schema_events_sql(
             &shared,
         )))
         .execute(&self.inner.pool)
         .await?;
-        crate::resolve::refresh_schema_events(&self.inner).await;
 
         let mut tx = begin_shielded(&self.inner.pool, sql).await?;
         let applied = apply_in_tx(

@@ -19,9 +19,7 @@ use crate::hooks::{NoHooks, TenantHooks};
 use crate::migrate::MigrationSet;
 use crate::registry::RegistrySql;
 use crate::resolve::ResolverCache;
-use crate::scoped::{
-    PublicTx, TenantConn, TenantTx, begin_sql, map_begin_error, path_list, unchecked_begin_sql,
-};
+use crate::scoped::{PublicTx, TenantConn, TenantTx, begin_sql, map_begin_error, path_list};
 
 /// Default lifetime of a cached resolution while LISTEN/NOTIFY keeps the cache fresh.
 const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(600);
@@ -31,6 +29,12 @@ const UNLISTENED_CACHE_TTL: Duration = Duration::from_secs(5);
 
 /// Default budget of per-tenant prepared statements (see [`TenantryBuilder::tenant_plans`]).
 pub const DEFAULT_TENANT_PLANS: usize = 1024;
+
+/// Default bound on a tenant transaction left idle by the application.
+pub const DEFAULT_TENANT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Default wait of life-cycle changes for a tenant's work in flight.
+pub const DEFAULT_LIFECYCLE_WAIT: Duration = Duration::from_secs(10);
 
 /// The tenant type used when none is given.
 pub const DEFAULT_TENANT_TYPE: &str = "default";
@@ -75,6 +79,14 @@ pub struct Config {
     /// Tenant-affine connection shards for scoped transactions (default 1: off). See
     /// [`TenantryBuilder::pool_shards`].
     pub pool_shards: usize,
+    /// How long a tenant transaction may sit idle (waiting on the application) before
+    /// PostgreSQL ends its session (default 30 s; `None`: the server's setting). See
+    /// [`TenantryBuilder::tenant_idle_timeout`].
+    pub tenant_idle_timeout: Option<Duration>,
+    /// How long a rename, delete, status or domain change waits for the tenant's work in flight
+    /// before giving up with [`Error::TenantBusy`] (default 10 s). See
+    /// [`TenantryBuilder::lifecycle_wait`].
+    pub lifecycle_wait: Duration,
 }
 
 impl Default for Config {
@@ -94,6 +106,8 @@ impl Default for Config {
             listen_url: None,
             tenant_plans: DEFAULT_TENANT_PLANS,
             pool_shards: 1,
+            tenant_idle_timeout: Some(DEFAULT_TENANT_IDLE_TIMEOUT),
+            lifecycle_wait: DEFAULT_LIFECYCLE_WAIT,
         }
     }
 }
@@ -275,6 +289,26 @@ impl TenantryBuilder {
     /// a single very busy tenant is served by its shard plus spill-over.
     pub fn pool_shards(mut self, shards: usize) -> Self {
         self.config.pool_shards = shards.max(1);
+        self
+    }
+
+    /// How long a tenant transaction may stay idle in the middle (the application holding it
+    /// open while it waits on a client, a remote call...) before PostgreSQL terminates its
+    /// session: `SET LOCAL idle_in_transaction_session_timeout`, sent with the `BEGIN`
+    /// (default 30 s; `None` keeps the server's setting). The transaction's work is rolled
+    /// back and the connection closed; the pool opens a new one. It bounds how long one stuck
+    /// request can hold a pooled connection and delay a rename or delete of its tenant.
+    pub fn tenant_idle_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.config.tenant_idle_timeout = timeout.filter(|t| !t.is_zero());
+        self
+    }
+
+    /// How long a rename, delete, status change or domain removal waits for the tenant's
+    /// transactions and sessions in flight to end (default 10 s). Past it, the change is
+    /// refused with [`Error::TenantBusy`] and nothing is changed. While it waits, new scoped
+    /// work of that tenant queues behind it.
+    pub fn lifecycle_wait(mut self, wait: Duration) -> Self {
+        self.config.lifecycle_wait = wait;
         self
     }
 
@@ -487,33 +521,51 @@ impl Tenantry {
         )
     }
 
-    /// Opens a transaction scoped to `tenant`: `BEGIN`, `SET LOCAL search_path` and the schema
-    /// existence check travel in one round trip.
+    /// Opens a transaction scoped to `tenant`, which must be active: the identity check,
+    /// `BEGIN` and `SET LOCAL search_path` travel in one round trip.
     ///
-    /// The existence check (PostgreSQL would silently skip a missing schema) runs on the first
-    /// `BEGIN` for a schema and is then skipped while the registry listener and the schema event
-    /// triggers guarantee that any drop or rename of a schema empties the set of checked ones
-    /// (see [`Tenantry::schema_checks_cached`]).
+    /// The identity check (`tenantry_enter`, in the shared schema) runs before `BEGIN` in the
+    /// same simple query, and in the same transaction:
+    ///
+    /// 1. it takes the tenant's lock in shared mode (held until COMMIT/ROLLBACK), so a rename,
+    ///    delete or status change of this tenant waits for this transaction to end, and the
+    ///    name-to-schema mapping cannot change under it;
+    /// 2. it then checks, on fresh catalogs, that a schema named [`Tenant::schema`] exists
+    ///    (PostgreSQL would silently skip a missing one), that it is the one recorded at
+    ///    resolution ([`Tenant::schema_oid`]), and that the registry still gives that schema to
+    ///    tenant [`Tenant::id`];
+    /// 3. and that the tenant is active.
+    ///
+    /// On failure nothing is opened and the connection stays idle: [`Error::SchemaMissing`],
+    /// [`Error::TenantMoved`] (resolve the tenant again), [`Error::TenantNotServing`]. Use
+    /// [`Tenantry::begin_any_status`] for maintenance work on a suspended tenant.
     pub async fn begin(&self, tenant: &Arc<Tenant>) -> Result<TenantTx> {
+        self.begin_tenant(tenant, true).await
+    }
+
+    /// [`Tenantry::begin`] for a tenant in any status (maintenance scripts, `tenantry exec`):
+    /// the same identity check and lock, without the status check.
+    pub async fn begin_any_status(&self, tenant: &Arc<Tenant>) -> Result<TenantTx> {
+        self.begin_tenant(tenant, false).await
+    }
+
+    async fn begin_tenant(&self, tenant: &Arc<Tenant>, serving: bool) -> Result<TenantTx> {
+        // Records built by hand can hold any text; registry ones are always valid.
+        validate_schema_name(&tenant.schema, &[])?;
         let role = self.tenant_role(&tenant.schema);
-        let path = self.search_path_for(&tenant.schema);
-        let cache = &self.inner.cache;
-        // Role mode always checks: its statement also checks the role.
-        let check = role.is_some() || !cache.is_verified(&tenant.schema);
-        let generation = cache.generation();
-        let sql = if check {
-            begin_sql(&path, &tenant.schema, role.as_deref())
-        } else {
-            unchecked_begin_sql(&path)
-        };
+        let sql = crate::scoped::tenant_begin_sql(&crate::scoped::Enter {
+            function: &self.inner.sql.enter,
+            tenant,
+            serving,
+            path: &self.search_path_for(&tenant.schema),
+            role: role.as_deref(),
+            idle_timeout: self.inner.config.tenant_idle_timeout,
+        });
         let tx = match self.inner.shards.for_schema(&tenant.schema) {
             Some(shard) => self.inner.shards.begin(shard, sql).await,
             None => begin_scoped(&self.inner.pool, sql).await,
         }
         .map_err(|e| map_begin_error(e, &tenant.schema))?;
-        if check && role.is_none() {
-            cache.mark_verified(&tenant.schema, generation);
-        }
         Ok(TenantTx::new(
             tx,
             Arc::clone(tenant),
@@ -536,13 +588,6 @@ impl Tenantry {
     /// [`TenantryBuilder::tenant_plans`]).
     pub fn tenant_plans_admitted(&self) -> usize {
         self.inner.plans.admitted()
-    }
-
-    /// Whether scoped `BEGIN`s currently skip the schema existence check after its first
-    /// success per schema: true while the registry listener is connected and the schema event
-    /// triggers exist (created by [`Tenantry::migrate_shared`] when it runs as superuser).
-    pub fn schema_checks_cached(&self) -> bool {
-        self.inner.cache.checks_cached()
     }
 
     /// Opens a transaction scoped to the tenant of the surrounding [`crate::scope`].
@@ -574,9 +619,11 @@ impl Tenantry {
                     .into(),
             ));
         }
+        validate_schema_name(&tenant.schema, &[])?;
         TenantConn::open(
             &self.inner.pool,
             Arc::clone(tenant),
+            &self.inner.sql.enter,
             &self.search_path_for(&tenant.schema),
             self.tenant_role(&tenant.schema).as_deref(),
         )

@@ -275,7 +275,7 @@ impl Tenantry {
     /// the schema unless `SchemaOnDelete::Keep`. One transaction.
     pub async fn delete_tenant(&self, schema: &str, on_delete: SchemaOnDelete) -> Result<()> {
         let mut tx = self.begin_admin(schema).await?;
-        let tenant = fetch_tenant(&mut tx, self, schema).await?;
+        let tenant = self.lock_tenant(&mut tx, schema).await?;
         // Serialise with migrations of this schema.
         sqlx::query("SELECT pg_advisory_xact_lock(hashtext('tenantry.migrate'), hashtext($1))")
             .bind(schema)
@@ -322,8 +322,11 @@ impl Tenantry {
         let reserved = self.reserved();
         let reserved: Vec<&str> = reserved.iter().map(String::as_str).collect();
         validate_schema_name(new, &reserved)?;
+        if old == new {
+            return Err(Error::Conflict(format!("tenant {old:?} is already called {new:?}")));
+        }
         let mut tx = self.begin_admin(old).await?;
-        let tenant = fetch_tenant(&mut tx, self, old).await?;
+        let tenant = self.lock_tenant(&mut tx, old).await?;
         sqlx::query("SELECT pg_advisory_xact_lock(hashtext('tenantry.migrate'), hashtext($1))")
             .bind(old)
             .execute(&mut *tx)
@@ -360,18 +363,22 @@ impl Tenantry {
     }
 
     /// Sets a tenant's status (active, suspended, maintenance).
+    ///
+    /// Waits (up to [`crate::Config::lifecycle_wait`]) for the tenant's transactions and
+    /// sessions in flight to end, so that once this returns, no work of a tenant that is not
+    /// active is running anywhere, and none starts (every scoped `BEGIN` checks the status).
     pub async fn set_status(&self, schema: &str, status: TenantStatus) -> Result<()> {
-        let done = sqlx::query(AssertSqlSafe(format!(
-            "UPDATE {} SET status = $1 WHERE schema_name = $2",
+        let mut tx = crate::handle::begin_shielded(&self.inner.pool, "BEGIN".to_owned()).await?;
+        let tenant = self.lock_tenant(&mut tx, schema).await?;
+        sqlx::query(AssertSqlSafe(format!(
+            "UPDATE {} SET status = $1 WHERE id = $2",
             self.inner.sql.tenants
         )))
         .bind(status.as_str())
-        .bind(schema)
-        .execute(&self.inner.pool)
+        .bind(tenant.id)
+        .execute(&mut *tx)
         .await?;
-        if done.rows_affected() == 0 {
-            return Err(Error::TenantNotFound(schema.to_owned()));
-        }
+        tx.commit().await?;
         self.invalidate_cache();
         Ok(())
     }
@@ -434,21 +441,26 @@ impl Tenantry {
         let domain = self.normalize_domain(domain)?;
         let sql = &self.inner.sql;
         let mut tx = crate::handle::begin_shielded(&self.inner.pool, "BEGIN".to_owned()).await?;
-        let row: Option<(bool,)> = sqlx::query_as(AssertSqlSafe(format!(
-            "SELECT is_primary FROM {} WHERE domain = $1 FOR UPDATE",
+        let row: Option<(bool, i64)> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT is_primary, tenant_id FROM {} WHERE domain = $1 FOR UPDATE",
             sql.domains
         )))
         .bind(&domain)
         .fetch_optional(&mut *tx)
         .await?;
-        match row {
+        // Requests that came in on this domain finish before it goes (it may be added to another
+        // tenant next).
+        if let Some((_, tenant_id)) = row {
+            self.lock_tenant_id(&mut tx, tenant_id, &domain).await?;
+        }
+        match row.map(|(primary, _)| primary) {
             None => return Err(Error::Domain(format!("no such domain {domain:?}"))),
-            Some((true,)) => {
+            Some(true) => {
                 return Err(Error::Domain(format!(
                     "{domain:?} is the tenant's primary domain: make another domain primary first"
                 )));
             }
-            Some((false,)) => {}
+            Some(false) => {}
         }
         sqlx::query(AssertSqlSafe(format!(
             "DELETE FROM {} WHERE domain = $1",
@@ -504,6 +516,20 @@ impl Tenantry {
         fetch_tenant(&mut conn, self, schema).await
     }
 
+    /// One tenant by registry id, read from the database (never from the cache). `None` once
+    /// it was deleted. Ids are never reused, so this is how long-lived holders of a tenant
+    /// re-check it.
+    pub async fn tenant_by_id(&self, id: i64) -> Result<Option<Tenant>> {
+        let row: Option<TenantRow> = sqlx::query_as(AssertSqlSafe(format!(
+            "{} WHERE t.id = $1",
+            self.inner.sql.select_tenant
+        )))
+        .bind(id)
+        .fetch_optional(&self.inner.pool)
+        .await?;
+        Ok(row.map(|r| r.0))
+    }
+
     /// Every tenant, ordered by schema name.
     pub async fn tenants(&self) -> Result<Vec<Tenant>> {
         let rows: Vec<TenantRow> = sqlx::query_as(AssertSqlSafe(format!(
@@ -532,6 +558,47 @@ impl Tenantry {
     pub async fn begin_schema(&self, schema: &str) -> Result<crate::TenantTx> {
         let tenant = Arc::new(self.tenant(schema).await?);
         self.begin(&tenant).await
+    }
+}
+
+/// Serialising life-cycle changes with the tenant's work in flight.
+impl Tenantry {
+    /// Takes the tenant's lock exclusively (see `tenantry_enter`): waits until every scoped
+    /// transaction and session of the tenant has ended, while new ones queue behind. Returns
+    /// the tenant as the registry has it once the lock is held.
+    async fn lock_tenant(&self, conn: &mut PgConnection, schema: &str) -> Result<Tenant> {
+        let tenant = fetch_tenant(conn, self, schema).await?;
+        self.lock_tenant_id(conn, tenant.id, schema).await?;
+        // Read again under the lock: a change that committed while we waited wins.
+        let again = fetch_tenant(conn, self, schema).await?;
+        if again.id != tenant.id {
+            return Err(Error::TenantNotFound(schema.to_owned()));
+        }
+        Ok(again)
+    }
+
+    /// [`Tenantry::lock_tenant`] by id; `what` names the tenant in errors.
+    async fn lock_tenant_id(&self, conn: &mut PgConnection, id: i64, what: &str) -> Result<()> {
+        let wait = self.config().lifecycle_wait;
+        let sql = format!(
+            "SET LOCAL lock_timeout = {}; SELECT pg_advisory_xact_lock({}, {}); \
+             SET LOCAL lock_timeout TO DEFAULT",
+            wait.as_millis().max(1),
+            crate::registry::TENANT_LOCK_CLASS,
+            crate::registry::tenant_lock_key(id),
+        );
+        conn.execute(sqlx::raw_sql(AssertSqlSafe(sql)))
+            .await
+            .map_err(|e| match &e {
+                sqlx::Error::Database(db) if db.code().as_deref() == Some("55P03") => {
+                    Error::TenantBusy {
+                        schema: what.to_owned(),
+                        waited: wait,
+                    }
+                }
+                _ => Error::Database(e),
+            })?;
+        Ok(())
     }
 }
 

@@ -80,17 +80,64 @@ END
 $$;
 "#,
         ),
+        (
+            3,
+            "tenant identity check",
+            r#"
+CREATE FUNCTION tenantry_enter(p_id bigint, p_schema text, p_oid oid, p_serving boolean, p_session boolean)
+RETURNS boolean LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+DECLARE
+    v_oid oid;
+    v_status text;
+BEGIN
+    -- Shared tenant lock first: renames, deletes and status changes take it exclusively, so
+    -- they wait for this tenant's work in flight, and what is read below cannot change
+    -- until the transaction (or session) ends.
+    IF p_session THEN
+        PERFORM pg_advisory_lock_shared(1952804468, (p_id & 2147483647)::int);
+    ELSE
+        PERFORM pg_advisory_xact_lock_shared(1952804468, (p_id & 2147483647)::int);
+    END IF;
+    -- Read after the lock: a fresh snapshot (volatile function) and fresh catalog caches.
+    SELECT n.oid INTO v_oid FROM pg_catalog.pg_namespace n WHERE n.nspname = p_schema;
+    IF v_oid IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_schema_name',
+            MESSAGE = format('schema "%s" does not exist', p_schema);
+    END IF;
+    SELECT t.status INTO v_status FROM tenantry_tenants t WHERE t.id = p_id AND t.schema_name = p_schema;
+    IF NOT FOUND OR v_oid IS DISTINCT FROM coalesce(p_oid, v_oid) THEN
+        RAISE EXCEPTION USING ERRCODE = 'TY001',
+            MESSAGE = format('tenantry: schema "%s" no longer belongs to tenant %s', p_schema, p_id);
+    END IF;
+    IF p_serving AND v_status <> 'active' THEN
+        RAISE EXCEPTION USING ERRCODE = 'TY002',
+            MESSAGE = format('tenantry: tenant "%s" is %s', p_schema, v_status);
+    END IF;
+    RETURN true;
+END
+$$;
+"#,
+        ),
     ])
 }
 
+/// First key of the advisory lock that guards a tenant's identity: scoped access takes it
+/// shared (in `tenantry_enter`), renames, deletes, status and domain changes exclusively.
+pub(crate) const TENANT_LOCK_CLASS: i32 = 1_952_804_468;
+
+/// The second key of a tenant's lock (its id, folded into `int4` as `tenantry_enter` does).
+pub(crate) fn tenant_lock_key(id: i64) -> i32 {
+    (id & 0x7fff_ffff) as i32
+}
+
 /// Event triggers that notify [`NOTIFY_CHANNEL`] when a schema is dropped or altered (renamed)
-/// by any SQL, Tenantry's or not. While they exist and the registry listener runs, a scoped
-/// `BEGIN` checks a schema's existence only the first time (see `ResolverCache::is_verified`).
+/// by any SQL, Tenantry's or not, so cached resolutions are dropped at once (the scoped `BEGIN`
+/// checks identity anyway; this spares requests the refused `BEGIN`).
 pub(crate) const SCHEMA_EVENT_TRIGGERS: [&str; 2] =
     ["tenantry_schema_drop", "tenantry_schema_alter"];
 
 /// Creates the schema event triggers if missing. Needs superuser (PostgreSQL's rule for event
-/// triggers): without it this is a no-op and every scoped `BEGIN` keeps checking the schema.
+/// triggers): without it this is a no-op.
 pub(crate) fn install_schema_events_sql(shared_schema: &str) -> String {
     let f = format!("{}.tenantry_schema_event()", quote_ident(shared_schema));
     let [drop, alter] = SCHEMA_EVENT_TRIGGERS;
@@ -112,18 +159,11 @@ pub(crate) fn install_schema_events_sql(shared_schema: &str) -> String {
     )
 }
 
-/// Whether both schema event triggers exist and are enabled.
-pub(crate) fn schema_events_present_sql() -> String {
-    let [drop, alter] = SCHEMA_EVENT_TRIGGERS;
-    format!(
-        "SELECT count(*) = 2 FROM pg_event_trigger \
-         WHERE evtname IN ('{drop}', '{alter}') AND evtenabled <> 'D'"
-    )
-}
-
 /// SQL text with the shared schema's name filled in once, at start-up.
 #[derive(Debug)]
 pub(crate) struct RegistrySql {
+    /// `"shared".tenantry_enter`: the identity check of scoped access.
+    pub enter: String,
     pub tenants: String,
     pub domains: String,
     pub ledger: String,
@@ -138,10 +178,12 @@ impl RegistrySql {
         let ledger = format!("{s}.tenantry_migration_ledger");
         let select_tenant = format!(
             "SELECT t.id, t.schema_name, t.display_name, t.status, t.tenant_type, t.data, t.created_at, \
-             (SELECT p.domain FROM {domains} p WHERE p.tenant_id = t.id AND p.is_primary) AS primary_domain \
+             (SELECT p.domain FROM {domains} p WHERE p.tenant_id = t.id AND p.is_primary) AS primary_domain, \
+             (SELECT n.oid::int8 FROM pg_catalog.pg_namespace n WHERE n.nspname = t.schema_name) AS schema_oid \
              FROM {tenants} t"
         );
         Self {
+            enter: format!("{s}.tenantry_enter"),
             tenants,
             domains,
             ledger,
@@ -170,6 +212,9 @@ impl<'r> FromRow<'r, PgRow> for TenantRow {
             primary_domain: row.try_get("primary_domain")?,
             data: row.try_get("data")?,
             created_at,
+            schema_oid: row
+                .try_get::<Option<i64>, _>("schema_oid")?
+                .and_then(|oid| u32::try_from(oid).ok()),
         }))
     }
 }

@@ -20,10 +20,9 @@
 //! go through a small, short-lived moka cache whose only job is to coalesce concurrent lookups of
 //! one key into one query and share its answer or error with every waiter.
 
-use std::collections::HashSet;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock, Weak};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use moka::future::Cache;
@@ -43,9 +42,6 @@ const IN_FLIGHT_CAPACITY: u64 = 10_000;
 
 /// How long the coalescing cache keeps an answer (it is copied to `known` at once).
 const IN_FLIGHT_TTL: Duration = Duration::from_secs(1);
-
-/// How often the listener re-checks that the schema event triggers still exist.
-const SCHEMA_EVENTS_RECHECK: Duration = Duration::from_secs(30);
 
 /// Lookups retried when an invalidation lands while they run (then the last answer is used).
 const MAX_ATTEMPTS: usize = 3;
@@ -67,14 +63,11 @@ pub(crate) struct ResolverCache {
     /// Unknown key -> generation it was found unknown in.
     unknown: Cache<Key, u64>,
     generation: AtomicU64,
-    /// Schemas a scoped `BEGIN` has seen exist since the last invalidation, as keyed hashes
-    /// (8 bytes each instead of a string: 100,000 tenants stay under 2 MB).
-    verified: RwLock<HashSet<u64>>,
-    verified_hasher: std::collections::hash_map::RandomState,
+    /// Every invalidation's new generation, for whoever must re-check a tenant it holds
+    /// (open streams, see [`Tenantry::registry_changes`]).
+    changes: tokio::sync::watch::Sender<u64>,
     /// The registry listener is LISTENing (notifications reach [`Self::invalidate_all`]).
     listening: AtomicBool,
-    /// The schema event triggers exist: dropping or renaming any schema notifies.
-    schema_events: AtomicBool,
 }
 
 /// What a cache entry is keyed by: a host, or a schema name (subfolder and header strategies).
@@ -159,59 +152,12 @@ impl ResolverCache {
                 .time_to_live(config.negative_cache_ttl)
                 .build(),
             generation: AtomicU64::new(0),
-            verified: RwLock::new(HashSet::new()),
-            verified_hasher: Default::default(),
+            changes: tokio::sync::watch::Sender::new(0),
             listening: AtomicBool::new(false),
-            schema_events: AtomicBool::new(false),
         }
     }
 
-    /// Whether a scoped `BEGIN` on `schema` may skip its existence check.
-    ///
-    /// PostgreSQL silently skips a missing schema in `search_path`, so the first `BEGIN` on a
-    /// schema checks that it exists (one more statement in the same round trip, ~30-40 µs of
-    /// server CPU). It is skipped afterwards only while *every* way the schema could disappear
-    /// empties this set: registry changes and schema DDL (`DROP SCHEMA`, `ALTER SCHEMA ..
-    /// RENAME`, from any client, through the event triggers) notify the listener, and a lost
-    /// listener connection empties it too. Without the event triggers (they need superuser) or
-    /// without a running listener, every `BEGIN` checks.
-    pub fn is_verified(&self, schema: &str) -> bool {
-        self.checks_cached()
-            && self
-                .verified
-                .read()
-                .is_ok_and(|set| set.contains(&self.verified_hasher.hash_one(schema)))
-    }
-
-    /// Whether checked schemas are remembered (listener up, event triggers present).
-    pub fn checks_cached(&self) -> bool {
-        self.listening.load(Ordering::Acquire) && self.schema_events.load(Ordering::Acquire)
-    }
-
-    /// Records that `schema` existed, as seen by a check that started in `generation`.
-    pub fn mark_verified(&self, schema: &str, generation: u64) {
-        if !self.checks_cached() {
-            return;
-        }
-        if let Ok(mut set) = self.verified.write() {
-            // Under the lock: `invalidate_all` bumps the generation before it clears the set,
-            // so a check that raced with an invalidation is never recorded.
-            if self.generation() != generation {
-                return;
-            }
-            if set.len() as u64 >= POSITIVE_CAPACITY {
-                set.clear();
-            }
-            set.insert(self.verified_hasher.hash_one(schema));
-        }
-    }
-
-    /// Records whether the schema event triggers exist.
-    pub fn set_schema_events(&self, present: bool) {
-        self.schema_events.store(present, Ordering::Release);
-    }
-
-    /// The invalidation count (taken before a schema check, see [`Self::mark_verified`]).
+    /// The invalidation count.
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
     }
@@ -319,9 +265,12 @@ impl ResolverCache {
         self.known.clear();
         self.in_flight.invalidate_all();
         self.unknown.invalidate_all();
-        if let Ok(mut set) = self.verified.write() {
-            set.clear();
-        }
+        self.changes.send_replace(self.generation());
+    }
+
+    /// Whether the registry listener is connected and LISTENing.
+    pub fn listening(&self) -> bool {
+        self.listening.load(Ordering::Acquire)
     }
 
     /// Number of cached known hosts (approximate; for diagnostics and benchmarks).
@@ -348,6 +297,20 @@ impl Tenantry {
     /// reconnects, [`Tenantry::invalidate_cache`]).
     pub fn resolver_generation(&self) -> u64 {
         self.inner.cache.generation()
+    }
+
+    /// A receiver that changes whenever the resolution cache is emptied: a registry change
+    /// heard by the listener (tenant or domain rows, schema drops and renames), a listener
+    /// reconnect, or [`Tenantry::invalidate_cache`]. Long-lived holders of a tenant (streams,
+    /// sockets) wait on it to re-check their tenant.
+    pub fn registry_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.cache.changes.subscribe()
+    }
+
+    /// Whether the registry listener is connected (changes are then heard within
+    /// milliseconds; otherwise only when cached entries expire).
+    pub fn registry_listener_connected(&self) -> bool {
+        self.inner.cache.listening()
     }
 }
 
@@ -420,24 +383,15 @@ pub(crate) fn spawn_listener(inner: Weak<Inner>, listen_pool: PgPool) {
                 Some(i) => {
                     i.cache.listening.store(true, Ordering::Release);
                     i.cache.invalidate_all();
-                    refresh_schema_events(&i).await;
                 }
                 None => return,
             }
-            let mut events_checked = tokio::time::Instant::now();
             loop {
                 // Wake up now and then to notice that the handle is gone.
                 let next = tokio::time::timeout(Duration::from_secs(1), listener.try_recv()).await;
                 let Some(i) = inner.upgrade() else { return };
                 match next {
-                    Err(_elapsed) => {
-                        // The event triggers could have been dropped (that fires no event).
-                        if events_checked.elapsed() >= SCHEMA_EVENTS_RECHECK {
-                            refresh_schema_events(&i).await;
-                            events_checked = tokio::time::Instant::now();
-                        }
-                        continue;
-                    }
+                    Err(_elapsed) => continue,
                     Ok(Ok(Some(_))) => i.cache.invalidate_all(),
                     // Connection lost. Empty the cache now, then reconnect with a fresh listener
                     // (the outer loop) so that the full refresh happens only once LISTEN is
@@ -460,17 +414,4 @@ pub(crate) fn spawn_listener(inner: Weak<Inner>, listen_pool: PgPool) {
             }
         }
     });
-}
-
-/// Looks up whether the schema event triggers exist (after the listener connects, and after
-/// [`Tenantry::migrate_shared`] tried to create them). On error: assume not.
-pub(crate) async fn refresh_schema_events(inner: &Inner) {
-    use sqlx::Row;
-    // Simple protocol: safe behind a transaction pooler too.
-    let present = sqlx::raw_sql(AssertSqlSafe(crate::registry::schema_events_present_sql()))
-        .fetch_one(&inner.pool)
-        .await
-        .and_then(|row| row.try_get::<bool, _>(0))
-        .unwrap_or(false);
-    inner.cache.set_schema_events(present);
 }

@@ -1,10 +1,11 @@
 //! Tenant-scoped database access: the only way Tenantry hands out connections.
 //!
 //! * [`TenantTx`]: a transaction whose first round trip is
-//!   `SELECT '"tenant"'::regnamespace; BEGIN; SET LOCAL search_path TO "tenant", "shared"`.
-//!   The path reverts by itself at COMMIT/ROLLBACK, so nothing can leak to the next user of the
-//!   connection, whatever happens to the task (cancellation, panic, error). The cast makes a
-//!   missing schema an error instead of PostgreSQL's silent skip.
+//!   `SELECT tenantry_enter(id, 'tenant', oid, ...); BEGIN; SET LOCAL search_path TO "tenant",
+//!   "shared"`. The check takes the tenant's lock (so the tenant can't be renamed, deleted or
+//!   suspended while the transaction runs) and refuses a schema that is missing or no longer
+//!   the tenant's. The path reverts by itself at COMMIT/ROLLBACK, so nothing can leak to the
+//!   next user of the connection, whatever happens to the task (cancellation, panic, error).
 //! * [`PublicTx`]: the same for the shared schema. Public work also sets its path explicitly, so it
 //!   never depends on what a connection did before.
 //! * [`TenantConn`]: a session-scoped connection for work that can't run in one transaction. It is
@@ -20,7 +21,7 @@ use sqlx::Either;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgQueryResult, PgRow, PgStatement, PgTypeInfo};
 use sqlx::{AssertSqlSafe, Execute, Executor, PgConnection, PgPool, Postgres, SqlStr, Transaction};
-use tenantry_core::{Tenant, quote_ident};
+use tenantry_core::{Tenant, TenantStatus, quote_ident, quote_literal};
 
 use crate::error::{Error, Result};
 use crate::plans::{SharedPlans, Tagged};
@@ -34,7 +35,7 @@ pub(crate) fn path_list<'a>(schemas: impl IntoIterator<Item = &'a str>) -> Strin
         .join(", ")
 }
 
-/// The statement that opens a scoped transaction in one round trip.
+/// The statement that opens a scoped transaction on a shared schema in one round trip.
 ///
 /// The existence checks (schema, and role when given) run *before* `BEGIN`, in the same simple
 /// query: if one fails, PostgreSQL skips the rest and the connection is left idle. A failure
@@ -44,31 +45,110 @@ pub(crate) fn path_list<'a>(schemas: impl IntoIterator<Item = &'a str>) -> Strin
 pub(crate) fn begin_sql(path: &str, first_schema: &str, role: Option<&str>) -> String {
     // The schema name is validated (`[a-z0-9_]`), so it can't contain a quote; quoting as
     // identifier inside a literal is still done for defence in depth.
-    let literal = quote_ident(first_schema).replace('\'', "''");
+    let literal = quote_literal(&quote_ident(first_schema));
     let (role_check, role_set) = match role {
         Some(r) => (
-            format!(", '{}'::regrole", quote_ident(r).replace('\'', "''")),
+            format!(", {}::regrole", quote_literal(&quote_ident(r))),
             format!("; SET LOCAL ROLE {}", quote_ident(r)),
         ),
         None => (String::new(), String::new()),
     };
     format!(
-        "SELECT '{literal}'::regnamespace{role_check}; BEGIN; SET LOCAL search_path TO {path}{role_set}"
+        "SELECT {literal}::regnamespace{role_check}; BEGIN; SET LOCAL search_path TO {path}{role_set}"
     )
 }
 
-/// `BEGIN; SET LOCAL search_path` without the existence check, for a schema already checked
-/// (see `ResolverCache::is_verified`).
-pub(crate) fn unchecked_begin_sql(path: &str) -> String {
-    format!("BEGIN; SET LOCAL search_path TO {path}")
+/// What a tenant-scoped access checks and sets (see [`tenant_begin_sql`]).
+pub(crate) struct Enter<'a> {
+    /// `"shared".tenantry_enter`.
+    pub function: &'a str,
+    pub tenant: &'a Tenant,
+    /// Refuse a tenant that is not active.
+    pub serving: bool,
+    /// The full search path (tenant first).
+    pub path: &'a str,
+    /// The tenant role, in role mode.
+    pub role: Option<&'a str>,
+    pub idle_timeout: Option<std::time::Duration>,
 }
 
-/// Maps "schema does not exist" (SQLSTATE 3F000) to [`Error::SchemaMissing`].
+impl Enter<'_> {
+    /// `SELECT tenantry_enter(...)` (and the role's existence): the checks that must pass before
+    /// anything runs in the tenant's schema. `session` takes the tenant lock at session level.
+    fn check(&self, session: bool) -> String {
+        let t = self.tenant;
+        let oid = t
+            .schema_oid
+            .map_or_else(|| "NULL".to_owned(), |o| o.to_string());
+        let role_check = self
+            .role
+            .map(|r| format!(", {}::regrole", quote_literal(&quote_ident(r))))
+            .unwrap_or_default();
+        format!(
+            "SELECT {}({}, {}, {oid}, {}, {session}){role_check}",
+            self.function,
+            t.id,
+            quote_literal(&t.schema),
+            self.serving,
+        )
+    }
+}
+
+/// The statement that opens a tenant transaction in one round trip:
+///
+/// `SELECT tenantry_enter(id, 'schema', oid, ...); BEGIN; SET LOCAL search_path TO ...;
+/// SET LOCAL idle_in_transaction_session_timeout = ...[; SET LOCAL ROLE ...]`
+///
+/// The check runs before `BEGIN` in the same simple query. A statement before `BEGIN` runs in
+/// the implicit transaction that `BEGIN` turns into the explicit one, so the tenant lock it takes
+/// is held until COMMIT/ROLLBACK; and if it fails, PostgreSQL skips the rest and rolls the
+/// implicit transaction back, leaving the connection idle. (A failure *after* `BEGIN` would leave
+/// it in an aborted transaction that sqlx's release check, a bare `Sync`, does not notice,
+/// poisoning the pooled connection for every later user: `tests/isolation_begin.rs`.)
+pub(crate) fn tenant_begin_sql(enter: &Enter<'_>) -> String {
+    let idle = enter
+        .idle_timeout
+        .map(|t| {
+            format!(
+                "; SET LOCAL idle_in_transaction_session_timeout = {}",
+                t.as_millis().max(1)
+            )
+        })
+        .unwrap_or_default();
+    let role_set = enter
+        .role
+        .map(|r| format!("; SET LOCAL ROLE {}", quote_ident(r)))
+        .unwrap_or_default();
+    format!(
+        "{}; BEGIN; SET LOCAL search_path TO {}{idle}{role_set}",
+        enter.check(false),
+        enter.path
+    )
+}
+
+/// Maps the scoped `BEGIN`'s refusals to their [`Error`]s: a missing schema (SQLSTATE 3F000), a
+/// schema that no longer belongs to the tenant (TY001), a tenant that is not active (TY002
+/// suspended, TY003 maintenance).
 pub(crate) fn map_begin_error(err: sqlx::Error, schema: &str) -> Error {
-    if let sqlx::Error::Database(db) = &err
-        && db.code().as_deref() == Some("3F000")
-    {
-        return Error::SchemaMissing(schema.to_owned());
+    if let sqlx::Error::Database(db) = &err {
+        let schema = schema.to_owned();
+        match db.code().as_deref() {
+            Some("3F000") => return Error::SchemaMissing(schema),
+            Some("TY001") => return Error::TenantMoved(schema),
+            Some("TY002") => {
+                return Error::TenantNotServing {
+                    schema,
+                    status: TenantStatus::Suspended,
+                };
+            }
+            Some("TY003") => {
+                return Error::TenantNotServing {
+                    schema,
+                    status: TenantStatus::Maintenance,
+                };
+            }
+            _ => {}
+        }
     }
     Error::Database(err)
 }
@@ -238,6 +318,7 @@ impl TenantConn {
     pub(crate) async fn open(
         pool: &PgPool,
         tenant: Arc<Tenant>,
+        enter_fn: &str,
         path: &str,
         role: Option<&str>,
     ) -> Result<Self> {
@@ -245,7 +326,7 @@ impl TenantConn {
         loop {
             attempt += 1;
             let conn = pool.acquire().await?;
-            match Self::open_on(conn, Arc::clone(&tenant), path, role).await {
+            match Self::open_on(conn, Arc::clone(&tenant), enter_fn, path, role).await {
                 Err(Error::Database(e)) if is_outside_tx_failure(&e) && attempt < OPEN_ATTEMPTS => {
                     tracing::warn!(
                         "tenantry: a pooled connection was left inside a transaction (cancelled \
@@ -260,6 +341,7 @@ impl TenantConn {
     async fn open_on(
         conn: PoolConnection<Postgres>,
         tenant: Arc<Tenant>,
+        enter_fn: &str,
         path: &str,
         role: Option<&str>,
     ) -> Result<Self> {
@@ -270,17 +352,22 @@ impl TenantConn {
             tenant,
             clean: false,
         };
-        // Checks first, in the same simple query: a failure skips the SET.
-        let (role_check, role_set) = match role {
-            Some(r) => (
-                format!(", '{}'::regrole", quote_ident(r).replace('\'', "''")),
-                format!("; SET ROLE {}", quote_ident(r)),
-            ),
-            None => (String::new(), String::new()),
+        // Checks first, in the same simple query: a failure skips the SET (and Drop closes the
+        // connection, releasing the session-level tenant lock the check may have taken).
+        let enter = Enter {
+            function: enter_fn,
+            tenant: &this.tenant,
+            serving: true,
+            path,
+            role,
+            idle_timeout: None,
         };
+        let role_set = role
+            .map(|r| format!("; SET ROLE {}", quote_ident(r)))
+            .unwrap_or_default();
         let sql = format!(
-            "SELECT {OUTSIDE_TX_CHECK}, '{}'::regnamespace{role_check}; SET search_path TO {path}{role_set}",
-            quote_ident(&this.tenant.schema)
+            "SELECT {OUTSIDE_TX_CHECK}; {}; SET search_path TO {path}{role_set}",
+            enter.check(true)
         );
         let schema = this.tenant.schema.clone();
         this.execute(AssertSqlSafe(sql)).await.map_err(|e| {
@@ -307,7 +394,10 @@ impl TenantConn {
         // RESET ALL puts back every setting the session changed (search_path, statement_timeout,
         // ...) to its connection-time value (startup options included); it leaves the role
         // alone, hence RESET ROLE. Settings an `after_connect` hook SET are reset too.
-        let sql = format!("SELECT {OUTSIDE_TX_CHECK}; RESET ALL; RESET ROLE");
+        // pg_advisory_unlock_all: the session-level tenant lock taken at open (renames and
+        // deletes of the tenant wait for it), and any the application left behind.
+        let sql =
+            format!("SELECT {OUTSIDE_TX_CHECK}; RESET ALL; RESET ROLE; SELECT pg_advisory_unlock_all()");
         match self.execute(AssertSqlSafe(sql)).await {
             Ok(_) => {
                 self.clean = true;

@@ -1,7 +1,7 @@
 //! A scoped `BEGIN` checks that the tenant's schema exists (PostgreSQL would silently skip a
-//! missing one and fall through to the shared schema). The check runs on the first `BEGIN` per
-//! schema; later ones skip it only while any drop or rename of a schema, by anyone, empties the
-//! set of checked schemas (registry listener + schema event triggers).
+//! missing one and fall through to the shared schema) and is still the tenant's, on every
+//! `BEGIN`, in the same round trip. Drops and renames of a schema by any SQL also notify the
+//! registry listener (schema event triggers), so cached resolutions go at once.
 
 mod resolve_support;
 
@@ -28,18 +28,6 @@ async fn first_schema(t: &Tenantry, tenant: &Arc<tenantry_sqlx::Tenant>) -> Resu
         .unwrap();
     tx.commit().await.unwrap();
     Ok(s)
-}
-
-/// Waits until the listener runs and the event triggers are seen (checks are then cached).
-async fn wait_cached(t: &Tenantry) {
-    wait_listening(t).await;
-    assert!(
-        eventually(Duration::from_secs(5), || async {
-            t.schema_checks_cached()
-        })
-        .await,
-        "migrate_shared (as superuser) creates the event triggers; the listener sees them"
-    );
 }
 
 async fn create(t: &Tenantry, name: &str) -> Arc<tenantry_sqlx::Tenant> {
@@ -70,43 +58,12 @@ async fn expect_missing(t: &Tenantry, tenant: &Arc<tenantry_sqlx::Tenant>, schem
 }
 
 #[tokio::test]
-async fn checks_are_cached_only_with_listener_and_event_triggers() {
-    let db = TestDb::new().await;
-    let listening = tenantry(db.url(), true).await;
-    wait_listening(&listening).await;
-    assert!(
-        eventually(Duration::from_secs(5), || async {
-            listening.schema_checks_cached()
-        })
-        .await,
-        "migrate_shared (as superuser) creates the event triggers; the listener sees them"
-    );
-    let deaf = tenantry(db.url(), false).await;
-    assert!(
-        !deaf.schema_checks_cached(),
-        "no listener: every BEGIN checks"
-    );
-
-    // Without the event triggers (e.g. not a superuser, so migrate_shared could not create
-    // them), a handle keeps checking on every BEGIN.
-    sql(&db, "DROP EVENT TRIGGER tenantry_schema_drop").await;
-    let later = Tenantry::builder().connect(db.url()).await.unwrap();
-    wait_listening(&later).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(
-        !later.schema_checks_cached(),
-        "one event trigger missing: checks must not be cached"
-    );
-}
-
-#[tokio::test]
-async fn an_out_of_band_drop_or_rename_is_caught_after_a_cached_check() {
+async fn an_out_of_band_drop_or_rename_is_caught() {
     let db = TestDb::new().await;
     let t = tenantry(db.url(), true).await;
-    wait_cached(&t).await;
+    wait_listening(&t).await;
     let acme = create(&t, "acme").await;
     let beta = create(&t, "beta").await;
-    // First BEGINs check and remember; later ones take the cached path.
     for _ in 0..3 {
         assert_eq!(first_schema(&t, &acme).await.unwrap(), "acme");
         assert_eq!(first_schema(&t, &beta).await.unwrap(), "beta");
@@ -152,11 +109,11 @@ async fn without_a_listener_every_begin_checks() {
 }
 
 #[tokio::test]
-async fn the_check_runs_once_per_schema_while_cached() {
+async fn every_begin_checks_in_its_own_round_trip() {
     let db = TestDb::new().await;
     let wire = WireCounter::start(db.url()).await;
     let t = tenantry(&wire.url(db.url()), true).await;
-    wait_cached(&t).await;
+    wait_listening(&t).await;
     let acme = create(&t, "acme").await;
     settle(&t).await;
     wire.reset();
@@ -164,24 +121,17 @@ async fn the_check_runs_once_per_schema_while_cached() {
         assert_eq!(first_schema(&t, &acme).await.unwrap(), "acme");
     }
     assert_eq!(
-        wire.executions_of("::regnamespace"),
-        1,
-        "only the first BEGIN on a schema checks it"
+        wire.executions_of("tenantry_enter"),
+        5,
+        "every BEGIN checks the tenant's identity"
     );
-    // Any registry change empties the set: the next BEGIN checks again.
-    let before = t.resolver_generation();
-    t.create_tenant(NewTenant::new("beta", "beta.example.com"))
-        .await
-        .unwrap();
-    assert!(
-        eventually(Duration::from_secs(1), || async {
-            t.resolver_generation() > before
-        })
-        .await
-    );
-    settle(&t).await;
-    wire.reset();
-    assert_eq!(first_schema(&t, &acme).await.unwrap(), "acme");
-    assert_eq!(first_schema(&t, &acme).await.unwrap(), "acme");
-    assert_eq!(wire.executions_of("::regnamespace"), 1);
+    // A schema that exists but is not the tenant's (same id, another name) is refused.
+    create(&t, "beta").await;
+    let mut impostor = (*acme).clone();
+    impostor.schema = "beta".into();
+    match t.begin(&Arc::new(impostor)).await {
+        Err(Error::TenantMoved(s)) => assert_eq!(s, "beta"),
+        Err(other) => panic!("expected TenantMoved, got {other}"),
+        Ok(_) => panic!("a transaction was opened in another tenant's schema"),
+    }
 }
