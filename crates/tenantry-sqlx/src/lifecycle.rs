@@ -323,7 +323,9 @@ impl Tenantry {
         let reserved: Vec<&str> = reserved.iter().map(String::as_str).collect();
         validate_schema_name(new, &reserved)?;
         if old == new {
-            return Err(Error::Conflict(format!("tenant {old:?} is already called {new:?}")));
+            return Err(Error::Conflict(format!(
+                "tenant {old:?} is already called {new:?}"
+            )));
         }
         let mut tx = self.begin_admin(old).await?;
         let tenant = self.lock_tenant(&mut tx, old).await?;

@@ -396,8 +396,9 @@ impl TenantConn {
         // alone, hence RESET ROLE. Settings an `after_connect` hook SET are reset too.
         // pg_advisory_unlock_all: the session-level tenant lock taken at open (renames and
         // deletes of the tenant wait for it), and any the application left behind.
-        let sql =
-            format!("SELECT {OUTSIDE_TX_CHECK}; RESET ALL; RESET ROLE; SELECT pg_advisory_unlock_all()");
+        let sql = format!(
+            "SELECT {OUTSIDE_TX_CHECK}; RESET ALL; RESET ROLE; SELECT pg_advisory_unlock_all()"
+        );
         match self.execute(AssertSqlSafe(sql)).await {
             Ok(_) => {
                 self.clean = true;
