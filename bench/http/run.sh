@@ -25,6 +25,10 @@
 #     compare allocators; glibc malloc by default)
 #   PORT_BASE=8101 (tenantry, control, control_tx, django-tenants on PORT_BASE..+3)
 #   SETUP_BULK=auto (1: bench-only bulk setup, many tenants per transaction; auto: when N > 10000)
+#   BASELINE= (a git revision, e.g. HEAD~3: also the demo built at that revision, server
+#     "tenantry_baseline", on a database of its own, tenantry_bench_<N>_baseline, set up by that
+#     revision's bench setup: a before/after ratio of a change in one run. Built in a git
+#     worktree under target/baseline)
 #
 # Besides req/s and latency, every wrk run records the server's CPU time per request (utime +
 # stime of the server process(es) from /proc, divided by the requests served): far less
@@ -46,7 +50,8 @@ BENCH_PG="${BENCH_PG:-postgres://postgres@127.0.0.1:5432}"
 PORT_BASE="${PORT_BASE:-8101}"  # servers on PORT_BASE .. PORT_BASE+3
 TENANTRY_PORT=$PORT_BASE CONTROL_PORT=$((PORT_BASE + 1)) CONTROL_TX_PORT=$((PORT_BASE + 2))
 DJANGO_PORT=$((PORT_BASE + 3)) NOPLANS_PORT=$((PORT_BASE + 4)) SHARDS_PORT=$((PORT_BASE + 5))
-for p in $TENANTRY_PORT $CONTROL_PORT $CONTROL_TX_PORT $DJANGO_PORT $NOPLANS_PORT $SHARDS_PORT; do
+BASELINE="${BASELINE:-}" BASELINE_PORT=$((PORT_BASE + 6))
+for p in $TENANTRY_PORT $CONTROL_PORT $CONTROL_TX_PORT $DJANGO_PORT $NOPLANS_PORT $SHARDS_PORT $BASELINE_PORT; do
   if ss -Hltn "sport = :$p" | grep -q .; then echo "port $p is in use (set PORT_BASE)" >&2; exit 1; fi
 done
 OUT="$HERE/out/$(date -u +%Y%m%dT%H%M%SZ)"
@@ -56,6 +61,15 @@ command -v wrk >/dev/null || { echo "wrk is needed (apt-get install wrk)"; exit 
 echo "== building (release)"
 (cd "$ROOT" && cargo build --release -q -p tenantry-demo -p tenantry-bench-control)
 BIN="$ROOT/target/release"
+if [ -n "$BASELINE" ]; then
+  BASE_REV=$(cd "$ROOT" && git rev-parse --short "$BASELINE")
+  BASE_TREE="$ROOT/target/baseline/src-$BASE_REV"
+  echo "== building the baseline $BASELINE ($BASE_REV, release)"
+  [ -d "$BASE_TREE" ] || (cd "$ROOT" && git worktree add -f --detach "$BASE_TREE" "$BASE_REV" >/dev/null)
+  (cd "$BASE_TREE" && CARGO_TARGET_DIR="$ROOT/target/baseline/target" \
+    cargo build --release -q -p tenantry-demo -p tenantry-bench-control)
+  BASE_BIN="$ROOT/target/baseline/target/release"
+fi
 
 PIDS=()
 cleanup() { for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
@@ -77,7 +91,7 @@ export -f cpu_ticks
   echo "# bench/http/run.sh ${NS[*]}  $(date -u +%FT%TZ)"
   echo "# DURATION=$DURATION ROUNDS=$ROUNDS wrk -t$WRK_THREADS -c$WRK_CONNS; $(nproc) cores; $(wrk --version 2>&1 | head -1)"
   echo "# $(psql "$BENCH_PG/postgres" -tAc 'select version()')"
-  echo "# git $(cd "$ROOT" && git rev-parse --short HEAD)"
+  echo "# git $(cd "$ROOT" && git rev-parse --short HEAD)${BASELINE:+ (baseline: $BASE_REV)}"
 } | tee "$OUT/header.txt"
 printf 'n\tround\tserver\tendpoint\trps\tp50_ms\tp99_ms\trequests\tnon2xx\terrors\tcpu_us_per_req\n' > "$OUT/results.tsv"
 printf 'n\trss_start_kb\trss_warm_kb\trss_end_kb\twarmed\n' > "$OUT/rss.tsv"
@@ -115,6 +129,19 @@ for N in "${NS[@]}"; do
   if ! grep -qE 'creating 0 ' "$OUT/setup_N$N.txt"; then
     vacuumdb -q --analyze -j 2 -d "$DB" 2>/dev/null || psql "$DB" -qc 'VACUUM ANALYZE' 2>/dev/null || true
   fi
+  if [ -n "$BASELINE" ]; then
+    echo "== N=$N: baseline tenants ($BASE_REV's bench setup, own database)"
+    if [ "$BULK" = 1 ]; then
+      "$BASE_BIN/tenantry-bench-setup" tenants --database-url "${DB}_baseline" --count "$N" --bulk \
+        --batch 50 --concurrency 8 | tee "$OUT/setup_baseline_N$N.txt"
+    else
+      "$BASE_BIN/tenantry-bench-setup" tenants --database-url "${DB}_baseline" --count "$N" \
+        --concurrency "${CREATE_CONCURRENCY:-4}" | tee "$OUT/setup_baseline_N$N.txt"
+    fi
+    if ! grep -qE 'creating 0 ' "$OUT/setup_baseline_N$N.txt"; then
+      vacuumdb -q --analyze -j 2 -d "${DB}_baseline" 2>/dev/null || true
+    fi
+  fi
   psql "$BENCH_PG/postgres" -qc CHECKPOINT
 
   echo "== N=$N: servers"
@@ -139,6 +166,11 @@ for N in "${NS[@]}"; do
     DATABASE_URL="$DB" TENANTRY_DEMO_ADDR="127.0.0.1:$SHARDS_PORT" RUST_LOG=warn TENANTRY_DEMO_POOL_SHARDS="$SHARDS" \
       LD_PRELOAD="${DEMO_PRELOAD:-}" "$BIN/tenantry-demo" > "$OUT/demo_shards_N$N.log" 2>&1 &
     PIDS+=("$!"); SERVERS+=("tenantry_shards_$SHARDS:$SHARDS_PORT:$!")
+  fi
+  if [ -n "$BASELINE" ]; then
+    DATABASE_URL="${DB}_baseline" TENANTRY_DEMO_ADDR="127.0.0.1:$BASELINE_PORT" RUST_LOG=warn \
+      LD_PRELOAD="${DEMO_PRELOAD:-}" "$BASE_BIN/tenantry-demo" > "$OUT/demo_baseline_N$N.log" 2>&1 &
+    PIDS+=("$!"); SERVERS+=("tenantry_baseline:$BASELINE_PORT:$!")
   fi
   LAST=$(printf 't%06d' "$N")
   wait_ok "$TENANTRY_PORT" "$LAST.bench.local" /api/whoami
@@ -165,7 +197,7 @@ for N in "${NS[@]}"; do
   # Warm-up of every server (connections, prepared statements), not recorded.
   for s in "${SERVERS[@]}"; do
     port="${s#*:}"; port="${port%%:*}"
-    case "${s%%:*}" in tenantry_noplans|tenantry_shards_*) wait_ok "$port" "$LAST.bench.local" /api/whoami;; esac
+    case "${s%%:*}" in tenantry_noplans|tenantry_shards_*|tenantry_baseline) wait_ok "$port" "$LAST.bench.local" /api/whoami;; esac
     BENCH_TENANTS="$N" wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d"${WARMUP}s" -s "$HERE/hosts.lua" \
       "http://127.0.0.1:$port/api/notes" > /dev/null
   done

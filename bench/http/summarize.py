@@ -72,3 +72,16 @@ if rss:
         r = rss[n]
         print(f"| {n} | {int(r['rss_start_kb']) / 1024:.1f} | {int(r['rss_warm_kb']) / 1024:.1f} | "
               f"{int(r['rss_end_kb']) / 1024:.1f} | {r['warmed']} |")
+if any(k[1] == "tenantry_baseline" for k in by):
+    print()
+    print("| N | endpoint | Tenantry/baseline req/s | paired per round | baseline/Tenantry CPU per req |")
+    print("|---|---|---|---|---|")
+    for n in ns:
+        for ep in ("/api/notes", "/api/whoami"):
+            t, b = (n, "tenantry", ep), (n, "tenantry_baseline", ep)
+            if t not in by or b not in by:
+                continue
+            paired = [float(rt["rps"]) / float(rb["rps"]) for rt in by[t] for rb in by[b] if rt["round"] == rb["round"]]
+            ct, cb = cpu(t), cpu(b)
+            print(f"| {n} | {ep} | {med(t, 'rps') / med(b, 'rps'):.3f} | {', '.join(f'{p:.3f}' for p in paired)} | "
+                  f"{fmt(cb / ct, '.3f') if ct and cb else 'n/a'} |")
