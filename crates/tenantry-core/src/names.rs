@@ -130,6 +130,24 @@ pub fn quote_ident(ident: &str) -> String {
     out
 }
 
+/// Quotes a string literal for SQL: `E'...'` with quotes and backslashes doubled, so the result
+/// means the same whatever `standard_conforming_strings` says.
+///
+/// Tenantry binds values wherever the protocol allows; literals are only written into the few
+/// simple-protocol statements that travel with a `BEGIN` (one round trip).
+pub fn quote_literal(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 3);
+    out.push_str("E'");
+    for c in value.chars() {
+        if c == '\'' || c == '\\' {
+            out.push(c);
+        }
+        out.push(c);
+    }
+    out.push('\'');
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,22 +212,10 @@ mod tests {
         assert_eq!(quote_ident("acme"), "\"acme\"");
         assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
     }
-}
 
-/// Quotes a string literal for SQL: `E'...'` with quotes and backslashes doubled, so the result
-/// means the same whatever `standard_conforming_strings` says.
-///
-/// Tenantry binds values wherever the protocol allows; literals are only written into the few
-/// simple-protocol statements that travel with a `BEGIN` (one round trip).
-pub fn quote_literal(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() + 3);
-    out.push_str("E'");
-    for c in value.chars() {
-        if c == '\'' || c == '\\' {
-            out.push(c);
-        }
-        out.push(c);
+    #[test]
+    fn literals_are_quoted_whatever_the_string_settings() {
+        assert_eq!(super::quote_literal("acme"), "E'acme'");
+        assert_eq!(super::quote_literal(r"a'b\c"), r"E'a''b\\c'");
     }
-    out.push('\'');
-    out
 }
