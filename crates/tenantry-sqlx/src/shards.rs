@@ -11,8 +11,6 @@
 //! when it is full and busy, an idle one of the next shard (a tenant's tables are then warm in
 //! at most two shards); else wait for the home shard.
 
-use std::hash::{Hash, Hasher};
-
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{AssertSqlSafe, PgPool, Postgres, Transaction};
 
@@ -42,17 +40,12 @@ impl Shards {
         Self { pools }
     }
 
-    /// The home shard of `schema`, if sharding is on. The hash is fixed (not seeded per
-    /// process), so every instance of an application agrees on it.
+    /// The home shard of `schema`, if sharding is on (see [`shard_of`]).
     pub fn for_schema(&self, schema: &str) -> Option<usize> {
         if self.pools.is_empty() {
             return None;
         }
-        // SipHash with zero keys: stable across processes and runs of the same build.
-        #[allow(deprecated)]
-        let mut h = std::hash::SipHasher::new();
-        schema.hash(&mut h);
-        Some((h.finish() % self.pools.len() as u64) as usize)
+        Some(shard_of(schema, self.pools.len()))
     }
 
     /// Opens a transaction with `sql` on shard `home` (spilling over to an idle connection of the
@@ -94,4 +87,33 @@ impl Shards {
             pool.close().await;
         }
     }
+}
+
+/// The home shard of `schema` among `shards`: the first 8 bytes of the SHA-256 of the name (big
+/// endian) modulo `shards`. A fixed algorithm over the name's bytes, so every instance, build and
+/// Rust version agrees on it (std's `Hash` for `str` makes no such promise); pinned by the test
+/// below.
+pub(crate) fn shard_of(schema: &str, shards: usize) -> usize {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(schema.as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    (u64::from_be_bytes(first) % shards.max(1) as u64) as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shard_of;
+
+    #[test]
+    fn shard_choice_is_pinned() {
+        let names = ["acme", "globex", "initech", "t000001", "t099999", "a"];
+        let got: Vec<usize> = names.iter().map(|n| shard_of(n, 8)).collect();
+        // Changing these moves every tenant to another shard in a rolling deployment: don't.
+        assert_eq!(got, PINNED);
+        assert!(names.iter().all(|n| shard_of(n, 1) == 0));
+    }
+
+    // Computed independently: python3 -c "import hashlib; [int.from_bytes(hashlib.sha256(n.encode()).digest()[:8], 'big') % 8 for n in ...]"
+    const PINNED: [usize; 6] = [0, 7, 3, 5, 6, 2];
 }
