@@ -38,6 +38,21 @@ pub enum NameError {
         /// The offending label.
         label: String,
     },
+    /// The domain is an IP address (`127.0.0.1`, `[::1]`, or a numeric shorthand like `127.1`).
+    #[error(
+        "domain {0:?} is an IP address: IP addresses can't be tenant domains (use a host name, such as acme.example.com)"
+    )]
+    DomainIpAddress(String),
+    /// The last label is all digits (`acme.123`): browsers read such a host as an IPv4 address.
+    #[error(
+        "domain {domain:?} ends in the all-digit label {label:?}: browsers read such a name as an IP address, and IP addresses can't be tenant domains"
+    )]
+    DomainNumericLabel {
+        /// The whole domain.
+        domain: String,
+        /// The last label.
+        label: String,
+    },
 }
 
 /// Names that can never be a tenant schema: PostgreSQL's own schemas and Tenantry's.
@@ -85,6 +100,9 @@ pub fn validate_domain(domain: &str) -> Result<(), NameError> {
     if domain.len() > 253 {
         return Err(NameError::DomainTooLong(domain.to_owned()));
     }
+    if is_ip_address(domain) {
+        return Err(NameError::DomainIpAddress(domain.to_owned()));
+    }
     for label in domain.split('.') {
         let ok = !label.is_empty()
             && label.len() <= 63
@@ -101,17 +119,28 @@ pub fn validate_domain(domain: &str) -> Result<(), NameError> {
         }
     }
     // An all-numeric last label would make the name look like an IPv4 address.
-    if domain
-        .rsplit('.')
-        .next()
-        .is_some_and(|l| l.bytes().all(|b| b.is_ascii_digit()))
+    if let Some(last) = domain.rsplit('.').next()
+        && last.bytes().all(|b| b.is_ascii_digit())
     {
-        return Err(NameError::DomainLabel {
+        return Err(NameError::DomainNumericLabel {
             domain: domain.to_owned(),
-            label: domain.rsplit('.').next().unwrap_or_default().to_owned(),
+            label: last.to_owned(),
         });
     }
     Ok(())
+}
+
+/// An IPv4 or IPv6 address, bracketed or not, or a dotted-number shorthand that resolvers and
+/// browsers read as IPv4 (`127.1`, `2130706433`).
+fn is_ip_address(host: &str) -> bool {
+    let unbracketed = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    unbracketed.parse::<std::net::IpAddr>().is_ok()
+        || host
+            .split('.')
+            .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Quotes an identifier for SQL: wraps it in double quotes and doubles any embedded quote.
@@ -205,6 +234,34 @@ mod tests {
             validate_domain(&long),
             Err(NameError::DomainTooLong(_))
         ));
+    }
+
+    #[test]
+    fn ip_addresses_are_named_as_such() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "127.1",
+            "2130706433",
+            "[::1]",
+            "::1",
+            "fe80::1",
+        ] {
+            let err = validate_domain(ip).unwrap_err();
+            assert_eq!(err, NameError::DomainIpAddress(ip.to_owned()), "{ip}");
+            assert!(
+                err.to_string()
+                    .contains("IP addresses can't be tenant domains"),
+                "{err}"
+            );
+        }
+        assert!(matches!(
+            validate_domain("acme.123"),
+            Err(NameError::DomainNumericLabel { label, .. }) if label == "123"
+        ));
+        // Digits elsewhere are fine.
+        assert_eq!(validate_domain("1.acme.example"), Ok(()));
+        assert_eq!(validate_domain("web1.example"), Ok(()));
     }
 
     #[test]

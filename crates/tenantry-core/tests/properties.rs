@@ -2,7 +2,7 @@
 
 use proptest::prelude::*;
 use tenantry_core::{
-    HostPolicy, normalize_host, quote_ident, validate_domain, validate_schema_name,
+    HostPolicy, NameError, normalize_host, quote_ident, validate_domain, validate_schema_name,
 };
 
 /// Characters that show up in real and hostile Host headers.
@@ -106,6 +106,19 @@ proptest! {
         if validate_domain(&d).is_ok() {
             prop_assert!(domain_charset(&d));
             prop_assert_eq!(normalize_host(&d, HostPolicy::default()), Ok(d.clone()));
+        }
+    }
+
+    /// Every IP address, as typed or as `normalize_host` returns it, is refused as one.
+    #[test]
+    fn ip_addresses_are_refused_as_such(ip in any::<std::net::IpAddr>()) {
+        let typed = ip.to_string();
+        let normalised = match ip {
+            std::net::IpAddr::V4(_) => typed.clone(),
+            std::net::IpAddr::V6(_) => format!("[{typed}]"),
+        };
+        for d in [typed, normalised] {
+            prop_assert_eq!(validate_domain(&d), Err(NameError::DomainIpAddress(d.clone())));
         }
     }
 
