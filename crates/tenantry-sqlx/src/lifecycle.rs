@@ -23,7 +23,8 @@ pub struct NewTenant {
     pub schema: String,
     /// Primary domain (normalised and validated).
     pub domain: String,
-    /// Display name (defaults to the schema name).
+    /// Display name (defaults to the schema name): at most 200 characters, no control
+    /// characters (`create_tenant` refuses others with [`Error::Refused`]).
     pub display_name: Option<String>,
     /// Tenant type (defaults to `"default"`).
     pub tenant_type: Option<String>,
@@ -71,6 +72,27 @@ impl NewTenant {
         self.data = serde_json::to_value(data)?;
         Ok(self)
     }
+}
+
+/// The longest display name [`Tenantry::create_tenant`] accepts, in characters.
+const MAX_DISPLAY_NAME_CHARS: usize = 200;
+
+/// Refuses display names that are too long, or that hold control characters (NUL included)
+/// that would break terminals, logs and PostgreSQL `TEXT`.
+fn check_display_name(name: &str) -> Result<()> {
+    let chars = name.chars().count();
+    if chars > MAX_DISPLAY_NAME_CHARS {
+        return Err(Error::Refused(format!(
+            "display name is {chars} characters long; at most {MAX_DISPLAY_NAME_CHARS} are allowed"
+        )));
+    }
+    if let Some(c) = name.chars().find(|c| c.is_control()) {
+        return Err(Error::Refused(format!(
+            "display name contains the control character U+{:04X}; control characters are not allowed",
+            u32::from(c)
+        )));
+    }
+    Ok(())
 }
 
 /// What to do with the schema when deleting a tenant.
@@ -150,6 +172,7 @@ impl Tenantry {
             return Err(Error::Refused("tenant data must be a JSON object".into()));
         }
         let display_name = new.display_name.unwrap_or_else(|| new.schema.clone());
+        check_display_name(&display_name)?;
         let sql = &self.inner.sql;
         let plan = match new.provision {
             Provision::Migrate => None,
