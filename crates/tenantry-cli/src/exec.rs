@@ -12,6 +12,7 @@ use tenantry::Tenantry;
 
 use crate::cli::ExecArgs;
 use crate::migrate::ms;
+use crate::output::outln;
 
 /// What one statement string produced in one schema.
 struct Output {
@@ -28,7 +29,7 @@ pub async fn run(t: &Tenantry, args: &ExecArgs) -> Result<ExitCode> {
         None => t.tenants().await?,
     };
     if tenants.is_empty() {
-        println!("no tenants");
+        outln!("no tenants");
         return Ok(ExitCode::SUCCESS);
     }
     let total = tenants.len();
@@ -49,25 +50,25 @@ pub async fn run(t: &Tenantry, args: &ExecArgs) -> Result<ExitCode> {
                 rows: Some((columns, rows)),
                 ..
             }) => {
-                println!("schema {schema}: {} row(s) in {}", rows.len(), ms(elapsed));
-                println!("  {}", columns.join(" | "));
+                outln!("schema {schema}: {} row(s) in {}", rows.len(), ms(elapsed));
+                outln!("  {}", columns.join(" | "));
                 for row in rows {
-                    println!("  {}", row.join(" | "));
+                    outln!("  {}", row.join(" | "));
                 }
             }
             Ok(Output { affected, .. }) => {
-                println!(
+                outln!(
                     "schema {schema}: ok, {affected} row(s) affected in {}",
                     ms(elapsed)
                 );
             }
             Err(e) => {
-                println!("schema {schema}: FAILED: {e}");
+                outln!("schema {schema}: FAILED: {e}");
                 failures.push((schema, e));
             }
         }
     }
-    println!(
+    outln!(
         "exec: {} of {total} schema(s) ok, {} failed, in {}",
         total - failures.len(),
         failures.len(),

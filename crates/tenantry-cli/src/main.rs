@@ -7,6 +7,7 @@ mod cli;
 mod config;
 mod exec;
 mod migrate;
+mod output;
 mod tenants;
 
 use std::process::ExitCode;

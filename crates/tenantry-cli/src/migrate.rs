@@ -10,6 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tenantry::{Error, MigrateOptions, PlannedSchema, SchemaResult, SharedPlan, Tenantry};
 
 use crate::cli::MigrateArgs;
+use crate::output::outln;
 
 /// Exit code of `--check` when something is pending.
 pub const EXIT_PENDING: u8 = 2;
@@ -75,7 +76,7 @@ pub async fn run(t: &Tenantry, args: &MigrateArgs) -> Result<ExitCode> {
         }
         if args.check {
             return Ok(if pending {
-                println!(
+                outln!(
                     "check: pending work ({}{} tenant schema(s))",
                     if plan.shared_pending() {
                         "shared schema, "
@@ -86,7 +87,7 @@ pub async fn run(t: &Tenantry, args: &MigrateArgs) -> Result<ExitCode> {
                 );
                 ExitCode::from(EXIT_PENDING)
             } else {
-                println!("check: up to date");
+                outln!("check: up to date");
                 ExitCode::SUCCESS
             });
         }
@@ -104,7 +105,7 @@ pub async fn run(t: &Tenantry, args: &MigrateArgs) -> Result<ExitCode> {
                 plan.tenants_total()
             ));
         }
-        println!("nothing to do: {}", what.join(", "));
+        outln!("nothing to do: {}", what.join(", "));
         return Ok(ExitCode::SUCCESS);
     }
 
@@ -115,12 +116,12 @@ pub async fn run(t: &Tenantry, args: &MigrateArgs) -> Result<ExitCode> {
         match t.migrate_shared().await {
             Ok(applied) => {
                 if !shared.registry_pending.is_empty() {
-                    println!(
+                    outln!(
                         "schema {shared_schema}: applied Tenantry registry migration(s) [{}]",
                         join(&shared.registry_pending)
                     );
                 }
-                println!(
+                outln!(
                     "schema {shared_schema}: applied {} shared migration(s) [{}] in {}",
                     applied.len(),
                     join(&applied),
@@ -137,7 +138,7 @@ pub async fn run(t: &Tenantry, args: &MigrateArgs) -> Result<ExitCode> {
 
     if plan.tenants_pending() == 0 {
         if plan.tenants.is_some() {
-            println!(
+            outln!(
                 "tenants: {} tenant schema(s) up to date (ledger)",
                 plan.tenants_total()
             );
@@ -169,7 +170,7 @@ async fn migrate_tenants(t: &Tenantry, args: &MigrateArgs, pending: usize) -> Re
                 }
                 bar.inc(1);
             }
-            None => println!("{line}"),
+            None => outln!("{line}"),
         }
     };
     let mut options = MigrateOptions {
@@ -191,7 +192,7 @@ async fn migrate_tenants(t: &Tenantry, args: &MigrateArgs, pending: usize) -> Re
 
     let failed: Vec<(&str, &Error)> = report.failures().collect();
     let up_to_date = report.results.len() - report.migrated() - failed.len();
-    println!(
+    outln!(
         "tenants: {} migrated, {} up to date, {} failed, {} skipped; {} of {} schema(s) pending, in {}",
         report.migrated(),
         up_to_date,
@@ -223,16 +224,16 @@ async fn migrate_tenants(t: &Tenantry, args: &MigrateArgs, pending: usize) -> Re
 fn print_plan(plan: &Plan, shared_schema: &str) {
     if let Some(shared) = &plan.shared {
         if shared.is_empty() {
-            println!("schema {shared_schema} (shared): up to date");
+            outln!("schema {shared_schema} (shared): up to date");
         } else {
             if !shared.registry_pending.is_empty() {
-                println!(
+                outln!(
                     "schema {shared_schema} (shared): would apply Tenantry registry migration(s) [{}]",
                     join(&shared.registry_pending)
                 );
             }
             if !shared.shared_pending.is_empty() {
-                println!(
+                outln!(
                     "schema {shared_schema} (shared): would apply migration(s) [{}]",
                     join(&shared.shared_pending)
                 );
@@ -242,12 +243,13 @@ fn print_plan(plan: &Plan, shared_schema: &str) {
     if let Some((total, pending)) = &plan.tenants {
         for p in pending {
             if p.pending_versions.is_empty() {
-                println!(
+                outln!(
                     "schema {} (type {}): ledger out of date, would be checked",
-                    p.schema, p.tenant_type
+                    p.schema,
+                    p.tenant_type
                 );
             } else {
-                println!(
+                outln!(
                     "schema {} (type {}): would apply migration(s) [{}]",
                     p.schema,
                     p.tenant_type,
@@ -255,7 +257,7 @@ fn print_plan(plan: &Plan, shared_schema: &str) {
                 );
             }
         }
-        println!(
+        outln!(
             "plan: {} of {} tenant schema(s) pending",
             pending.len(),
             total

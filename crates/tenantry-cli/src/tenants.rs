@@ -6,6 +6,7 @@ use serde::Serialize;
 use tenantry::{NewTenant, SchemaOnDelete, Tenant, TenantStatus, Tenantry};
 
 use crate::cli::{DomainCommand, TenantCommand};
+use crate::output::{outln, print_table};
 
 /// A tenant as printed by `list --json` and `show --json`.
 #[derive(Debug, Serialize)]
@@ -60,7 +61,7 @@ pub async fn tenant(t: &Tenantry, cmd: &TenantCommand) -> Result<()> {
                 new.data = serde_json::from_str(data).context("--data is not valid JSON")?;
             }
             let tenant = t.create_tenant(new).await?;
-            println!(
+            outln!(
                 "created tenant {} (type {}, domain {})",
                 tenant.schema,
                 tenant.tenant_type,
@@ -75,9 +76,9 @@ pub async fn tenant(t: &Tenantry, cmd: &TenantCommand) -> Result<()> {
                     .buffered(4)
                     .try_collect()
                     .await?;
-                println!("{}", serde_json::to_string_pretty(&views)?);
+                outln!("{}", serde_json::to_string_pretty(&views)?);
             } else if tenants.is_empty() {
-                println!("no tenants");
+                outln!("no tenants");
             } else {
                 let rows: Vec<[String; 5]> = tenants
                     .into_iter()
@@ -100,19 +101,19 @@ pub async fn tenant(t: &Tenantry, cmd: &TenantCommand) -> Result<()> {
         TenantCommand::Show { name, json } => {
             let v = view(t, t.tenant(name).await?).await?;
             if *json {
-                println!("{}", serde_json::to_string_pretty(&v)?);
+                outln!("{}", serde_json::to_string_pretty(&v)?);
             } else {
-                println!("schema:         {}", v.schema);
-                println!("display name:   {}", v.display_name);
-                println!("status:         {}", v.status);
-                println!("type:           {}", v.tenant_type);
-                println!(
+                outln!("schema:         {}", v.schema);
+                outln!("display name:   {}", v.display_name);
+                outln!("status:         {}", v.status);
+                outln!("type:           {}", v.tenant_type);
+                outln!(
                     "primary domain: {}",
                     v.primary_domain.as_deref().unwrap_or("-")
                 );
-                println!("domains:        {}", v.domains.join(", "));
-                println!("created at:     {}", v.created_at);
-                println!("data:           {}", v.data);
+                outln!("domains:        {}", v.domains.join(", "));
+                outln!("created at:     {}", v.created_at);
+                outln!("data:           {}", v.data);
             }
         }
         TenantCommand::Delete { name, keep_schema } => {
@@ -123,14 +124,14 @@ pub async fn tenant(t: &Tenantry, cmd: &TenantCommand) -> Result<()> {
             };
             t.delete_tenant(name, on_delete).await?;
             if *keep_schema {
-                println!("deleted tenant {name} (schema {name} kept)");
+                outln!("deleted tenant {name} (schema {name} kept)");
             } else {
-                println!("deleted tenant {name} and dropped schema {name}");
+                outln!("deleted tenant {name} and dropped schema {name}");
             }
         }
         TenantCommand::Rename { old, new } => {
             t.rename_tenant(old, new).await?;
-            println!("renamed tenant {old} to {new}");
+            outln!("renamed tenant {old} to {new}");
         }
         TenantCommand::Suspend { name } => status(t, name, TenantStatus::Suspended).await?,
         TenantCommand::Maintenance { name } => status(t, name, TenantStatus::Maintenance).await?,
@@ -141,7 +142,7 @@ pub async fn tenant(t: &Tenantry, cmd: &TenantCommand) -> Result<()> {
 
 async fn status(t: &Tenantry, name: &str, status: TenantStatus) -> Result<()> {
     t.set_status(name, status).await?;
-    println!("tenant {name} is now {status}");
+    outln!("tenant {name} is now {status}");
     Ok(())
 }
 
@@ -154,57 +155,35 @@ pub async fn domain(t: &Tenantry, cmd: &DomainCommand) -> Result<()> {
             primary,
         } => {
             t.add_domain(name, host, *primary).await?;
-            println!(
+            outln!(
                 "added domain {host} to tenant {name}{}",
                 if *primary { " (primary)" } else { "" }
             );
         }
         DomainCommand::Remove { host } => {
             t.remove_domain(host).await?;
-            println!("removed domain {host}");
+            outln!("removed domain {host}");
         }
         DomainCommand::SetPrimary { host } => {
             t.set_primary_domain(host).await?;
-            println!("{host} is now its tenant's primary domain");
+            outln!("{host} is now its tenant's primary domain");
         }
         DomainCommand::List { name, json } => {
             // Distinguish "no such tenant" from "no domains".
             t.tenant(name).await?;
             let domains = t.domains(name).await?;
             if *json {
-                println!("{}", serde_json::to_string_pretty(&domains)?);
+                outln!("{}", serde_json::to_string_pretty(&domains)?);
             } else {
                 for d in domains {
                     if d.is_primary {
-                        println!("{} (primary)", d.domain);
+                        outln!("{} (primary)", d.domain);
                     } else {
-                        println!("{}", d.domain);
+                        outln!("{}", d.domain);
                     }
                 }
             }
         }
     }
     Ok(())
-}
-
-/// Prints left-aligned columns.
-pub fn print_table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let line = |cells: Vec<&str>| {
-        let parts: Vec<String> = cells
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        println!("{}", parts.join("  ").trim_end());
-    };
-    line(header.to_vec());
-    for row in rows {
-        line(row.iter().map(String::as_str).collect());
-    }
 }

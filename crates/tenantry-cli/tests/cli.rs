@@ -17,6 +17,14 @@ struct Out {
 }
 
 impl Out {
+    fn of(out: std::process::Output) -> Self {
+        Self {
+            code: out.status.code().expect("exit code"),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
     /// Asserts success and returns stdout.
     #[track_caller]
     fn ok(&self) -> &str {
@@ -84,20 +92,25 @@ impl Env {
 
     /// Runs `tenantry` in the temp dir with exactly `args`.
     fn run_raw(&self, args: &[&str], database_url: Option<&str>) -> Out {
+        Out::of(
+            self.command(args, database_url)
+                .output()
+                .expect("run tenantry"),
+        )
+    }
+
+    /// The `tenantry` command `run_raw` runs, for tests that change its environment or pipes.
+    fn command(&self, args: &[&str], database_url: Option<&str>) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_tenantry"));
         cmd.current_dir(self.dir.path())
             .args(args)
             .env_remove("RUST_LOG")
+            .env_remove("NO_COLOR")
             .env_remove("DATABASE_URL");
         if let Some(url) = database_url {
             cmd.env("DATABASE_URL", url);
         }
-        let out = cmd.output().expect("run tenantry");
-        Out {
-            code: out.status.code().expect("exit code"),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        cmd
     }
 
     async fn pool(&self) -> PgPool {
@@ -786,4 +799,101 @@ async fn user_errors_are_one_line_messages() {
     let err = out.fails_with(1);
     assert!(err.contains("tenantry_tenants"), "{err}");
     assert!(err.contains("run `tenantry migrate` first"), "{err}");
+}
+
+#[tokio::test]
+async fn display_names_are_limited_and_listed_clipped() {
+    let env = Env::new().await;
+    env.setup(&["acme"]);
+    let pool = env.pool().await;
+    let create = |name: &str, display: &str| {
+        env.run(&[
+            "tenant",
+            "create",
+            name,
+            "--domain",
+            &format!("{name}.localhost"),
+            "--display-name",
+            display,
+        ])
+    };
+    let err = create("long", &"x".repeat(201)).fails_with(1);
+    assert!(
+        err.contains("error: display name is 201 characters long; at most 200 are allowed"),
+        "{err}"
+    );
+    let err = create("ctl", "Acme\u{1}Corp").fails_with(1);
+    assert!(
+        err.contains("error: display name contains the control character U+0001"),
+        "{err}"
+    );
+    for refused in ["long", "ctl"] {
+        assert!(!schema_exists(&pool, refused).await);
+    }
+    create("wide", &"é".repeat(200)).ok();
+
+    // A name stored before the limit (or by plain SQL): 100,000 characters and a newline.
+    sqlx::query(
+        "UPDATE public.tenantry_tenants SET display_name = repeat('y', 100000) || E'\\nz' \
+         WHERE schema_name = 'acme'",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let out = env.run(&["tenant", "list"]);
+    let lines: Vec<&str> = out.ok().lines().collect();
+    assert_eq!(lines.len(), 3, "one line per tenant: {lines:?}");
+    assert!(lines[0].starts_with("SCHEMA"), "{lines:?}");
+    assert!(
+        lines[1].starts_with("acme ") && lines[1].ends_with("yyy…"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[2].starts_with("wide ") && lines[2].ends_with("ééé…"),
+        "{lines:?}"
+    );
+    assert!(lines.iter().all(|l| l.chars().count() < 150), "{lines:?}");
+    // JSON keeps the whole value.
+    let acme = &tenants_json(&env)[0];
+    assert_eq!(acme["display_name"].as_str().unwrap().len(), 100_002);
+}
+
+#[tokio::test]
+async fn closed_stdout_ends_quietly() {
+    let env = Env::new().await;
+    env.setup(&["acme", "beta"]);
+    env.write("tenant/2_more.sql", "CREATE TABLE more (id INT);");
+    for args in [
+        &["tenant", "list"][..],
+        &["tenant", "list", "--json"],
+        &["exec", "--all", "-c", "SELECT generate_series(1, 1000)"],
+        &["migrate", "--plan"],
+    ] {
+        // `tenantry ... | head -1` where head has already gone: every write hits a closed pipe.
+        let mut cmd = env.command(
+            &[
+                &[
+                    "--shared-migrations",
+                    "shared",
+                    "--tenant-migrations",
+                    "tenant",
+                ][..],
+                args,
+            ]
+            .concat(),
+            Some(env.db.url()),
+        );
+        let mut child = cmd
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run tenantry");
+        drop(child.stdout.take());
+        let out = Out::of(child.wait_with_output().expect("wait for tenantry"));
+        // 141 (128 + SIGPIPE) like any Unix tool whose reader went away, and nothing on stderr.
+        assert_eq!(out.code, 141, "{args:?}: {out:#?}");
+        assert_eq!(out.stderr, "", "{args:?}: {out:#?}");
+    }
+    // `migrate --plan` changed nothing.
+    assert_eq!(applied_versions(&env.pool().await, "acme").await, [1]);
 }
