@@ -1,4 +1,4 @@
-//! Extractors for handlers behind a [`crate::TenantRouter`].
+//! Extractors for handlers behind a [`crate::TenantLayer`] (or a [`crate::TenantRouter`]).
 
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
@@ -12,9 +12,27 @@ use tenantry_sqlx::{PublicTx, Tenant, TenantTx, Tenantry};
 
 use crate::HttpError;
 
+/// An extractor found no [`crate::TenantLayer`] in front of its route (500, and a log line that
+/// says how to fix it).
 fn misrouted(what: &str) -> HttpError {
-    tracing::error!("{what} extractor used on a route not served through TenantRouter");
+    tracing::error!(
+        "the {what} extractor found no Tenantry in the request: serve this route through \
+         `TenantLayer` (`router.layer(tenantry_axum::TenantLayer::new(tenantry))`) or \
+         `TenantRouter`"
+    );
     HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+}
+
+/// The tenant of the request: 404 on a public request (the layer is there, the request has no
+/// tenant), the misrouting 500 when no layer is.
+fn request_tenant(parts: &Parts, what: &str) -> Result<Arc<Tenant>, HttpError> {
+    if let Some(tenant) = parts.extensions.get::<Arc<Tenant>>() {
+        return Ok(Arc::clone(tenant));
+    }
+    if parts.extensions.get::<Tenantry>().is_some() {
+        return Err(HttpError::new(StatusCode::NOT_FOUND, "Not Found"));
+    }
+    Err(misrouted(what))
 }
 
 /// The tenant of the request.
@@ -24,12 +42,7 @@ pub struct CurrentTenant(pub Arc<Tenant>);
 impl<S: Send + Sync> FromRequestParts<S> for CurrentTenant {
     type Rejection = HttpError;
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, HttpError> {
-        parts
-            .extensions
-            .get::<Arc<Tenant>>()
-            .cloned()
-            .map(CurrentTenant)
-            .ok_or_else(|| misrouted("CurrentTenant"))
+        request_tenant(parts, "CurrentTenant").map(CurrentTenant)
     }
 }
 
@@ -90,11 +103,7 @@ impl TenantDb {
 impl<S: Send + Sync> FromRequestParts<S> for TenantDb {
     type Rejection = Response;
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Response> {
-        let tenant = parts
-            .extensions
-            .get::<Arc<Tenant>>()
-            .cloned()
-            .ok_or_else(|| misrouted("TenantDb").into_response())?;
+        let tenant = request_tenant(parts, "TenantDb").map_err(IntoResponse::into_response)?;
         let tenantry = parts
             .extensions
             .get::<Tenantry>()

@@ -22,7 +22,6 @@ use axum::extract::FromRequestParts;
 use axum::extract::ws::{WebSocket, WebSocketUpgrade};
 use axum::response::{IntoResponse, Response};
 use futures::Stream;
-use http::StatusCode;
 use http::request::Parts;
 use tenantry_sqlx::{Tenant, Tenantry};
 
@@ -121,21 +120,12 @@ impl TenantContext {
 
 impl<S: Send + Sync> FromRequestParts<S> for TenantContext {
     type Rejection = HttpError;
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, HttpError> {
-        let tenant = parts.extensions.get::<Arc<Tenant>>().cloned();
-        let tenantry = parts.extensions.get::<Tenantry>().cloned();
-        match (tenantry, tenant) {
-            (Some(tenantry), Some(tenant)) => Ok(Self { tenantry, tenant }),
-            _ => {
-                tracing::error!(
-                    "TenantContext extractor used on a route not served through TenantRouter"
-                );
-                Err(HttpError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "Internal Server Error",
-                ))
-            }
-        }
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, HttpError> {
+        let crate::CurrentTenant(tenant) =
+            crate::CurrentTenant::from_request_parts(parts, state).await?;
+        let crate::TenantryExt(tenantry) =
+            crate::TenantryExt::from_request_parts(parts, state).await?;
+        Ok(Self { tenantry, tenant })
     }
 }
 
