@@ -109,10 +109,26 @@ impl DemoConfig {
             pool_shards: 8,
         }
     }
+
+    /// Refuses settings the demo can't honour, rather than ignoring them: no pool shard, or a
+    /// trusted proxy that is not an IP address or CIDR block.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.pool_shards == 0 {
+            return Err("pool_shards must be at least 1 (1 = one shared pool)".into());
+        }
+        self.proxies().map(drop)
+    }
+
+    /// The trusted proxies, parsed.
+    fn proxies(&self) -> Result<TrustedProxies, String> {
+        TrustedProxies::parse(&self.trusted_proxies).map_err(|e| format!("trusted proxies: {e}"))
+    }
 }
 
-/// Connects, runs both migration sets and returns the handle and the app.
+/// Connects, runs both migration sets and returns the handle and the app. Invalid settings
+/// (see [`DemoConfig::validate`]) are refused before connecting.
 pub async fn build(config: &DemoConfig) -> Result<(Tenantry, TenantRouter), tenantry::Error> {
+    config.validate().map_err(tenantry::Error::Refused)?;
     let (shared, tenant) = migrations_dir();
     let mut builder = Tenantry::builder()
         .shared_migrations(shared)
@@ -142,6 +158,10 @@ pub async fn build(config: &DemoConfig) -> Result<(Tenantry, TenantRouter), tena
 /// The HTTP app: public and tenant routers behind Tenantry's routing. Identification chain:
 /// trusted `X-Tenant` header (only if `trusted_proxies` is set), `/t/<name>/` on the public
 /// domain, then the host.
+///
+/// # Panics
+///
+/// If `config` is invalid (see [`DemoConfig::validate`], which [`build`] calls first).
 pub fn app(tenantry: Tenantry, config: &DemoConfig) -> TenantRouter {
     let feed = live::NotesFeed::default();
     let mut urls = TenantUrls::new().scheme("http");
@@ -153,10 +173,9 @@ pub fn app(tenantry: Tenantry, config: &DemoConfig) -> TenantRouter {
     }
     let mut router = TenantRouter::new(tenantry);
     if !config.trusted_proxies.is_empty() {
-        match TrustedProxies::parse(&config.trusted_proxies) {
-            Ok(trusted) => router = router.strategy(HeaderStrategy::new(trusted)),
-            Err(e) => tracing::error!("trusted proxies ignored: {e}"),
-        }
+        // Never ignored: a header strategy silently off is a deployment that routes wrongly.
+        let trusted = config.proxies().unwrap_or_else(|e| panic!("{e}"));
+        router = router.strategy(HeaderStrategy::new(trusted));
     }
     router
         .strategy(SubfolderStrategy::new(SUBFOLDER_PREFIX))

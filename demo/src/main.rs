@@ -1,5 +1,9 @@
 //! `cargo run -p tenantry-demo`: the notes SaaS on 127.0.0.1:8000 (`TENANTRY_DEMO_ADDR`).
+//!
+//! A `TENANTRY_DEMO_*` variable the demo can't honour stops it at once (exit code 2), with a
+//! message naming the variable, before any database is looked for.
 
+use tenantry::axum::strategy::TrustedProxies;
 use tenantry_demo::{DemoConfig, build, postgres};
 
 // jemalloc returns freed memory to the system where glibc's malloc keeps it: with 100,000 cached
@@ -16,6 +20,14 @@ async fn main() -> anyhow::Result<()> {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .init();
+    // Settings first: a bad variable stops the demo before it looks for a database.
+    let mut config = match config_from_env() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("tenantry-demo: {e}");
+            std::process::exit(2);
+        }
+    };
     let (database_url, cluster) = match postgres::locate().await {
         Ok(found) => found,
         Err(e) => {
@@ -23,13 +35,16 @@ async fn main() -> anyhow::Result<()> {
             std::process::exit(1);
         }
     };
-    let result = serve(&database_url).await;
+    config.database_url = database_url;
+    let result = serve(config).await;
     drop(cluster); // stops the private cluster, if the demo started one
     result
 }
 
-async fn serve(database_url: &str) -> anyhow::Result<()> {
-    let mut config = DemoConfig::new(database_url);
+/// The demo's settings from `TENANTRY_DEMO_*` variables (the database URL comes later).
+/// Values the demo can't honour are refused with a message naming the variable.
+fn config_from_env() -> anyhow::Result<DemoConfig> {
+    let mut config = DemoConfig::new("");
     if let Ok(domains) = std::env::var("TENANTRY_DEMO_PUBLIC_DOMAINS") {
         config.public_domains = domains.split(',').map(|d| d.trim().to_owned()).collect();
     }
@@ -39,13 +54,27 @@ async fn serve(database_url: &str) -> anyhow::Result<()> {
             .map(|d| d.trim().to_owned())
             .filter(|d| !d.is_empty())
             .collect();
+        TrustedProxies::parse(&config.trusted_proxies).map_err(|e| {
+            anyhow::anyhow!(
+                "TENANTRY_DEMO_TRUSTED_PROXIES={trusted:?}: {e} (expected IP addresses or CIDR \
+                 blocks separated by commas, e.g. 127.0.0.1,10.0.0.0/8)"
+            )
+        })?;
     }
     if let Some(budget) = env_number("TENANTRY_DEMO_TENANT_PLANS")? {
         config.tenant_plans = budget;
     }
     if let Some(shards) = env_number("TENANTRY_DEMO_POOL_SHARDS")? {
+        anyhow::ensure!(
+            shards >= 1,
+            "TENANTRY_DEMO_POOL_SHARDS=0: the pool needs at least 1 shard (1 = one shared pool)"
+        );
         config.pool_shards = shards;
     }
+    Ok(config)
+}
+
+async fn serve(mut config: DemoConfig) -> anyhow::Result<()> {
     let addr = std::env::var("TENANTRY_DEMO_ADDR").unwrap_or_else(|_| "127.0.0.1:8000".into());
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     config.url_port = Some(listener.local_addr()?.port());
