@@ -29,12 +29,13 @@ Logs go to stderr, filtered by RUST_LOG (default: warn, sqlx::query=error).";
 #[command(name = "tenantry", version, after_long_help = AFTER_HELP, after_help = AFTER_HELP)]
 pub struct Cli {
     /// PostgreSQL URL (else DATABASE_URL, else `database_url` in tenantry.toml).
+    // DATABASE_URL is read by `Settings::load`, not by clap: with `env`, clap counts the
+    // variable as a given flag and lists `--database-url` in every usage line.
     #[arg(
         long,
         global = true,
         help_heading = "Global options",
-        env = "DATABASE_URL",
-        hide_env_values = true
+        value_name = "URL"
     )]
     pub database_url: Option<String>,
 

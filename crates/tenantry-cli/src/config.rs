@@ -2,9 +2,12 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
+use sqlx::Connection;
+use sqlx::postgres::{PgConnectOptions, PgConnection};
 use tenantry::Tenantry;
 
 use crate::cli::Cli;
@@ -54,24 +57,25 @@ pub struct Settings {
     pub shared_migrations: Option<PathBuf>,
     /// Tenant migration folders by tenant type.
     pub tenant_migrations: BTreeMap<String, PathBuf>,
+    /// The config file that was read, if any.
+    pub config_file: Option<PathBuf>,
 }
 
 impl Settings {
-    /// Merges the flags over the config file.
+    /// Merges the flags and the environment over the config file.
     pub fn load(cli: &Cli) -> Result<Self> {
-        let file = match &cli.config {
-            Some(path) => Some(read_file(path)?),
-            None => {
-                let path = Path::new(DEFAULT_CONFIG_FILE);
-                if path.exists() {
-                    Some(read_file(path)?)
-                } else {
-                    None
-                }
-            }
+        let path = cli
+            .config
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_FILE));
+        let file = if cli.config.is_some() || path.exists() {
+            Some(read_file(&path)?)
+        } else {
+            None
         };
         let mut settings = Settings::default();
         if let Some((file, base)) = file {
+            settings.config_file = Some(path);
             let rel = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
             settings.database_url = file.database_url;
             settings.shared_schema = file.shared_schema;
@@ -87,7 +91,10 @@ impl Settings {
                 settings.tenant_migrations.insert(ty, rel(dir));
             }
         }
-        // Flags (and DATABASE_URL, through clap) win over the file.
+        // The environment wins over the file, flags win over both.
+        if let Some(url) = std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()) {
+            settings.database_url = Some(url);
+        }
         if let Some(url) = &cli.database_url {
             settings.database_url = Some(url.clone());
         }
@@ -108,17 +115,60 @@ impl Settings {
         Ok(settings)
     }
 
+    /// Fails unless a tenant migration folder is configured for `tenant_type`, saying where it
+    /// looked: without one, a new tenant would get an empty schema (typically the CLI run
+    /// outside the project folder, where there is no tenantry.toml).
+    pub fn require_tenant_migrations(&self, tenant_type: &str) -> Result<()> {
+        if self.tenant_migrations.contains_key(tenant_type) {
+            return Ok(());
+        }
+        let (flag, key) = if tenant_type == tenantry::DEFAULT_TENANT_TYPE {
+            (
+                "--tenant-migrations DIR".to_owned(),
+                "[migrations] tenant".to_owned(),
+            )
+        } else {
+            (
+                format!("--tenant-type-migrations {tenant_type}=DIR"),
+                format!("[migrations.tenant_types] {tenant_type}"),
+            )
+        };
+        let file = match &self.config_file {
+            Some(path) => format!("{key} in {} (not set)", path.display()),
+            None => {
+                let cwd = std::env::current_dir()
+                    .map_or_else(|_| ".".to_owned(), |d| d.display().to_string());
+                format!("{key} in ./{DEFAULT_CONFIG_FILE} (no such file in {cwd})")
+            }
+        };
+        let what = if tenant_type == tenantry::DEFAULT_TENANT_TYPE {
+            format!("no tenant migrations configured for tenant type {tenant_type:?}")
+        } else {
+            format!("unknown tenant type {tenant_type:?}: no migration folder configured for it")
+        };
+        bail!(
+            "{what}: looked for {flag}, then {file}. Run tenantry from the project folder, or \
+             pass --config or {flag} (a tenant without migrations would get an empty schema)"
+        )
+    }
+
     /// Connects (no LISTEN: a one-shot tool) with a pool of at least `connections`.
     pub async fn connect(&self, connections: u32) -> Result<Tenantry> {
         let url = self.database_url.as_deref().context(
             "no database URL: pass --database-url, set DATABASE_URL, or set database_url in tenantry.toml",
         )?;
+        let options: PgConnectOptions = url
+            .parse()
+            .with_context(|| format!("invalid database URL {}", redact(url)))?;
+        probe(&options)
+            .await
+            .with_context(|| format!("cannot connect to {}", redact(url)))?;
         let mut builder = Tenantry::builder()
             .listen_for_changes(false)
             .pool_options(
                 sqlx::postgres::PgPoolOptions::new()
                     .max_connections(connections.max(2))
-                    .acquire_timeout(std::time::Duration::from_secs(10)),
+                    .acquire_timeout(Duration::from_secs(10)),
             )
             .extra_search_path(self.extra_search_path.clone());
         if let Some(schema) = &self.shared_schema {
@@ -139,6 +189,40 @@ impl Settings {
             .connect(url)
             .await
             .with_context(|| format!("cannot connect to {}", redact(url)))
+    }
+}
+
+/// How long the first connection may take to answer.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Opens and closes one connection. The pool retries failed connections until its acquire
+/// timeout and then only says "pool timed out"; this reports the first failure at once, with
+/// the address tried ("connection refused at 127.0.0.1:5432").
+async fn probe(options: &PgConnectOptions) -> Result<()> {
+    let port = options.get_port();
+    let address = match options.get_socket() {
+        Some(dir) => format!("{}/.s.PGSQL.{port}", dir.display()),
+        None if options.get_host().starts_with('/') => {
+            format!("{}/.s.PGSQL.{port}", options.get_host())
+        }
+        None => format!("{}:{port}", options.get_host()),
+    };
+    match tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(options)).await {
+        Ok(Ok(conn)) => {
+            // Only the answer mattered; a failed goodbye changes nothing.
+            let _ = conn.close().await;
+            Ok(())
+        }
+        Ok(Err(sqlx::Error::Io(e))) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+            bail!("connection refused at {address} (is PostgreSQL running and listening there?)")
+        }
+        Ok(Err(sqlx::Error::Io(e))) => bail!("cannot reach {address}: {e}"),
+        // Server answers (unknown database, authentication...) keep their SQLSTATE.
+        Ok(Err(e)) => Err(e.into()),
+        Err(_) => bail!(
+            "no answer from {address} within {} s",
+            CONNECT_TIMEOUT.as_secs()
+        ),
     }
 }
 

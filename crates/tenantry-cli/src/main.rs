@@ -15,7 +15,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, TenantCommand};
 use crate::config::Settings;
 
 fn main() -> ExitCode {
@@ -61,6 +61,13 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let settings = Settings::load(&cli)?;
+    if let Command::Tenant(TenantCommand::Create { tenant_type, .. }) = &cli.command {
+        settings.require_tenant_migrations(
+            tenant_type
+                .as_deref()
+                .unwrap_or(tenantry::DEFAULT_TENANT_TYPE),
+        )?;
+    }
     // Enough connections for the parallel commands, plus one for planning.
     let connections = match &cli.command {
         Command::Migrate(args) => args.jobs.map_or(16, u32::from) + 1,

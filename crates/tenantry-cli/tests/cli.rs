@@ -790,9 +790,15 @@ async fn user_errors_are_one_line_messages() {
     assert!(out.fails_with(1).contains("config file tenantry.toml"));
     std::fs::remove_file(env.dir.path().join("tenantry.toml")).unwrap();
 
-    // Usage errors: exit 1, clap's message.
+    // Usage errors: exit 1, clap's message. DATABASE_URL is set: --database-url is not
+    // listed as if it were required.
     let out = env.run(&["tenant", "create", "acme"]);
-    assert!(out.fails_with(1).contains("--domain <HOST>"));
+    let err = out.fails_with(1);
+    assert!(
+        err.contains("Usage: tenantry tenant create --domain <HOST> <NAME>"),
+        "{err}"
+    );
+    assert!(!err.contains("--database-url"), "{err}");
     assert!(env.run(&["--help"]).ok().contains("migrate"));
     // Registry not installed yet.
     let out = env.run(&["tenant", "list"]);
@@ -896,4 +902,82 @@ async fn closed_stdout_ends_quietly() {
     }
     // `migrate --plan` changed nothing.
     assert_eq!(applied_versions(&env.pool().await, "acme").await, [1]);
+}
+
+#[tokio::test]
+async fn tenant_create_refuses_without_tenant_migrations() {
+    let env = Env::new().await;
+    env.setup(&[]);
+    // No flags and no tenantry.toml: what a user outside the project folder runs.
+    let err = env
+        .run_raw(
+            &["tenant", "create", "acme", "--domain", "acme.localhost"],
+            Some(env.db.url()),
+        )
+        .fails_with(1);
+    let cwd = env.dir.path().canonicalize().unwrap();
+    assert!(
+        err.contains("error: no tenant migrations configured for tenant type \"default\""),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "./tenantry.toml (no such file in {})",
+            cwd.display()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("--tenant-migrations DIR"), "{err}");
+    // A config file without tenant migrations is named.
+    env.write(
+        "conf/tenantry.toml",
+        "[migrations]\nshared = \"../shared\"\n",
+    );
+    let err = env
+        .run_raw(
+            &[
+                "--config",
+                "conf/tenantry.toml",
+                "tenant",
+                "create",
+                "acme",
+                "--domain",
+                "acme.localhost",
+            ],
+            Some(env.db.url()),
+        )
+        .fails_with(1);
+    assert!(
+        err.contains("[migrations] tenant in conf/tenantry.toml (not set)"),
+        "{err}"
+    );
+    let pool = env.pool().await;
+    assert!(!schema_exists(&pool, "acme").await);
+    assert!(!registry_has(&pool, "acme").await);
+}
+
+#[tokio::test]
+async fn unreachable_database_is_reported_at_once() {
+    let env = Env::new().await;
+    // A port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("postgres://postgres@127.0.0.1:{port}/app");
+    let start = std::time::Instant::now();
+    let err = env.run_raw(&["tenant", "list"], Some(&url)).fails_with(1);
+    assert!(
+        err.contains(&format!(
+            "error: cannot connect to {url}: connection refused at 127.0.0.1:{port}"
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("timed out"), "{err}");
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(3),
+        "took {:?}",
+        start.elapsed()
+    );
 }
