@@ -10,6 +10,7 @@ mod migrate;
 mod output;
 mod tenants;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -38,6 +39,8 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| EnvFilter::new("warn,sqlx::query=error")),
         )
         .with_writer(std::io::stderr)
+        // Colour only for a person at a terminal, not in log files and pipes.
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .init();
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -191,15 +191,23 @@ async fn migrate_tenants(t: &Tenantry, args: &MigrateArgs, pending: usize) -> Re
     let report = report?;
 
     let failed: Vec<(&str, &Error)> = report.failures().collect();
-    let up_to_date = report.results.len() - report.migrated() - failed.len();
+    // Up to date: schemas the ledger said were (not opened), and opened ones with nothing to
+    // apply. `report.pending` counts what was pending *before* the run: not for the summary.
+    let up_to_date = report.total.saturating_sub(report.pending)
+        + (report.results.len() - report.migrated() - failed.len());
+    let still_pending = failed.len() + report.skipped.len();
     outln!(
-        "tenants: {} migrated, {} up to date, {} failed, {} skipped; {} of {} schema(s) pending, in {}",
+        "tenants: {} migrated, {} up to date, {} failed, {} skipped, of {} schema(s){}, in {}",
         report.migrated(),
         up_to_date,
         failed.len(),
         report.skipped.len(),
-        report.pending,
         report.total,
+        if still_pending > 0 {
+            format!("; {still_pending} still pending")
+        } else {
+            String::new()
+        },
         ms(report.elapsed)
     );
     if failed.is_empty() && report.skipped.is_empty() {

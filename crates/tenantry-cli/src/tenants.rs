@@ -142,7 +142,11 @@ pub async fn tenant(t: &Tenantry, cmd: &TenantCommand) -> Result<()> {
 
 async fn status(t: &Tenantry, name: &str, status: TenantStatus) -> Result<()> {
     t.set_status(name, status).await?;
-    outln!("tenant {name} is now {status}");
+    let state = match status {
+        TenantStatus::Maintenance => "in maintenance",
+        other => other.as_str(),
+    };
+    outln!("tenant {name} is now {state}");
     Ok(())
 }
 

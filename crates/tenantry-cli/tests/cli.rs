@@ -323,7 +323,9 @@ async fn broken_migration_names_schema_and_leaves_it_untouched() {
         "{out:#?}"
     );
     assert!(
-        out.stdout.contains("0 migrated, 0 up to date, 2 failed"),
+        out.stdout.contains(
+            "0 migrated, 0 up to date, 2 failed, 0 skipped, of 2 schema(s); 2 still pending"
+        ),
         "{out:#?}"
     );
     // Fully migrated or untouched: migration 2 was rolled back with 3.
@@ -488,6 +490,18 @@ async fn failed_creates_leave_no_schema_and_no_row() {
     assert!(err.contains("migration 2 (bad)"), "{err}");
     assert!(!schema_exists(&pool, "lab1").await);
     assert!(!registry_has(&pool, "lab1").await);
+
+    // An IP address is named as such.
+    let err = env
+        .run(&["tenant", "create", "gamma", "--domain", "127.0.0.1"])
+        .fails_with(1);
+    assert!(
+        err.contains(
+            "error: domain \"127.0.0.1\" is an IP address: IP addresses can't be tenant domains"
+        ),
+        "{err}"
+    );
+    assert!(!schema_exists(&pool, "gamma").await);
 
     // Unknown tenant type.
     let err = env
@@ -694,7 +708,8 @@ async fn suspend_maintenance_resume() {
             .contains("suspended")
     );
     assert_eq!(status(&env), "suspended");
-    env.run(&["tenant", "maintenance", "acme"]).ok();
+    let out = env.run(&["tenant", "maintenance", "acme"]);
+    assert_eq!(out.ok(), "tenant acme is now in maintenance\n");
     assert_eq!(status(&env), "maintenance");
     env.run(&["tenant", "resume", "acme"]).ok();
     assert_eq!(status(&env), "active");
@@ -980,4 +995,31 @@ async fn unreachable_database_is_reported_at_once() {
         "took {:?}",
         start.elapsed()
     );
+}
+
+#[tokio::test]
+async fn migrate_summary_counts_what_the_ledger_skipped() {
+    let env = Env::new().await;
+    env.setup(&["acme", "beta"]);
+    env.write("tenant/2_more.sql", "CREATE TABLE more (id INT);");
+    // Created with both migrations: up to date by the ledger, not opened by the next run.
+    env.run(&["tenant", "create", "gamma", "--domain", "gamma.localhost"])
+        .ok();
+    let out = env.run(&["migrate"]);
+    let text = out.ok();
+    assert!(
+        text.contains("tenants: 2 migrated, 1 up to date, 0 failed, 0 skipped, of 3 schema(s), in"),
+        "{text}"
+    );
+    assert!(!text.contains("pending"), "{text}");
+}
+
+#[tokio::test]
+async fn logs_are_not_coloured_without_a_terminal() {
+    let env = Env::new().await;
+    let mut cmd = env.command(&["migrate"], Some(env.db.url()));
+    let out = Out::of(cmd.env("RUST_LOG", "debug").output().expect("run tenantry"));
+    out.ok();
+    assert!(out.stderr.contains("DEBUG"), "some logs: {out:#?}");
+    assert!(!out.stderr.contains('\u{1b}'), "no escape codes: {out:#?}");
 }
