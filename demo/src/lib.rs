@@ -2,8 +2,9 @@
 //!
 //! * `localhost` (the public site): landing page with a sign-up form, `POST /signup`,
 //!   `GET /api/tenants`. See [`public_site`].
-//! * `<tenant>.localhost` (tenant sites): notes page, `GET/POST /api/notes`, `GET /api/whoami`.
-//!   See [`tenant_site`].
+//! * `<tenant>.localhost` (tenant sites): notes page, `GET/POST /api/notes`,
+//!   `GET /api/notes/{id}`, `GET /api/whoami`. See [`tenant_site`].
+//! * Errors on `/api/*` are JSON (`{"error", "code"}`), on HTML routes plain text. See [`api`].
 //! * `localhost/t/<tenant>/...`: the same tenant site by subfolder (the public domain routes
 //!   `/t/<name>/` to tenant `<name>`; links are built with the prefix).
 //! * Tenant types: `default` (sign-up), `clinic` (+ `/api/patients`) and `lab`
@@ -26,6 +27,7 @@ use tenantry::axum::strategy::{HeaderStrategy, HostStrategy, SubfolderStrategy, 
 use tenantry::axum::{TenantRouter, TenantUrls};
 use tenantry::{BoxError, Tenant, TenantHooks, Tenantry};
 
+pub mod api;
 pub mod live;
 pub mod postgres;
 pub mod public_site;

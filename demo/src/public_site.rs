@@ -4,12 +4,12 @@ use axum::extract::{Form, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Json, Router, middleware};
 use serde::{Deserialize, Serialize};
 use tenantry::NewTenant;
 use tenantry::axum::{HttpError, PublicDb, TenantryExt};
 
-use crate::TenantData;
+use crate::{TenantData, api};
 
 #[derive(Clone)]
 struct Site {
@@ -23,6 +23,7 @@ pub fn router(domain_suffix: String) -> Router {
         .route("/signup", post(signup))
         .route("/api/tenants", get(list_tenants))
         .with_state(Site { domain_suffix })
+        .layer(middleware::from_fn(api::json_errors))
 }
 
 #[derive(sqlx::FromRow)]

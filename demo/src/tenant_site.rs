@@ -3,14 +3,16 @@
 //! A site is served on the tenant's domain (`acme.localhost`) and, by subfolder, on the public
 //! domain (`localhost/t/acme/...`); links are built with [`TenantBase`] so they work on both.
 
+use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::Html;
 use axum::routing::get;
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json, Router, middleware};
 use serde::{Deserialize, Serialize};
 use tenantry::axum::{CurrentTenant, HttpError, RequestHost, TenantBase, TenantDb};
 
 use crate::TenantData;
+use crate::api::{self, ApiError};
 use crate::live::{self, NotesFeed};
 use crate::public_site::escape;
 
@@ -22,13 +24,22 @@ pub fn router() -> Router {
 
 /// Routes of a tenant site; new notes are announced on `feed`.
 pub fn router_with(feed: NotesFeed) -> Router {
+    router_extended(feed, Router::new())
+}
+
+/// Routes of a tenant site plus `extra` routes (a tenant type's API), with the live feed and
+/// JSON errors under `/api/` for all of them.
+pub fn router_extended(feed: NotesFeed, extra: Router) -> Router {
     Router::new()
         .route("/", get(home))
         .route("/api/notes", get(list_notes).post(create_note))
+        .route("/api/notes/{id}", get(get_note))
         .route("/api/notes/stream", get(live::notes_stream))
         .route("/ws", get(live::notes_ws))
         .route("/api/whoami", get(whoami))
+        .merge(extra)
         .layer(Extension(feed))
+        .layer(middleware::from_fn(api::json_errors))
 }
 
 /// A note as the API returns it.
@@ -107,11 +118,26 @@ async fn home(
     )))
 }
 
-async fn list_notes(mut db: TenantDb) -> Result<Json<Vec<Note>>, HttpError> {
+async fn list_notes(mut db: TenantDb) -> Result<Json<Vec<Note>>, ApiError> {
     let notes = sqlx::query_as("SELECT id, title, body FROM notes ORDER BY id LIMIT 10")
         .fetch_all(&mut *db)
         .await?;
     Ok(Json(notes))
+}
+
+async fn get_note(mut db: TenantDb, Path(id): Path<i64>) -> Result<Json<Note>, ApiError> {
+    sqlx::query_as("SELECT id, title, body FROM notes WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *db)
+        .await?
+        .map(Json)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "note_not_found",
+                format!("no note {id}"),
+            )
+        })
 }
 
 async fn create_note(
@@ -119,12 +145,9 @@ async fn create_note(
     Extension(feed): Extension<NotesFeed>,
     mut db: TenantDb,
     Json(new): Json<NewNote>,
-) -> Result<(StatusCode, Json<Note>), HttpError> {
+) -> Result<(StatusCode, Json<Note>), ApiError> {
     if new.title.trim().is_empty() {
-        return Err(HttpError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "title must not be empty",
-        ));
+        return Err(ApiError::invalid("title must not be empty"));
     }
     let note: Note =
         sqlx::query_as("INSERT INTO notes (title, body) VALUES ($1, $2) RETURNING id, title, body")

@@ -7,8 +7,9 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use tenantry::axum::{HttpError, TenantDb};
+use tenantry::axum::TenantDb;
 
+use crate::api::ApiError;
 use crate::live::NotesFeed;
 use crate::tenant_site;
 
@@ -52,15 +53,17 @@ pub struct NewSample {
 
 /// Clinic tenants: the notes site plus `GET/POST /api/patients`.
 pub fn clinic_router(feed: NotesFeed) -> Router {
-    tenant_site::router_with(feed).route("/api/patients", get(list_patients).post(add_patient))
+    let api = Router::new().route("/api/patients", get(list_patients).post(add_patient));
+    tenant_site::router_extended(feed, api)
 }
 
 /// Lab tenants: the notes site plus `GET/POST /api/samples`.
 pub fn lab_router(feed: NotesFeed) -> Router {
-    tenant_site::router_with(feed).route("/api/samples", get(list_samples).post(add_sample))
+    let api = Router::new().route("/api/samples", get(list_samples).post(add_sample));
+    tenant_site::router_extended(feed, api)
 }
 
-async fn list_patients(mut db: TenantDb) -> Result<Json<Vec<Patient>>, HttpError> {
+async fn list_patients(mut db: TenantDb) -> Result<Json<Vec<Patient>>, ApiError> {
     let rows = sqlx::query_as("SELECT id, name, email::text AS email FROM patients ORDER BY id")
         .fetch_all(&mut *db)
         .await?;
@@ -70,7 +73,7 @@ async fn list_patients(mut db: TenantDb) -> Result<Json<Vec<Patient>>, HttpError
 async fn add_patient(
     mut db: TenantDb,
     Json(new): Json<NewPatient>,
-) -> Result<(StatusCode, Json<Patient>), HttpError> {
+) -> Result<(StatusCode, Json<Patient>), ApiError> {
     let row: Patient = sqlx::query_as(
         "INSERT INTO patients (name, email) VALUES ($1, $2) RETURNING id, name, email::text AS email",
     )
@@ -83,7 +86,7 @@ async fn add_patient(
     Ok((StatusCode::CREATED, Json(row)))
 }
 
-async fn list_samples(mut db: TenantDb) -> Result<Json<Vec<Sample>>, HttpError> {
+async fn list_samples(mut db: TenantDb) -> Result<Json<Vec<Sample>>, ApiError> {
     let rows = sqlx::query_as(
         "SELECT id, code::text AS code, status::text AS status FROM samples ORDER BY id",
     )
@@ -95,7 +98,7 @@ async fn list_samples(mut db: TenantDb) -> Result<Json<Vec<Sample>>, HttpError> 
 async fn add_sample(
     mut db: TenantDb,
     Json(new): Json<NewSample>,
-) -> Result<(StatusCode, Json<Sample>), HttpError> {
+) -> Result<(StatusCode, Json<Sample>), ApiError> {
     let row: Sample = sqlx::query_as(
         "INSERT INTO samples (code) VALUES ($1) RETURNING id, code::text AS code, status::text AS status",
     )
@@ -107,11 +110,11 @@ async fn add_sample(
     Ok((StatusCode::CREATED, Json(row)))
 }
 
-/// A unique violation (23505) is the client's 409; anything else goes through [`HttpError`].
-fn conflict(e: sqlx::Error, message: &str) -> HttpError {
+/// A unique violation (23505) is the client's 409; anything else goes through [`ApiError`].
+fn conflict(e: sqlx::Error, message: &str) -> ApiError {
     match &e {
         sqlx::Error::Database(db) if db.code().as_deref() == Some("23505") => {
-            HttpError::new(StatusCode::CONFLICT, message)
+            ApiError::new(StatusCode::CONFLICT, "conflict", message)
         }
         _ => e.into(),
     }

@@ -241,3 +241,172 @@ async fn bad_signups_are_refused_and_leave_nothing() {
         .unwrap();
     assert_eq!(tenants.len(), 1);
 }
+
+/// The JSON body of an `/api/*` error: `{"error", "code"}`, served as `application/json`.
+async fn api_error(r: reqwest::Response) -> (u16, String, String) {
+    let status = r.status().as_u16();
+    let content_type = r.headers()["content-type"].to_str().unwrap().to_owned();
+    assert!(
+        content_type.starts_with("application/json"),
+        "{status}: {content_type}"
+    );
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body.as_object().unwrap().len(), 2, "{body}");
+    (
+        status,
+        body["error"].as_str().unwrap().to_owned(),
+        body["code"].as_str().unwrap().to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn api_routes_answer_errors_in_json() {
+    let s = Server::start().await;
+    assert_eq!(s.signup("Acme", "acme").await.status(), 303);
+
+    // The demo's own refusals: specific codes.
+    let r = s
+        .post("acme.localhost", "/api/notes")
+        .json(&json!({"title": "  "}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        api_error(r).await,
+        (
+            422,
+            "title must not be empty".into(),
+            "invalid_input".into()
+        )
+    );
+    let r = s
+        .get("acme.localhost", "/api/notes/999")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        api_error(r).await,
+        (404, "no note 999".into(), "note_not_found".into())
+    );
+    // ...and through the subfolder route.
+    let r = s
+        .get("localhost", "/t/acme/api/notes/999")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api_error(r).await.2, "note_not_found");
+
+    // Bodies axum refuses before the handler runs, unknown routes and methods.
+    let r = s
+        .post("acme.localhost", "/api/notes")
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    let (status, error, code) = api_error(r).await;
+    assert_eq!((status, code.as_str()), (400, "bad_request"), "{error}");
+    let r = s
+        .post("acme.localhost", "/api/notes")
+        .json(&json!({"body": "no title"}))
+        .send()
+        .await
+        .unwrap();
+    let (status, error, code) = api_error(r).await;
+    assert_eq!(status, 422);
+    assert_eq!(code, "unprocessable_entity");
+    assert!(error.contains("title"), "{error}");
+    let r = s
+        .post("acme.localhost", "/api/notes")
+        .body("title=x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api_error(r).await.0, 415);
+    let r = s
+        .get("acme.localhost", "/api/notes/abc")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api_error(r).await.0, 400);
+    let r = s.get("acme.localhost", "/api/nosuch").send().await.unwrap();
+    assert_eq!(
+        api_error(r).await,
+        (404, "Not Found".into(), "not_found".into())
+    );
+    let r = s.get("localhost", "/api/nosuch").send().await.unwrap();
+    assert_eq!(api_error(r).await.2, "not_found");
+    let r = s
+        .client
+        .delete(format!("{}/api/notes", s.base))
+        .header("host", "acme.localhost")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api_error(r).await.2, "method_not_allowed");
+
+    // A tenant type's API: a duplicate is a 409 in JSON.
+    let r = s
+        .post("localhost", "/signup")
+        .form(&[("name", "Lab"), ("subdomain", "lab"), ("type", "lab")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    for expected in [201, 409] {
+        let r = s
+            .post("lab.localhost", "/api/samples")
+            .json(&json!({"code": "S-1"}))
+            .send()
+            .await
+            .unwrap();
+        if expected == 409 {
+            assert_eq!(
+                api_error(r).await,
+                (
+                    409,
+                    "a sample with this code exists".into(),
+                    "conflict".into()
+                )
+            );
+        } else {
+            assert_eq!(r.status(), 201);
+        }
+    }
+
+    // A note that exists, by id.
+    let created: Value = s
+        .post("acme.localhost", "/api/notes")
+        .json(&json!({"title": "hello"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let fetched: Value = s
+        .get("acme.localhost", &format!("/api/notes/{}", created["id"]))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(fetched, created);
+
+    // HTML routes keep plain answers.
+    let r = s.signup("Bad", "my_co").await;
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let r = s.get("acme.localhost", "/nosuch").send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(
+        !r.headers()
+            .get("content-type")
+            .is_some_and(|t| t.to_str().unwrap().contains("json"))
+    );
+}
