@@ -178,13 +178,16 @@ pub enum TenantCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Delete a tenant (drops its schema unless --keep-schema).
+    /// Delete a tenant (drops its schema unless --keep-schema); asks first, or pass --yes.
     Delete {
         /// Schema name.
         name: String,
         /// Keep the schema and its data; only remove the registry rows.
         #[arg(long)]
         keep_schema: bool,
+        /// Don't ask for confirmation (required when stdin is not a terminal).
+        #[arg(long, short = 'y')]
+        yes: bool,
     },
     /// Rename a tenant's schema.
     Rename {

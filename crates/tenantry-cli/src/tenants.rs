@@ -1,6 +1,8 @@
 //! `tenantry tenant ...` and `tenantry domain ...`.
 
-use anyhow::{Context, Result};
+use std::io::{BufRead, IsTerminal, Write};
+
+use anyhow::{Context, Result, bail};
 use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 use tenantry::{NewTenant, SchemaOnDelete, Tenant, TenantStatus, Tenantry};
@@ -116,7 +118,32 @@ pub async fn tenant(t: &Tenantry, cmd: &TenantCommand) -> Result<()> {
                 outln!("data:           {}", v.data);
             }
         }
-        TenantCommand::Delete { name, keep_schema } => {
+        TenantCommand::Delete {
+            name,
+            keep_schema,
+            yes,
+        } => {
+            // An unknown tenant fails before anything is asked.
+            let tenant = t.tenant(name).await?;
+            if !*yes {
+                let served_at = tenant.primary_domain.as_deref().unwrap_or("no domain");
+                let (action, question) = if *keep_schema {
+                    (
+                        format!("delete tenant {name}"),
+                        format!(
+                            "Delete tenant {name} ({served_at})? It will no longer be served; schema {name} and its data are kept."
+                        ),
+                    )
+                } else {
+                    (
+                        format!("delete tenant {name} and drop its schema with all its data"),
+                        format!(
+                            "Delete tenant {name} ({served_at}) and drop schema {name} with all its data? This cannot be undone."
+                        ),
+                    )
+                };
+                confirm_on_terminal(&action, &question)?;
+            }
             let on_delete = if *keep_schema {
                 SchemaOnDelete::Keep
             } else {
@@ -190,4 +217,58 @@ pub async fn domain(t: &Tenantry, cmd: &DomainCommand) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Asks `question` on the terminal and fails unless the answer is yes. Without a terminal
+/// (scripts, CI) there is no one to ask: fails, naming `--yes`. `action` completes
+/// "refusing to ...".
+fn confirm_on_terminal(action: &str, question: &str) -> Result<()> {
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        bail!(
+            "refusing to {action} without confirmation: pass --yes (stdin is not a terminal, so there is no one to ask)"
+        );
+    }
+    if !confirm(question, &mut stdin.lock(), &mut std::io::stderr())? {
+        bail!("not confirmed: nothing was changed");
+    }
+    Ok(())
+}
+
+/// Writes `question [y/N] ` to `out` and reads one line of `input`: true for `y` or `yes`.
+fn confirm(
+    question: &str,
+    input: &mut impl BufRead,
+    out: &mut impl Write,
+) -> std::io::Result<bool> {
+    write!(out, "{question} [y/N] ")?;
+    out.flush()?;
+    let mut answer = String::new();
+    input.read_line(&mut answer)?;
+    Ok(matches!(
+        answer.trim().to_ascii_lowercase().as_str(),
+        "y" | "yes"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::confirm;
+
+    #[test]
+    fn only_yes_confirms() {
+        let ask = |answer: &str| {
+            let mut out = Vec::new();
+            let yes = confirm("Drop it?", &mut answer.as_bytes(), &mut out).unwrap();
+            assert_eq!(String::from_utf8(out).unwrap(), "Drop it? [y/N] ");
+            yes
+        };
+        for yes in ["y\n", "Y\n", "yes\n", " YES \n", "y"] {
+            assert!(ask(yes), "{yes:?}");
+        }
+        // Anything else, an empty line and end of input (Ctrl-D) are a no.
+        for no in ["n\n", "\n", "", "yep\n", "no\n"] {
+            assert!(!ask(no), "{no:?}");
+        }
+    }
 }

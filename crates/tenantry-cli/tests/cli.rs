@@ -420,17 +420,43 @@ async fn tenant_create_list_show_rename_delete() {
     assert_eq!(shown["primary_domain"], "acme.localhost");
     env.run(&["tenant", "show", "acme"]).fails_with(1);
 
+    // Renaming to the same name is a plain conflict.
+    let err = env
+        .run(&["tenant", "rename", "acme2", "acme2"])
+        .fails_with(1);
+    assert!(
+        err.contains("error: tenant \"acme2\" is already called \"acme2\""),
+        "{err}"
+    );
+
+    // Without a terminal to ask on, deleting needs --yes; nothing is changed without it.
+    for args in [&["beta"][..], &["beta", "--keep-schema"]] {
+        let err = env
+            .run(&[&["tenant", "delete"][..], args].concat())
+            .fails_with(1);
+        assert!(
+            err.contains("error: refusing to delete tenant beta") && err.contains("pass --yes"),
+            "{err}"
+        );
+        assert!(registry_has(&pool, "beta").await);
+        assert!(table_exists(&pool, "beta.items").await);
+    }
     // --keep-schema keeps the schema, the default drops it.
-    env.run(&["tenant", "delete", "acme2", "--keep-schema"])
+    env.run(&["tenant", "delete", "acme2", "--keep-schema", "--yes"])
         .ok();
     assert!(schema_exists(&pool, "acme2").await);
     assert!(!registry_has(&pool, "acme2").await);
-    env.run(&["tenant", "delete", "beta"]).ok();
+    env.run(&["tenant", "delete", "beta", "-y"]).ok();
     assert!(!schema_exists(&pool, "beta").await);
     assert!(!registry_has(&pool, "beta").await);
     assert!(tenants_json(&env).is_empty());
-    let err = env.run(&["tenant", "delete", "beta"]).fails_with(1);
-    assert!(err.contains("error: no tenant \"beta\""), "{err}");
+    // An unknown tenant is named before any confirmation is asked for.
+    for args in [&["beta"][..], &["beta", "--yes"]] {
+        let err = env
+            .run(&[&["tenant", "delete"][..], args].concat())
+            .fails_with(1);
+        assert!(err.contains("error: no tenant \"beta\""), "{err}");
+    }
 }
 
 #[tokio::test]
