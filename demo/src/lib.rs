@@ -60,6 +60,15 @@ impl TenantHooks for DemoHooks {
     }
 }
 
+/// Refuses text PostgreSQL cannot store: `text` columns can't hold U+0000 (the INSERT would
+/// fail, answered 500). The message names the field.
+pub(crate) fn no_nul(field: &str, value: &str) -> Result<(), String> {
+    if value.contains('\0') {
+        return Err(format!("{field} must not contain NUL characters (U+0000)"));
+    }
+    Ok(())
+}
+
 /// The demo's migration folders (shared, tenant), next to this crate.
 pub fn migrations_dir() -> (PathBuf, PathBuf) {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("migrations");

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use tenantry::NewTenant;
 use tenantry::axum::{HttpError, PublicDb, TenantryExt};
 
-use crate::{TenantData, api};
+use crate::{TenantData, api, no_nul};
 
 #[derive(Clone)]
 struct Site {
@@ -89,6 +89,8 @@ async fn signup(
         "" => subdomain.to_owned(),
         name => name.to_owned(),
     };
+    check_name(&display_name)
+        .map_err(|message| HttpError::new(StatusCode::UNPROCESSABLE_ENTITY, message))?;
     // The subdomain is validated by Tenantry as a schema name before anything runs.
     let domain = format!("{subdomain}.{}", site.domain_suffix);
     let mut new = NewTenant::new(subdomain, &domain).display_name(display_name);
@@ -111,6 +113,27 @@ async fn signup(
     // Keep the port the visitor used (e.g. :8000) in the redirect.
     let port = host_port(&headers);
     Ok(Redirect::to(&format!("http://{domain}{port}/")).into_response())
+}
+
+/// The longest workspace name, in characters (Tenantry refuses longer display names too).
+const MAX_NAME_CHARS: usize = 200;
+
+/// Checks the workspace name of the sign-up form: stored as text and shown in pages and tables.
+fn check_name(name: &str) -> Result<(), String> {
+    no_nul("name", name)?;
+    if let Some(c) = name.chars().find(|c| c.is_control()) {
+        return Err(format!(
+            "name must not contain control characters (U+{:04X})",
+            u32::from(c)
+        ));
+    }
+    let chars = name.chars().count();
+    if chars > MAX_NAME_CHARS {
+        return Err(format!(
+            "name is {chars} characters long; at most {MAX_NAME_CHARS} are allowed"
+        ));
+    }
+    Ok(())
 }
 
 /// `:port` of the request's `Host` header, if it has one.

@@ -11,10 +11,10 @@ use axum::{Extension, Json, Router, middleware};
 use serde::{Deserialize, Serialize};
 use tenantry::axum::{CurrentTenant, HttpError, RequestHost, TenantBase, TenantDb};
 
-use crate::TenantData;
 use crate::api::{self, ApiError};
 use crate::live::{self, NotesFeed};
 use crate::public_site::escape;
+use crate::{TenantData, no_nul};
 
 /// Routes of a tenant site, with a live feed of its own (tests, tools). The app uses
 /// [`router_with`] so that every tenant type shares one feed.
@@ -149,6 +149,9 @@ async fn create_note(
     if new.title.trim().is_empty() {
         return Err(ApiError::invalid("title must not be empty"));
     }
+    no_nul("title", &new.title)
+        .and(no_nul("body", &new.body))
+        .map_err(ApiError::invalid)?;
     let note: Note =
         sqlx::query_as("INSERT INTO notes (title, body) VALUES ($1, $2) RETURNING id, title, body")
             .bind(&new.title)

@@ -11,7 +11,7 @@ use tenantry::axum::TenantDb;
 
 use crate::api::ApiError;
 use crate::live::NotesFeed;
-use crate::tenant_site;
+use crate::{no_nul, tenant_site};
 
 /// A clinic's patient.
 #[derive(Debug, Serialize, Deserialize, sqlx::FromRow, PartialEq, Eq)]
@@ -74,6 +74,9 @@ async fn add_patient(
     mut db: TenantDb,
     Json(new): Json<NewPatient>,
 ) -> Result<(StatusCode, Json<Patient>), ApiError> {
+    no_nul("name", &new.name)
+        .and(no_nul("email", new.email.as_deref().unwrap_or_default()))
+        .map_err(ApiError::invalid)?;
     let row: Patient = sqlx::query_as(
         "INSERT INTO patients (name, email) VALUES ($1, $2) RETURNING id, name, email::text AS email",
     )
@@ -99,6 +102,7 @@ async fn add_sample(
     mut db: TenantDb,
     Json(new): Json<NewSample>,
 ) -> Result<(StatusCode, Json<Sample>), ApiError> {
+    no_nul("code", &new.code).map_err(ApiError::invalid)?;
     let row: Sample = sqlx::query_as(
         "INSERT INTO samples (code) VALUES ($1) RETURNING id, code::text AS code, status::text AS status",
     )

@@ -260,6 +260,84 @@ async fn api_error(r: reqwest::Response) -> (u16, String, String) {
 }
 
 #[tokio::test]
+async fn nul_bytes_are_refused_not_500() {
+    let s = Server::start().await;
+    assert_eq!(s.signup("Acme", "acme").await.status(), 303);
+
+    // PostgreSQL text can't hold U+0000: refused before the INSERT.
+    for note in [
+        json!({"title": "a\u{0}b", "body": "x"}),
+        json!({"title": "ok", "body": "x\u{0}"}),
+    ] {
+        let r = s
+            .post("acme.localhost", "/api/notes")
+            .json(&note)
+            .send()
+            .await
+            .unwrap();
+        let (status, error, code) = api_error(r).await;
+        assert_eq!(status, 422, "{note}");
+        assert!(error.contains("NUL"), "{error}");
+        assert_eq!(code, "invalid_input");
+    }
+
+    // Sign-up (an HTML form: the answer stays plain text).
+    let r = s.signup("Ac\u{0}me", "nul").await;
+    assert_eq!(r.status(), 422);
+    let text = r.text().await.unwrap();
+    assert!(text.contains("name") && text.contains("NUL"), "{text}");
+    let r = s.signup("Nul", "nu\u{0}l").await;
+    assert_eq!(r.status(), 422);
+    // Other text a name can't usefully hold: control characters, a megabyte.
+    let r = s.signup("Tab\tCo", "tab").await;
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("U+0009"));
+    let r = s.signup(&"n".repeat(1 << 20), "huge").await;
+    assert_eq!(r.status(), 422);
+    let text = r.text().await.unwrap();
+    assert!(text.contains("at most 200"), "{text}");
+
+    // The same in the tenant types' APIs.
+    let r = s
+        .post("localhost", "/signup")
+        .form(&[
+            ("name", "Clinic"),
+            ("subdomain", "clinic"),
+            ("type", "clinic"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let r = s
+        .post("clinic.localhost", "/api/patients")
+        .json(&json!({"name": "Ann\u{0}"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api_error(r).await.0, 422);
+
+    let tenants: Vec<Value> = s
+        .get("localhost", "/api/tenants")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(tenants.len(), 2, "{tenants:?}");
+    let notes: Vec<Value> = s
+        .get("acme.localhost", "/api/notes")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(notes.len(), 1, "only the welcome note: {notes:?}");
+}
+
+#[tokio::test]
 async fn api_routes_answer_errors_in_json() {
     let s = Server::start().await;
     assert_eq!(s.signup("Acme", "acme").await.status(), 303);
