@@ -8,6 +8,7 @@ use axum::{Json, Router, middleware};
 use serde::{Deserialize, Serialize};
 use tenantry::NewTenant;
 use tenantry::axum::{HttpError, PublicDb, TenantryExt};
+use tenantry::core::NameError;
 
 use crate::{TenantData, api, no_nul};
 
@@ -56,12 +57,13 @@ async fn landing(mut db: PublicDb) -> Result<Html<String>, HttpError> {
 <html><head><meta charset="utf-8"><title>Notes SaaS (Tenantry demo)</title></head>
 <body>
 <h1>Notes SaaS</h1>
-<p>Every workspace gets its own PostgreSQL schema, served at <code>&lt;subdomain&gt;.localhost</code>.</p>
+<p>Every workspace gets its own PostgreSQL schema, served at <code>&lt;subdomain&gt;.localhost</code>.
+A subdomain is letters, digits and hyphens (<code>my-co</code>), not starting or ending with a hyphen.</p>
 <h2>Plans</h2><ul>{plans}</ul>
 <h2>Create your workspace</h2>
 <form method="post" action="/signup">
   <label>Name <input name="name" required></label>
-  <label>Subdomain <input name="subdomain" required pattern="[a-z_][a-z0-9_]{{0,62}}"></label>
+  <label>Subdomain <input name="subdomain" required pattern="[A-Za-z0-9]([A-Za-z0-9\-]{{0,61}}[A-Za-z0-9])?" title="letters, digits and hyphens"></label>
   <label>Kind <select name="type"><option value="">Notes</option><option value="clinic">Clinic</option><option value="lab">Lab</option></select></label>
   <button type="submit">Sign up</button>
 </form>
@@ -84,32 +86,44 @@ async fn signup(
     headers: axum::http::HeaderMap,
     Form(form): Form<SignupForm>,
 ) -> Result<Response, HttpError> {
-    let subdomain = form.subdomain.trim();
+    let refuse = |message: String| HttpError::new(StatusCode::UNPROCESSABLE_ENTITY, message);
+    let typed = form.subdomain.trim();
+    let subdomain = Subdomain::parse(typed).map_err(refuse)?;
     let display_name = match form.name.trim() {
-        "" => subdomain.to_owned(),
+        "" => subdomain.label.clone(),
         name => name.to_owned(),
     };
-    check_name(&display_name)
-        .map_err(|message| HttpError::new(StatusCode::UNPROCESSABLE_ENTITY, message))?;
-    // The subdomain is validated by Tenantry as a schema name before anything runs.
-    let domain = format!("{subdomain}.{}", site.domain_suffix);
-    let mut new = NewTenant::new(subdomain, &domain).display_name(display_name);
+    check_name(&display_name).map_err(refuse)?;
+    let domain = format!("{}.{}", subdomain.label, site.domain_suffix);
+    let mut new = NewTenant::new(&subdomain.schema, &domain).display_name(display_name);
     match form.tenant_type.trim() {
         "" => {}
         ty @ ("clinic" | "lab") => new = new.tenant_type(ty),
-        other => {
-            return Err(HttpError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                format!("unknown kind {other:?}"),
-            ));
-        }
+        other => return Err(refuse(format!("unknown kind {other:?}"))),
     }
     let new = new
         .data(&TenantData {
             plan: "free".into(),
         })
         .map_err(|e| HttpError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
-    tenantry.create_tenant(new).await?;
+    // Tenantry's refusals, worded for what the user typed rather than for the schema.
+    match tenantry.create_tenant(new).await {
+        Ok(_) => {}
+        Err(tenantry::Error::InvalidName(NameError::SchemaReserved(_))) => {
+            return Err(refuse(format!(
+                "subdomain {} is reserved; choose another",
+                shown(typed)
+            )));
+        }
+        // Its schema name or its domain is in use (a sign-up, or a tenant made another way).
+        Err(tenantry::Error::Conflict(_)) => {
+            return Err(HttpError::new(
+                StatusCode::CONFLICT,
+                format!("subdomain {} is taken; choose another", shown(typed)),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    }
     // Keep the port the visitor used (e.g. :8000) in the redirect.
     let port = host_port(&headers);
     Ok(Redirect::to(&format!("http://{domain}{port}/")).into_response())
@@ -134,6 +148,79 @@ fn check_name(name: &str) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// A sign-up subdomain: the host label the user typed (lowercased) and the schema name derived
+/// from it. A host label allows hyphens and a leading digit, a schema name neither: `my-co` is
+/// served at `my-co.<suffix>` from schema `my_co`, `2fast` from `_2fast`. The mapping is
+/// one-to-one (a host label has no `_`), so two sign-ups never derive the same schema; a clash
+/// with a schema made another way is refused by Tenantry as taken.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Subdomain {
+    /// The host label, lowercase.
+    pub label: String,
+    /// The tenant's schema name.
+    pub schema: String,
+}
+
+impl Subdomain {
+    /// Checks `typed` as one DNS label (RFC 1123: 1-63 letters, digits and hyphens, no hyphen
+    /// at either end) and derives the schema name. Errors speak of what the user typed.
+    pub fn parse(typed: &str) -> Result<Self, String> {
+        let label = typed.to_ascii_lowercase();
+        let what = || format!("subdomain {}", shown(typed));
+        if label.is_empty() {
+            return Err("choose a subdomain".into());
+        }
+        if label.contains('.') {
+            return Err(format!("{} must be one name, without dots", what()));
+        }
+        if label.len() > 63 {
+            return Err(format!("{} is too long: at most 63 characters", what()));
+        }
+        if label.contains('_') {
+            let hyphens = label.replace('_', "-");
+            return Err(format!(
+                "{} is not a valid host name: \"_\" is not allowed in host names (try {hyphens:?})",
+                what()
+            ));
+        }
+        if !label
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            return Err(format!(
+                "{} is not a valid host name: use only letters a-z, digits and hyphens",
+                what()
+            ));
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err(format!(
+                "{} is not a valid host name: it can't start or end with a hyphen",
+                what()
+            ));
+        }
+        let mut schema = label.replace('-', "_");
+        if schema.starts_with(|c: char| c.is_ascii_digit()) {
+            schema.insert(0, '_');
+        }
+        if schema.len() > 63 {
+            return Err(format!(
+                "{} is too long: at most 62 characters when it starts with a digit",
+                what()
+            ));
+        }
+        Ok(Self { label, schema })
+    }
+}
+
+/// `typed`, quoted, cut to 64 characters: error messages echo what the user typed, but a
+/// megabyte of it helps nobody.
+fn shown(typed: &str) -> String {
+    match typed.char_indices().nth(64) {
+        Some((cut, _)) => format!("{:?}...", &typed[..cut]),
+        None => format!("{typed:?}"),
+    }
 }
 
 /// `:port` of the request's `Host` header, if it has one.
@@ -184,4 +271,53 @@ pub(crate) fn escape(s: &str) -> String {
         .replace('>', "&gt;")
         .replace('"', "&quot;")
         .replace('\'', "&#39;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Subdomain;
+
+    fn schema(typed: &str) -> String {
+        Subdomain::parse(typed).unwrap().schema
+    }
+
+    #[test]
+    fn schema_names_derive_from_host_labels() {
+        assert_eq!(
+            Subdomain::parse("My-Co").unwrap(),
+            Subdomain {
+                label: "my-co".into(),
+                schema: "my_co".into()
+            }
+        );
+        assert_eq!(schema("acme2"), "acme2");
+        assert_eq!(schema("a--b"), "a__b");
+        assert_eq!(schema("2fast"), "_2fast");
+        assert_eq!(schema("123"), "_123");
+        assert_eq!(schema(&"x".repeat(63)), "x".repeat(63));
+        assert!(Subdomain::parse(&format!("1{}", "x".repeat(62))).is_err());
+    }
+
+    #[test]
+    fn refusals_quote_what_was_typed() {
+        for (typed, says) in [
+            ("", "choose a subdomain"),
+            (
+                "my_co",
+                r#"subdomain "my_co" is not a valid host name: "_""#,
+            ),
+            ("My_Co", r#"(try "my-co")"#),
+            ("a.b", "without dots"),
+            ("-a", "start or end with a hyphen"),
+            ("a-", "start or end with a hyphen"),
+            ("a b", "letters a-z"),
+            ("ünï", r#""ünï""#),
+            ("a\0", "letters a-z"),
+        ] {
+            let err = Subdomain::parse(typed).unwrap_err();
+            assert!(err.contains(says), "{typed:?}: {err}");
+        }
+        let err = Subdomain::parse(&"y".repeat(100_000)).unwrap_err();
+        assert!(err.len() < 200 && err.contains("at most 63"), "{err}");
+    }
 }
