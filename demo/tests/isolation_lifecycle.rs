@@ -587,6 +587,98 @@ async fn queued_requests_across_a_swap_answer_from_their_own_tenant() {
     admin.close().await;
 }
 
+/// A domain moved to another tenant while requests that came in on it wait for a pooled
+/// connection: none of them is served as the domain's old owner after the move.
+#[tokio::test]
+async fn queued_requests_across_a_domain_move_never_reach_the_old_owner() {
+    const POOL: u32 = 4;
+    let _serial = SERIAL.lock().await;
+    let d = Demo::start_with(|c| {
+        c.max_connections = POOL;
+        c.pool_shards = 1;
+    })
+    .await;
+    for name in ["alpha", "bravo"] {
+        d.signup(name).await;
+        assert_eq!(
+            d.post_note(&format!("{name}.localhost"), &format!("{name}-secret-1"))
+                .await,
+            201
+        );
+    }
+    let mut admin_config = DemoConfig::new(d.db.url());
+    admin_config.max_connections = 2;
+    admin_config.pool_shards = 1;
+    let (admin, _) = build(&admin_config).await.expect("second handle");
+    admin
+        .add_domain("alpha", "shop.localhost", true)
+        .await
+        .unwrap();
+    // Warm the cache: shop.localhost -> alpha.
+    let mut warm = None;
+    for _ in 0..50 {
+        let r = d.get("shop.localhost", "/api/notes").send().await.unwrap();
+        if r.status() == 200 {
+            warm = Some(r.bytes().await.unwrap());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let warm = warm.expect("shop.localhost serves alpha");
+    assert!(String::from_utf8_lossy(&warm).contains("alpha-secret-1"));
+
+    let mut held = Vec::new();
+    for _ in 0..POOL {
+        held.push(d.tenantry.raw_pool().acquire().await.unwrap());
+    }
+    let requests: Vec<_> = (0..8)
+        .map(|i| {
+            let request = if i % 2 == 0 {
+                d.get("shop.localhost", "/api/notes")
+            } else {
+                d.post("shop.localhost", "/api/notes")
+                    .json(&json!({"title": format!("shop-q-{i}"), "body": ""}))
+            };
+            tokio::spawn(async move {
+                let r = request.send().await.expect("an answer");
+                let status = r.status().as_u16();
+                (status, r.bytes().await.unwrap_or_default())
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Move the domain: alpha keeps alpha.localhost, bravo gets shop.localhost.
+    admin.set_primary_domain("alpha.localhost").await.unwrap();
+    admin.remove_domain("shop.localhost").await.unwrap();
+    admin
+        .add_domain("bravo", "shop.localhost", true)
+        .await
+        .unwrap();
+    drop(held);
+
+    let mut statuses: BTreeMap<u16, u32> = BTreeMap::new();
+    for r in futures::future::join_all(requests).await {
+        let (status, body) = r.expect("request task");
+        *statuses.entry(status).or_default() += 1;
+        let text = String::from_utf8_lossy(&body);
+        assert!(
+            !text.contains("alpha-secret"),
+            "a request on shop.localhost was served alpha's notes after the move: {text}"
+        );
+        assert!(
+            matches!(status, 200 | 201 | 503),
+            "unexpected answer {status}: {text}"
+        );
+    }
+    eprintln!("[domain move] answers: {statuses:?}");
+    let alpha_rows = d.titles_in("alpha").await;
+    assert!(
+        alpha_rows.iter().all(|t| !t.starts_with("shop-q-")),
+        "queued POSTs on shop.localhost landed in alpha after the move: {alpha_rows:?}"
+    );
+    admin.close().await;
+}
+
 /// One event of a live feed, or its end.
 #[derive(Debug)]
 enum FeedEvent {

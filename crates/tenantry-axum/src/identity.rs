@@ -27,6 +27,9 @@ use crate::strategy::TenantKey;
 #[derive(Clone)]
 pub(crate) struct RequestIdentity {
     pub key: TenantKey,
+    /// The normalised domain the tenant was found by (host strategy): it must still be the
+    /// tenant's when the transaction starts.
+    pub domain: Option<String>,
     pub responder: Option<StatusResponder>,
     pub retry_after_secs: u64,
 }
@@ -38,19 +41,21 @@ pub(crate) async fn begin_for_request(
     parts: &mut Parts,
     tenant: Arc<Tenant>,
 ) -> Result<TenantTx, Response> {
-    match tenantry.begin(&tenant).await {
+    let identity = parts.extensions.get::<RequestIdentity>().cloned();
+    let domain = identity.as_ref().and_then(|i| i.domain.as_deref());
+    match begin(tenantry, &tenant, domain).await {
         Ok(tx) => return Ok(tx),
         Err(Error::TenantMoved(_) | Error::SchemaMissing(_) | Error::TenantNotServing { .. }) => {}
         Err(e) => return Err(HttpError::from(e).into_response()),
     }
     tracing::info!(tenant = %tenant.schema, id = tenant.id, "tenant changed under a request; resolving again");
-    // Whatever the cache holds predates the change (the listener would empty it shortly).
-    tenantry.invalidate_cache();
-    let identity = parts.extensions.get::<RequestIdentity>().cloned();
-    let fresh = match resolve_again(tenantry, identity.as_ref(), &tenant).await {
-        Ok(fresh) => fresh,
-        Err(response) => return Err(response),
-    };
+    let mut fresh = resolve_again(tenantry, identity.as_ref(), &tenant).await?;
+    if fresh.as_deref().is_some_and(|f| same_record(f, &tenant)) {
+        // The cache still holds what the database refused: empty it (the listener would do so
+        // shortly) and look again. Only the first request to notice a change pays for this.
+        tenantry.invalidate_cache();
+        fresh = resolve_again(tenantry, identity.as_ref(), &tenant).await?;
+    }
     let Some(fresh) = fresh else {
         return Err((StatusCode::NOT_FOUND, "Not Found").into_response());
     };
@@ -66,7 +71,7 @@ pub(crate) async fn begin_for_request(
         }
     }
     parts.extensions.insert(Arc::clone(&fresh));
-    match tenantry.begin(&fresh).await {
+    match begin(tenantry, &fresh, domain).await {
         Ok(tx) => Ok(tx),
         Err(Error::TenantMoved(_) | Error::SchemaMissing(_)) => Err(retry_soon()),
         Err(e) => Err(HttpError::from(e).into_response()),
@@ -100,6 +105,22 @@ async fn resolve_again(
             Err(e) => Err(unavailable(&e)),
         },
     }
+}
+
+async fn begin(
+    tenantry: &Tenantry,
+    tenant: &Arc<Tenant>,
+    domain: Option<&str>,
+) -> Result<TenantTx, Error> {
+    match domain {
+        Some(domain) => tenantry.begin_via_domain(tenant, domain).await,
+        None => tenantry.begin(tenant).await,
+    }
+}
+
+/// Whether two records say the same thing about a tenant's identity and status.
+fn same_record(a: &Tenant, b: &Tenant) -> bool {
+    a.id == b.id && a.schema == b.schema && a.schema_oid == b.schema_oid && a.status == b.status
 }
 
 fn retry_soon() -> Response {

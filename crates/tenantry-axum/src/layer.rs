@@ -458,8 +458,18 @@ impl Settings {
         };
         req.extensions_mut().insert(TenantBase(base));
         req.extensions_mut().insert(Arc::clone(&tenant));
+        let domain = match &id.key {
+            TenantKey::Domain(matched) if request_host == Some(matched.as_str()) => {
+                Some(matched.clone())
+            }
+            TenantKey::Domain(matched) => {
+                tenantry_core::normalize_host(matched, self.tenantry.config().host_policy).ok()
+            }
+            _ => None,
+        };
         req.extensions_mut().insert(RequestIdentity {
             key: id.key,
+            domain,
             responder: self.status_responder.clone(),
             retry_after_secs: self.retry_after_secs,
         });

@@ -64,21 +64,27 @@ impl TenantContext {
     /// few seconds when no listener runs.
     pub fn revoked(&self) -> impl Future<Output = ()> + Send + 'static + use<> {
         let (tenantry, tenant) = (self.tenantry.clone(), Arc::clone(&self.tenant));
+        // Subscribed now, not at the first poll: a change in between is not missed.
+        let mut changes = tenantry.registry_changes();
         async move {
-            let mut changes = tenantry.registry_changes();
+            // The tenant may have changed since the request was resolved: check once first.
+            let mut waited = false;
             loop {
-                let fallback = if tenantry.registry_listener_connected() {
-                    REVOKE_POLL_LISTENING
-                } else {
-                    REVOKE_POLL_DEAF
-                };
-                tokio::select! {
-                    changed = changes.changed() => if changed.is_err() {
-                        // The handle is gone: nothing will be served any more.
-                        return;
-                    },
-                    _ = tokio::time::sleep(fallback) => {}
+                if waited {
+                    let fallback = if tenantry.registry_listener_connected() {
+                        REVOKE_POLL_LISTENING
+                    } else {
+                        REVOKE_POLL_DEAF
+                    };
+                    tokio::select! {
+                        changed = changes.changed() => if changed.is_err() {
+                            // The handle is gone: nothing will be served any more.
+                            return;
+                        },
+                        _ = tokio::time::sleep(fallback) => {}
+                    }
                 }
+                waited = true;
                 match tenantry.resolve_schema(&tenant.schema).await {
                     Ok(Some(now))
                         if now.id == tenant.id

@@ -540,16 +540,28 @@ impl Tenantry {
     /// [`Error::TenantMoved`] (resolve the tenant again), [`Error::TenantNotServing`]. Use
     /// [`Tenantry::begin_any_status`] for maintenance work on a suspended tenant.
     pub async fn begin(&self, tenant: &Arc<Tenant>) -> Result<TenantTx> {
-        self.begin_tenant(tenant, true).await
+        self.begin_tenant(tenant, true, None).await
+    }
+
+    /// [`Tenantry::begin`] for work that came in on `domain` (normalised): also refused with
+    /// [`Error::TenantMoved`] once the domain no longer belongs to the tenant (moved to another
+    /// tenant while the request waited). The HTTP layer uses it for host-routed requests.
+    pub async fn begin_via_domain(&self, tenant: &Arc<Tenant>, domain: &str) -> Result<TenantTx> {
+        self.begin_tenant(tenant, true, Some(domain)).await
     }
 
     /// [`Tenantry::begin`] for a tenant in any status (maintenance scripts, `tenantry exec`):
     /// the same identity check and lock, without the status check.
     pub async fn begin_any_status(&self, tenant: &Arc<Tenant>) -> Result<TenantTx> {
-        self.begin_tenant(tenant, false).await
+        self.begin_tenant(tenant, false, None).await
     }
 
-    async fn begin_tenant(&self, tenant: &Arc<Tenant>, serving: bool) -> Result<TenantTx> {
+    async fn begin_tenant(
+        &self,
+        tenant: &Arc<Tenant>,
+        serving: bool,
+        domain: Option<&str>,
+    ) -> Result<TenantTx> {
         // Records built by hand can hold any text; registry ones are always valid.
         validate_schema_name(&tenant.schema, &[])?;
         let role = self.tenant_role(&tenant.schema);
@@ -559,6 +571,7 @@ impl Tenantry {
             serving,
             path: &self.search_path_for(&tenant.schema),
             role: role.as_deref(),
+            domain,
             idle_timeout: self.inner.config.tenant_idle_timeout,
         });
         let tx = match self.inner.shards.for_schema(&tenant.schema) {

@@ -84,7 +84,8 @@ $$;
             3,
             "tenant identity check",
             r#"
-CREATE FUNCTION tenantry_enter(p_id bigint, p_schema text, p_oid oid, p_serving boolean, p_session boolean)
+CREATE FUNCTION tenantry_enter(p_id bigint, p_schema text, p_oid oid, p_serving boolean, p_session boolean,
+                               p_domain text)
 RETURNS boolean LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 DECLARE
     v_oid oid;
@@ -108,6 +109,12 @@ BEGIN
     IF NOT FOUND OR v_oid IS DISTINCT FROM coalesce(p_oid, v_oid) THEN
         RAISE EXCEPTION USING ERRCODE = 'TY001',
             MESSAGE = format('tenantry: schema "%s" no longer belongs to tenant %s', p_schema, p_id);
+    END IF;
+    -- Reached through a domain: it must still be this tenant's (it may have moved to another).
+    IF p_domain IS NOT NULL AND NOT EXISTS (
+        SELECT 1 FROM tenantry_domains d WHERE d.domain = p_domain AND d.tenant_id = p_id) THEN
+        RAISE EXCEPTION USING ERRCODE = 'TY001',
+            MESSAGE = format('tenantry: domain "%s" no longer belongs to tenant %s', p_domain, p_id);
     END IF;
     IF p_serving AND v_status <> 'active' THEN
         RAISE EXCEPTION USING ERRCODE = 'TY002',

@@ -69,6 +69,8 @@ pub(crate) struct Enter<'a> {
     pub path: &'a str,
     /// The tenant role, in role mode.
     pub role: Option<&'a str>,
+    /// The domain the work came in on, which must still be the tenant's.
+    pub domain: Option<&'a str>,
     pub idle_timeout: Option<std::time::Duration>,
 }
 
@@ -84,8 +86,9 @@ impl Enter<'_> {
             .role
             .map(|r| format!(", {}::regrole", quote_literal(&quote_ident(r))))
             .unwrap_or_default();
+        let domain = self.domain.map_or_else(|| "NULL".to_owned(), quote_literal);
         format!(
-            "SELECT {}({}, {}, {oid}, {}, {session}){role_check}",
+            "SELECT {}({}, {}, {oid}, {}, {session}, {domain}){role_check}",
             self.function,
             t.id,
             quote_literal(&t.schema),
@@ -360,6 +363,7 @@ impl TenantConn {
             serving: true,
             path,
             role,
+            domain: None,
             idle_timeout: None,
         };
         let role_set = role

@@ -330,3 +330,20 @@ async fn tenant_transactions_cannot_idle_forever() {
     drop(tx);
     assert_eq!(bodies(&t, &acme).await.unwrap(), ["secret of acme"]);
 }
+
+#[tokio::test]
+async fn work_that_came_in_on_a_moved_domain_is_refused() {
+    let db = TestDb::new().await;
+    let t = tenantry(&db, false, Duration::from_secs(5)).await;
+    let acme = tenant(&t, "acme").await;
+    tenant(&t, "globex").await;
+    t.add_domain("acme", "shop.test", false).await.unwrap();
+    t.begin_via_domain(&acme, "shop.test").await.unwrap();
+
+    t.remove_domain("shop.test").await.unwrap();
+    t.add_domain("globex", "shop.test", false).await.unwrap();
+    // The record is still acme's, valid by id and schema; the domain is not its own any more.
+    assert_moved(t.begin_via_domain(&acme, "shop.test").await, "moved domain");
+    t.begin_via_domain(&acme, "acme.test").await.unwrap();
+    t.begin(&acme).await.unwrap();
+}
