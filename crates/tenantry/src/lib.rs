@@ -7,16 +7,19 @@
 //! This crate re-exports the pieces:
 //! * [`core`]: tenant model, name/domain validation, host normalisation (no I/O);
 //! * the database layer ([`Tenantry`], scoped transactions, migrations, life cycle) at the root;
-//! * [`axum`]: the router service and extractors.
+//! * `axum` (feature `axum`, on by default): [`axum::TenantLayer`], [`axum::TenantRouter`]
+//!   and the extractors.
 //!
-//! See the README for a five-minute guide.
+//! See the README for a five-minute guide; `examples/quick_start.rs` is its code, and
+//! `examples/existing_app.rs` adds tenancy to an ordinary axum app with one layer.
 
 #![warn(missing_docs)]
 
 pub use tenantry_core as core;
 pub use tenantry_sqlx::*;
 
-/// axum integration: [`axum::TenantRouter`] and the extractors.
+/// axum integration: [`axum::TenantLayer`], [`axum::TenantRouter`] and the extractors.
+#[cfg(feature = "axum")]
 pub mod axum {
     pub use tenantry_axum::*;
 }

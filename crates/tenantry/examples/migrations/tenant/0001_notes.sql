@@ -1,0 +1,2 @@
+-- Run in every tenant schema.
+CREATE TABLE notes (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, title TEXT NOT NULL);
