@@ -138,8 +138,8 @@ impl DemoConfig {
 
 /// Connects, runs both migration sets and returns the handle and the app. Invalid settings
 /// (see [`DemoConfig::validate`]) are refused before connecting.
-pub async fn build(config: &DemoConfig) -> Result<(Tenantry, TenantRouter), tenantry::Error> {
-    config.validate().map_err(tenantry::Error::Refused)?;
+pub async fn build(config: &DemoConfig) -> anyhow::Result<(Tenantry, TenantRouter)> {
+    config.validate().map_err(anyhow::Error::msg)?;
     let (shared, tenant) = migrations_dir();
     let mut builder = Tenantry::builder()
         .shared_migrations(shared)

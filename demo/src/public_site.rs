@@ -6,9 +6,9 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router, middleware};
 use serde::{Deserialize, Serialize};
-use tenantry::NewTenant;
 use tenantry::axum::{HttpError, PublicDb, TenantryExt};
 use tenantry::core::NameError;
+use tenantry::{MAX_DISPLAY_NAME_CHARS, NewTenant};
 
 use crate::{TenantData, api, no_nul};
 
@@ -116,7 +116,7 @@ async fn signup(
             )));
         }
         // Its schema name or its domain is in use (a sign-up, or a tenant made another way).
-        Err(tenantry::Error::Conflict(_)) => {
+        Err(tenantry::Error::TenantNameTaken { .. } | tenantry::Error::DomainTaken { .. }) => {
             return Err(HttpError::new(
                 StatusCode::CONFLICT,
                 format!("subdomain {} is taken; choose another", shown(typed)),
@@ -129,9 +129,6 @@ async fn signup(
     Ok(Redirect::to(&format!("http://{domain}{port}/")).into_response())
 }
 
-/// The longest workspace name, in characters (Tenantry refuses longer display names too).
-const MAX_NAME_CHARS: usize = 200;
-
 /// Checks the workspace name of the sign-up form: stored as text and shown in pages and tables.
 fn check_name(name: &str) -> Result<(), String> {
     no_nul("name", name)?;
@@ -142,9 +139,10 @@ fn check_name(name: &str) -> Result<(), String> {
         ));
     }
     let chars = name.chars().count();
-    if chars > MAX_NAME_CHARS {
+    // Tenantry's own limit on display names, checked here to word the refusal for the form.
+    if chars > MAX_DISPLAY_NAME_CHARS {
         return Err(format!(
-            "name is {chars} characters long; at most {MAX_NAME_CHARS} are allowed"
+            "name is {chars} characters long; at most {MAX_DISPLAY_NAME_CHARS} are allowed"
         ));
     }
     Ok(())

@@ -267,7 +267,7 @@ async fn nasty_names_are_refused_before_anything_runs() {
             .err()
             .unwrap_or_else(|| panic!("schema {name:?} accepted"));
         assert!(
-            matches!(err, Error::InvalidName(_) | Error::Conflict(_)),
+            matches!(err, Error::InvalidName(_) | Error::TenantNameTaken { .. }),
             "schema {name:?}: unexpected error kind {err:?}"
         );
         assert!(!err.to_string().is_empty());
@@ -306,7 +306,10 @@ async fn nasty_names_are_refused_before_anything_runs() {
         assert!(
             matches!(
                 err,
-                Error::InvalidName(_) | Error::Domain(_) | Error::Conflict(_)
+                Error::InvalidName(_)
+                    | Error::InvalidDomain { .. }
+                    | Error::DomainTaken { .. }
+                    | Error::DomainIsPublic { .. }
             ),
             "domain {domain:?}: unexpected error kind {err:?}"
         );

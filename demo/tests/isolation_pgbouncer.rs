@@ -56,7 +56,9 @@ async fn transactional_access_is_as_safe_behind_pgbouncer() {
     // Session-scoped access through a transaction pooler is refused, with a clear error.
     let t0 = std::sync::Arc::new(direct.tenant(&schema(0)).await.unwrap());
     match app.session(&t0).await {
-        Err(Error::Refused(msg)) => assert!(msg.contains("forbid_session_scope"), "{msg}"),
+        Err(e @ Error::SessionScopeForbidden) => {
+            assert!(e.to_string().contains("forbid_session_scope"), "{e}")
+        }
         Err(e) => panic!("expected a refusal, got {e}"),
         Ok(_) => panic!("session scope allowed behind a transaction pooler"),
     }

@@ -36,13 +36,41 @@ impl HttpError {
     }
 }
 
+/// How each [`tenantry_sqlx::Error`] is answered (the same table is in `docs/errors.md`).
+///
+/// Mistakes in what a user gave are 4xx with the error's message as the body (it names only
+/// what the user gave); everything else is logged and answered with a generic body.
+///
+/// | Variant | Status | Body |
+/// |---|---|---|
+/// | `InvalidName`, `InvalidDomain`, `UnknownTenantType`, `TenantDataNotObject`, `DisplayNameTooLong`, `DisplayNameControlCharacter` | 422 Unprocessable Entity | the message |
+/// | `TenantNotFound`, `DomainNotFound` | 404 Not Found | the message |
+/// | `TenantNameTaken`, `RenameToSameName`, `DomainTaken`, `DomainIsPublic`, `PrimaryDomainRemoval`, `RoleExists` | 409 Conflict | the message |
+/// | `TenantNotServing` (suspended) | 403 Forbidden | "This site is suspended." |
+/// | `TenantNotServing` (maintenance) | 503, `Retry-After: 120` | "This site is down for maintenance." |
+/// | `TenantMoved`, `SchemaMissing`, `TenantBusy` | 503, `Retry-After: 1` | generic |
+/// | `Database` when [`tenantry_sqlx::Error::is_unavailable`] (server unreachable, restarting, full) | 503 | generic |
+/// | `Database` (other), `Migration`, `MigrationState`, `MigrationSource`, `CannotClone`, `TenantDataNotSerializable`, `Hook`, `NoCurrentTenant`, `SessionScopeForbidden`, `SessionReleasedInTransaction`, `ExtraSearchPathMissing`, `InvalidPublicDomain`, `InvalidTenantRolePrefix`, and variants added later | 500 | generic |
+///
+/// The 500s are faults of the deployment or the application (configuration, migrations,
+/// hooks, a type that can't be stored as JSON), never of a user's input.
 impl From<tenantry_sqlx::Error> for HttpError {
     fn from(e: tenantry_sqlx::Error) -> Self {
         use tenantry_sqlx::Error as E;
         let status = match &e {
-            E::InvalidName(_) | E::Domain(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            E::Conflict(_) => StatusCode::CONFLICT,
-            E::TenantNotFound(_) => StatusCode::NOT_FOUND,
+            E::InvalidName(_)
+            | E::InvalidDomain { .. }
+            | E::UnknownTenantType { .. }
+            | E::TenantDataNotObject { .. }
+            | E::DisplayNameTooLong { .. }
+            | E::DisplayNameControlCharacter { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            E::TenantNotFound(_) | E::DomainNotFound { .. } => StatusCode::NOT_FOUND,
+            E::TenantNameTaken { .. }
+            | E::RenameToSameName { .. }
+            | E::DomainTaken { .. }
+            | E::DomainIsPublic { .. }
+            | E::PrimaryDomainRemoval { .. }
+            | E::RoleExists { .. } => StatusCode::CONFLICT,
             // The tenant changed under the request (rename, delete): the client may retry.
             E::TenantMoved(_) | E::SchemaMissing(_) | E::TenantBusy { .. } => {
                 return Self::new(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")

@@ -1,23 +1,119 @@
 //! Tenantry's error type.
+//!
+//! One variant per condition a caller may want to handle, with the names involved as fields.
+//! How the HTTP layer answers each one is tabled in `docs/errors.md`.
 
-use tenantry_core::NameError;
+use tenantry_core::{HostError, NameError};
 use thiserror::Error;
 
 /// A boxed error returned by application hooks.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Everything that can go wrong in Tenantry's database layer.
+///
+/// Messages speak of what the caller gave (the tenant name, the domain as typed...). New
+/// variants may be added: match the ones you handle and keep a catch-all arm.
 #[derive(Debug, Error)]
+#[non_exhaustive]
 pub enum Error {
+    // Input refused before anything ran.
     /// A schema name or domain was refused before anything was executed.
     #[error(transparent)]
     InvalidName(#[from] NameError),
-    /// No tenant with that schema name (or domain).
+    /// A domain given for a tenant is not a host name at all (empty, too long, malformed).
+    #[error("domain {domain:?} {}", host_problem(reason))]
+    InvalidDomain {
+        /// The domain as given.
+        domain: String,
+        /// Why it is not a host name.
+        reason: HostError,
+    },
+    /// No migrations are configured for this tenant type.
+    #[error("unknown tenant type {tenant_type:?}")]
+    UnknownTenantType {
+        /// The tenant type as given.
+        tenant_type: String,
+    },
+    /// The tenant's data is valid JSON but not an object.
+    #[error("tenant data must be a JSON object, not {found}")]
+    TenantDataNotObject {
+        /// What it is instead (`"an array"`, `"a string"`...).
+        found: &'static str,
+    },
+    /// The application's tenant data could not be turned into JSON (e.g. a map with non-string
+    /// keys): a defect of the application's type rather than of the user's input.
+    #[error("tenant data can't be represented as JSON: {0}")]
+    TenantDataNotSerializable(#[source] serde_json::Error),
+    /// The display name is longer than [`crate::MAX_DISPLAY_NAME_CHARS`].
+    #[error("display name is {chars} characters long; at most {max} are allowed")]
+    DisplayNameTooLong {
+        /// Its length in characters.
+        chars: usize,
+        /// The limit ([`crate::MAX_DISPLAY_NAME_CHARS`]).
+        max: usize,
+    },
+    /// The display name holds a control character (NUL included).
+    #[error(
+        "display name contains the control character U+{:04X}; control characters are not allowed",
+        u32::from(*character)
+    )]
+    DisplayNameControlCharacter {
+        /// The first one found.
+        character: char,
+    },
+
+    // Unknown names.
+    /// No tenant with that schema name.
     #[error("no tenant {0:?}")]
     TenantNotFound(String),
-    /// The tenant or domain already exists.
-    #[error("{0}")]
-    Conflict(String),
+    /// No tenant has that domain.
+    #[error("no such domain {domain:?}")]
+    DomainNotFound {
+        /// The domain, normalised.
+        domain: String,
+    },
+
+    // Conflicts with what exists.
+    /// A schema with the tenant's name already exists (a tenant's or any other): schema names
+    /// are unique across the database.
+    #[error("tenant name {schema:?} is taken: schema {schema:?} already exists")]
+    TenantNameTaken {
+        /// The tenant (schema) name asked for.
+        schema: String,
+    },
+    /// A rename to the name the tenant already has.
+    #[error("tenant {schema:?} is already called {schema:?}")]
+    RenameToSameName {
+        /// The tenant's name.
+        schema: String,
+    },
+    /// Another tenant already has this domain.
+    #[error("domain {domain:?} is already taken")]
+    DomainTaken {
+        /// The domain, normalised.
+        domain: String,
+    },
+    /// The domain is one of the public domains ([`crate::Config::public_domains`]), which
+    /// serve the public site and never a tenant.
+    #[error("domain {domain:?} is a public domain: it serves the public site, not a tenant")]
+    DomainIsPublic {
+        /// The domain, normalised.
+        domain: String,
+    },
+    /// The domain to remove is its tenant's primary domain.
+    #[error("{domain:?} is the tenant's primary domain: make another domain primary first")]
+    PrimaryDomainRemoval {
+        /// The domain, normalised.
+        domain: String,
+    },
+    /// The tenant's role ([`crate::Config::tenant_roles`]) already exists in the cluster.
+    #[error("role {role:?} already exists")]
+    RoleExists {
+        /// The role's name.
+        role: String,
+    },
+
+    // The tenant changed or is not serving (see `Tenantry::begin`).
     /// The tenant's schema is missing from the database (PostgreSQL would silently skip it in
     /// `search_path`, so Tenantry refuses instead).
     #[error("schema {0:?} does not exist")]
@@ -28,7 +124,7 @@ pub enum Error {
     #[error("schema {0:?} no longer belongs to the tenant it was resolved for")]
     TenantMoved(String),
     /// The tenant is not active (suspended or in maintenance): no new work starts.
-    #[error("tenant {schema:?} is {status}")]
+    #[error("tenant {schema:?} is {}", status_words(*status))]
     TenantNotServing {
         /// The tenant's schema.
         schema: String,
@@ -43,14 +139,13 @@ pub enum Error {
         waited.as_secs_f64()
     )]
     TenantBusy {
-        /// The tenant's schema.
+        /// The tenant's schema (or the domain being changed).
         schema: String,
         /// How long the change waited.
         waited: std::time::Duration,
     },
-    /// An operation on domains was refused (unknown domain, removing the primary one...).
-    #[error("{0}")]
-    Domain(String),
+
+    // Migrations.
     /// A migration failed in a schema; the schema's transaction was rolled back.
     #[error("schema {schema}: migration {version} ({description}) failed: {message}")]
     Migration {
@@ -74,6 +169,52 @@ pub enum Error {
     /// Loading a migration folder failed.
     #[error("migration folder: {0}")]
     MigrationSource(#[from] sqlx::migrate::MigrateError),
+    /// [`crate::Provision::Clone`] (or [`crate::Tenantry::fill_spares`]) needs the tenant
+    /// type's template, and it can't be cloned (e.g. its migrations create something the clone
+    /// plan does not reproduce).
+    #[error("cannot clone tenant type {tenant_type:?}'s template: {reason}")]
+    CannotClone {
+        /// The tenant type.
+        tenant_type: String,
+        /// Why its template can't be cloned.
+        reason: String,
+    },
+
+    // Configuration and usage.
+    /// A configured public domain is not a host name.
+    #[error("public domain {domain:?} {}", host_problem(reason))]
+    InvalidPublicDomain {
+        /// The domain as configured.
+        domain: String,
+        /// Why it is not a host name.
+        reason: HostError,
+    },
+    /// The prefix given to [`crate::TenantryBuilder::tenant_roles`] is not a valid one.
+    #[error("tenant role prefix {prefix:?} must match ^[a-z_][a-z0-9_]{{0,29}}$")]
+    InvalidTenantRolePrefix {
+        /// The prefix as configured.
+        prefix: String,
+    },
+    /// Schemas of [`crate::Config::extra_search_path`] do not exist.
+    #[error(
+        "extra_search_path: schema(s) {} do not exist; create them (e.g. `CREATE SCHEMA \
+         extensions` in a shared migration) or remove them from extra_search_path",
+        quoted_list(schemas)
+    )]
+    ExtraSearchPathMissing {
+        /// The missing schemas.
+        schemas: Vec<String>,
+    },
+    /// [`crate::Tenantry::session`] with [`crate::Config::forbid_session_scope`] set.
+    #[error(
+        "session-scoped access is disabled (forbid_session_scope): behind a transaction-mode \
+         pooler a session SET would leak to other clients; use Tenantry::begin"
+    )]
+    SessionScopeForbidden,
+    /// [`crate::TenantConn::release`] found a transaction left open; the connection was closed
+    /// instead of going back to the pool.
+    #[error("session connection released inside an open transaction: it was closed")]
+    SessionReleasedInTransaction,
     /// Called outside a tenant context (see [`crate::scope`]).
     #[error("no current tenant: this code is not running inside a tenant scope")]
     NoCurrentTenant,
@@ -85,15 +226,12 @@ pub enum Error {
         /// The hook's error.
         source: BoxError,
     },
-    /// Refused by configuration (e.g. session-scoped access behind a transaction pooler).
-    #[error("{0}")]
-    Refused(String),
     /// A database error.
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
 
-/// `Result` with Tenantry's [`Error`].
+/// `Result` with Tenantry's [`enum@Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
@@ -124,5 +262,44 @@ pub(crate) fn is_unavailable_sqlx(e: &sqlx::Error) -> bool {
             matches!(&*code, "57P01" | "57P02" | "57P03" | "53300") || code.starts_with("08")
         }),
         _ => false,
+    }
+}
+
+/// The rest of "domain X ..." for a host that could not be normalised (`HostError` speaks of a
+/// `Host` header; here the text is a domain someone gave).
+fn host_problem(reason: &HostError) -> &'static str {
+    match reason {
+        HostError::Empty => "is empty",
+        HostError::TooLong => "is too long to be a host name",
+        HostError::Malformed => "is not a valid host name",
+    }
+}
+
+/// "suspended", "in maintenance".
+fn status_words(status: tenantry_core::TenantStatus) -> &'static str {
+    match status {
+        tenantry_core::TenantStatus::Maintenance => "in maintenance",
+        other => other.as_str(),
+    }
+}
+
+/// `"a", "b"`.
+fn quoted_list(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|s| format!("{s:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `"an array"`, `"a string"`...: what a JSON value is, for messages.
+pub(crate) fn json_kind(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
     }
 }

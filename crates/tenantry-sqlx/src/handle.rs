@@ -390,8 +390,10 @@ impl TenantryBuilder {
             .public_domains
             .iter()
             .map(|d| {
-                normalize_host(d, config.host_policy)
-                    .map_err(|e| Error::Domain(format!("public domain {d:?}: {e}")))
+                normalize_host(d, config.host_policy).map_err(|reason| Error::InvalidPublicDomain {
+                    domain: d.clone(),
+                    reason,
+                })
             })
             .collect::<Result<_>>()?;
 
@@ -416,9 +418,9 @@ impl TenantryBuilder {
                     .bytes()
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
             if !ok {
-                return Err(Error::Refused(format!(
-                    "tenant role prefix {prefix:?} must match ^[a-z_][a-z0-9_]{{0,29}}$"
-                )));
+                return Err(Error::InvalidTenantRolePrefix {
+                    prefix: prefix.clone(),
+                });
             }
         }
         // No ping before each acquire: the first round trip of every scoped transaction (its
@@ -623,14 +625,11 @@ impl Tenantry {
     }
 
     /// A session-scoped connection for work that can't run in one transaction (long jobs,
-    /// `COPY`, several transactions). Refused when [`Config::forbid_session_scope`] is set.
+    /// `COPY`, several transactions). Refused with [`Error::SessionScopeForbidden`] when
+    /// [`Config::forbid_session_scope`] is set.
     pub async fn session(&self, tenant: &Arc<Tenant>) -> Result<TenantConn> {
         if self.inner.config.forbid_session_scope {
-            return Err(Error::Refused(
-                "session-scoped access is disabled (forbid_session_scope): behind a transaction-mode \
-                 pooler a session SET would leak to other clients; use Tenantry::begin"
-                    .into(),
-            ));
+            return Err(Error::SessionScopeForbidden);
         }
         validate_schema_name(&tenant.schema, &[])?;
         TenantConn::open(

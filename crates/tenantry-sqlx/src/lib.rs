@@ -38,7 +38,7 @@ pub use handle::{
     TenantryBuilder,
 };
 pub use hooks::{NoHooks, TenantHooks};
-pub use lifecycle::{NewTenant, SchemaOnDelete};
+pub use lifecycle::{MAX_DISPLAY_NAME_CHARS, NewTenant, SchemaOnDelete};
 pub use migrate::{MIGRATIONS_TABLE, MigrationSet, SchemaOutcome};
 pub use provision::{Provision, template_schema};
 pub use registry::{DomainRecord, NOTIFY_CHANNEL};

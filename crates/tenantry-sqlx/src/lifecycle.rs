@@ -23,8 +23,9 @@ pub struct NewTenant {
     pub schema: String,
     /// Primary domain (normalised and validated).
     pub domain: String,
-    /// Display name (defaults to the schema name): at most 200 characters, no control
-    /// characters (`create_tenant` refuses others with [`Error::Refused`]).
+    /// Display name (defaults to the schema name): at most [`MAX_DISPLAY_NAME_CHARS`]
+    /// characters, no control characters (`create_tenant` refuses others with
+    /// [`Error::DisplayNameTooLong`] and [`Error::DisplayNameControlCharacter`]).
     pub display_name: Option<String>,
     /// Tenant type (defaults to `"default"`).
     pub tenant_type: Option<String>,
@@ -74,23 +75,22 @@ impl NewTenant {
     }
 }
 
-/// The longest display name [`Tenantry::create_tenant`] accepts, in characters.
-const MAX_DISPLAY_NAME_CHARS: usize = 200;
+/// The longest display name [`Tenantry::create_tenant`] accepts, in characters (check it in
+/// your own forms to refuse a name before calling Tenantry).
+pub const MAX_DISPLAY_NAME_CHARS: usize = 200;
 
 /// Refuses display names that are too long, or that hold control characters (NUL included)
 /// that would break terminals, logs and PostgreSQL `TEXT`.
 fn check_display_name(name: &str) -> Result<()> {
     let chars = name.chars().count();
     if chars > MAX_DISPLAY_NAME_CHARS {
-        return Err(Error::Refused(format!(
-            "display name is {chars} characters long; at most {MAX_DISPLAY_NAME_CHARS} are allowed"
-        )));
+        return Err(Error::DisplayNameTooLong {
+            chars,
+            max: MAX_DISPLAY_NAME_CHARS,
+        });
     }
-    if let Some(c) = name.chars().find(|c| c.is_control()) {
-        return Err(Error::Refused(format!(
-            "display name contains the control character U+{:04X}; control characters are not allowed",
-            u32::from(c)
-        )));
+    if let Some(character) = name.chars().find(|c| c.is_control()) {
+        return Err(Error::DisplayNameControlCharacter { character });
     }
     Ok(())
 }
@@ -119,17 +119,17 @@ impl Tenantry {
         let host = self.normalize_domain(raw)?;
         validate_domain(&host)?;
         if self.config().public_domains.contains(&host) {
-            return Err(Error::Conflict(format!(
-                "domain {host:?} is a public domain"
-            )));
+            return Err(Error::DomainIsPublic { domain: host });
         }
         Ok(host)
     }
 
     /// Normalises a domain given by a user as a `Host` would be (lookup key form).
     fn normalize_domain(&self, raw: &str) -> Result<String> {
-        normalize_host(raw, self.config().host_policy)
-            .map_err(|e| Error::Domain(format!("domain {raw:?}: {e}")))
+        normalize_host(raw, self.config().host_policy).map_err(|reason| Error::InvalidDomain {
+            domain: raw.to_owned(),
+            reason,
+        })
     }
 
     /// Opens a transaction whose path is `schema` then the shared schemas, without the
@@ -166,11 +166,11 @@ impl Tenantry {
             .unwrap_or_else(|| crate::DEFAULT_TENANT_TYPE.to_owned());
         let set = self
             .tenant_migration_set(&tenant_type)
-            .ok_or_else(|| Error::Refused(format!("unknown tenant type {tenant_type:?}")))?
+            .ok_or_else(|| Error::UnknownTenantType {
+                tenant_type: tenant_type.clone(),
+            })?
             .clone();
-        if !new.data.is_object() {
-            return Err(Error::Refused("tenant data must be a JSON object".into()));
-        }
+        check_data(&new.data)?;
         let display_name = new.display_name.unwrap_or_else(|| new.schema.clone());
         check_display_name(&display_name)?;
         let sql = &self.inner.sql;
@@ -181,7 +181,10 @@ impl Tenantry {
             Provision::Clone => {
                 let plan = self.clone_plan(&tenant_type).await?;
                 if let Err(why) = plan.as_ref() {
-                    return Err(Error::Refused(format!("cannot clone: {why}")));
+                    return Err(Error::CannotClone {
+                        tenant_type,
+                        reason: why.clone(),
+                    });
                 }
                 Some(plan)
             }
@@ -195,10 +198,7 @@ impl Tenantry {
                 .fetch_one(&mut *tx)
                 .await?;
         if exists {
-            return Err(Error::Conflict(format!(
-                "schema {:?} already exists",
-                new.schema
-            )));
+            return Err(Error::TenantNameTaken { schema: new.schema });
         }
         let taken: bool = sqlx::query_scalar(AssertSqlSafe(format!(
             "SELECT EXISTS (SELECT 1 FROM {} WHERE domain = $1)",
@@ -208,9 +208,7 @@ impl Tenantry {
         .fetch_one(&mut *tx)
         .await?;
         if taken {
-            return Err(Error::Conflict(format!(
-                "domain {domain:?} is already taken"
-            )));
+            return Err(Error::DomainTaken { domain });
         }
         let applied = match plan.as_deref() {
             Some(Ok(_))
@@ -230,9 +228,7 @@ impl Tenantry {
                 // The whole schema, its seed rows and migration history in one batch.
                 tx.execute(sqlx::raw_sql(AssertSqlSafe(plan.sql_for(&new.schema))))
                     .await
-                    .map_err(|e| {
-                        conflict_or(e, || format!("schema {:?} already exists", new.schema))
-                    })?;
+                    .map_err(|e| conflict_or(e, || name_taken(&new.schema)))?;
                 set.migrations().iter().map(|m| m.version).collect()
             }
             _ => {
@@ -241,9 +237,7 @@ impl Tenantry {
                     quote_ident(&new.schema)
                 )))
                 .await
-                .map_err(|e| {
-                    conflict_or(e, || format!("schema {:?} already exists", new.schema))
-                })?;
+                .map_err(|e| conflict_or(e, || name_taken(&new.schema)))?;
                 apply_in_tx(&mut tx, &new.schema, MIGRATIONS_TABLE, &set).await?
             }
         };
@@ -257,7 +251,7 @@ impl Tenantry {
         .bind(&new.data)
         .fetch_one(&mut *tx)
         .await
-        .map_err(|e| conflict_or(e, || format!("tenant {:?} already exists", new.schema)))?;
+        .map_err(|e| conflict_or(e, || name_taken(&new.schema)))?;
         sqlx::query(AssertSqlSafe(format!(
             "INSERT INTO {} (domain, tenant_id, is_primary) VALUES ($1, $2, TRUE)",
             sql.domains
@@ -266,7 +260,7 @@ impl Tenantry {
         .bind(id)
         .execute(&mut *tx)
         .await
-        .map_err(|e| conflict_or(e, || format!("domain {domain:?} is already taken")))?;
+        .map_err(|e| conflict_or(e, || domain_taken(&domain)))?;
         write_ledger(&mut tx, self, &new.schema, &tenant_type, &set).await?;
 
         let tenant = fetch_tenant(&mut tx, self, &new.schema).await?;
@@ -346,9 +340,9 @@ impl Tenantry {
         let reserved: Vec<&str> = reserved.iter().map(String::as_str).collect();
         validate_schema_name(new, &reserved)?;
         if old == new {
-            return Err(Error::Conflict(format!(
-                "tenant {old:?} is already called {new:?}"
-            )));
+            return Err(Error::RenameToSameName {
+                schema: old.to_owned(),
+            });
         }
         let mut tx = self.begin_admin(old).await?;
         let tenant = self.lock_tenant(&mut tx, old).await?;
@@ -362,7 +356,7 @@ impl Tenantry {
             quote_ident(new)
         )))
         .await
-        .map_err(|e| conflict_or(e, || format!("schema {new:?} already exists")))?;
+        .map_err(|e| conflict_or(e, || name_taken(new)))?;
         self.rename_tenant_role(&mut tx, old, new).await?;
         let sql = &self.inner.sql;
         sqlx::query(AssertSqlSafe(format!(
@@ -410,11 +404,8 @@ impl Tenantry {
 
     /// Replaces the application's fields of a tenant.
     pub async fn set_data<T: Serialize>(&self, schema: &str, data: &T) -> Result<()> {
-        let value =
-            serde_json::to_value(data).map_err(|e| Error::Refused(format!("tenant data: {e}")))?;
-        if !value.is_object() {
-            return Err(Error::Refused("tenant data must be a JSON object".into()));
-        }
+        let value = serde_json::to_value(data).map_err(Error::TenantDataNotSerializable)?;
+        check_data(&value)?;
         let done = sqlx::query(AssertSqlSafe(format!(
             "UPDATE {} SET data = $1 WHERE schema_name = $2",
             self.inner.sql.tenants
@@ -454,7 +445,7 @@ impl Tenantry {
         .bind(primary || tenant.primary_domain.is_none())
         .execute(&mut *tx)
         .await
-        .map_err(|e| conflict_or(e, || format!("domain {domain:?} is already taken")))?;
+        .map_err(|e| conflict_or(e, || domain_taken(&domain)))?;
         tx.commit().await?;
         self.invalidate_cache();
         Ok(())
@@ -479,12 +470,8 @@ impl Tenantry {
             self.lock_tenant_id(&mut tx, tenant_id, &domain).await?;
         }
         match row.map(|(primary, _)| primary) {
-            None => return Err(Error::Domain(format!("no such domain {domain:?}"))),
-            Some(true) => {
-                return Err(Error::Domain(format!(
-                    "{domain:?} is the tenant's primary domain: make another domain primary first"
-                )));
-            }
+            None => return Err(Error::DomainNotFound { domain }),
+            Some(true) => return Err(Error::PrimaryDomainRemoval { domain }),
             Some(false) => {}
         }
         sqlx::query(AssertSqlSafe(format!(
@@ -511,8 +498,9 @@ impl Tenantry {
         .bind(&domain)
         .fetch_optional(&mut *tx)
         .await?;
-        let tenant_id =
-            tenant_id.ok_or_else(|| Error::Domain(format!("no such domain {domain:?}")))?;
+        let Some(tenant_id) = tenant_id else {
+            return Err(Error::DomainNotFound { domain });
+        };
         // Two statements: the partial unique index is checked row by row, so the old primary
         // must be cleared before the new one is set.
         sqlx::query(AssertSqlSafe(format!(
@@ -660,14 +648,14 @@ impl Tenantry {
         );
         conn.execute(sqlx::raw_sql(AssertSqlSafe(sql)))
             .await
-            .map_err(|e| conflict_or(e, || format!("role {role:?} already exists")))
-            .map_err(|e| match e {
-                Error::Database(sqlx::Error::Database(db))
-                    if db.code().as_deref() == Some("42710") =>
+            .map_err(|e| match &e {
+                // 42710 duplicate_object; 23505 when two creations race on the catalog.
+                sqlx::Error::Database(db)
+                    if matches!(db.code().as_deref(), Some("42710" | "23505")) =>
                 {
-                    Error::Conflict(format!("role {role:?} already exists"))
+                    Error::RoleExists { role: role.clone() }
                 }
-                e => e,
+                _ => Error::Database(e),
             })?;
         Ok(())
     }
@@ -711,7 +699,7 @@ impl Tenantry {
         .await
         .map_err(|e| match e {
             sqlx::Error::Database(db) if db.code().as_deref() == Some("42710") => {
-                Error::Conflict(format!("role {new_role:?} already exists"))
+                Error::RoleExists { role: new_role }
             }
             e => Error::Database(e),
         })?;
@@ -758,12 +746,36 @@ pub(crate) async fn write_ledger(
     Ok(())
 }
 
-/// Unique violations (23505) and duplicate schemas (42P06) become [`Error::Conflict`].
-fn conflict_or(e: sqlx::Error, msg: impl FnOnce() -> String) -> Error {
+/// Unique violations (23505) and duplicate schemas (42P06), found only once the statement ran
+/// (a concurrent creation won), become `conflict()`; other errors stay database errors.
+fn conflict_or(e: sqlx::Error, conflict: impl FnOnce() -> Error) -> Error {
     if let sqlx::Error::Database(db) = &e
         && matches!(db.code().as_deref(), Some("23505" | "42P06"))
     {
-        return Error::Conflict(msg());
+        return conflict();
     }
     Error::Database(e)
+}
+
+fn name_taken(schema: &str) -> Error {
+    Error::TenantNameTaken {
+        schema: schema.to_owned(),
+    }
+}
+
+fn domain_taken(domain: &str) -> Error {
+    Error::DomainTaken {
+        domain: domain.to_owned(),
+    }
+}
+
+/// Tenant data must be a JSON object (the application's fields, by name).
+fn check_data(data: &serde_json::Value) -> Result<()> {
+    if data.is_object() {
+        Ok(())
+    } else {
+        Err(Error::TenantDataNotObject {
+            found: crate::error::json_kind(data),
+        })
+    }
 }

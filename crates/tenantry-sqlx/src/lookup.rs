@@ -54,15 +54,7 @@ impl Tenantry {
         if missing.is_empty() {
             Ok(())
         } else {
-            Err(Error::Refused(format!(
-                "extra_search_path: schema(s) {} do not exist; create them (e.g. `CREATE SCHEMA \
-                 extensions` in a shared migration) or remove them from extra_search_path",
-                missing
-                    .iter()
-                    .map(|s| format!("{s:?}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )))
+            Err(Error::ExtraSearchPathMissing { schemas: missing })
         }
     }
 }

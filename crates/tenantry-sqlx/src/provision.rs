@@ -119,7 +119,9 @@ impl Tenantry {
     ) -> Result<Arc<std::result::Result<ClonePlan, String>>> {
         let set = self
             .tenant_migration_set(tenant_type)
-            .ok_or_else(|| Error::Refused(format!("unknown tenant type {tenant_type:?}")))?
+            .ok_or_else(|| Error::UnknownTenantType {
+                tenant_type: tenant_type.to_owned(),
+            })?
             .clone();
         let cache = &self.inner.templates;
         // A process's migration sets never change, and a plan is self-contained (it doesn't
@@ -212,12 +214,19 @@ impl Tenantry {
     pub async fn fill_spares(&self, tenant_type: &str, count: usize) -> Result<usize> {
         let set = self
             .tenant_migration_set(tenant_type)
-            .ok_or_else(|| Error::Refused(format!("unknown tenant type {tenant_type:?}")))?
+            .ok_or_else(|| Error::UnknownTenantType {
+                tenant_type: tenant_type.to_owned(),
+            })?
             .clone();
         let plan = self.clone_plan(tenant_type).await?;
         let plan = match plan.as_ref() {
             Ok(plan) => plan,
-            Err(why) => return Err(Error::Refused(format!("cannot clone: {why}"))),
+            Err(why) => {
+                return Err(Error::CannotClone {
+                    tenant_type: tenant_type.to_owned(),
+                    reason: why.clone(),
+                });
+            }
         };
         let ledger = &self.inner.sql.ledger;
         let spares: Vec<(String, String)> = sqlx::query_as(AssertSqlSafe(format!(

@@ -390,8 +390,8 @@ impl TenantConn {
     }
 
     /// Resets the session (`RESET ALL`, `RESET ROLE`) and returns the connection to the pool.
-    /// If a transaction was left open or the reset fails, the connection is closed instead (and
-    /// an error says why).
+    /// If a transaction was left open ([`Error::SessionReleasedInTransaction`]) or the reset
+    /// fails, the connection is closed instead.
     pub async fn release(mut self) -> Result<()> {
         // One round trip: the check fails inside a transaction block, which skips the resets
         // (and Drop closes the connection).
@@ -408,9 +408,7 @@ impl TenantConn {
                 self.clean = true;
                 Ok(())
             }
-            Err(e) if is_outside_tx_failure(&e) => Err(Error::Refused(
-                "session connection released inside an open transaction: it was closed".into(),
-            )),
+            Err(e) if is_outside_tx_failure(&e) => Err(Error::SessionReleasedInTransaction),
             Err(e) => Err(e.into()),
         }
     }

@@ -251,7 +251,11 @@ async fn unsupported_template_falls_back_to_migrating() {
         .create_tenant(NewTenant::new("forced", "forced.example.com").provision(Provision::Clone))
         .await
         .expect_err("clone refused");
-    assert!(matches!(err, Error::Refused(_)), "{err}");
+    assert!(
+        matches!(&err, Error::CannotClone { tenant_type, reason }
+            if tenant_type == "default" && reason.contains("type status")),
+        "{err}"
+    );
     // Template names are reserved for tenants.
     let err = t
         .create_tenant(NewTenant::new("tenantry_template", "tpl.example.com"))

@@ -189,7 +189,7 @@ async fn with_roles_postgres_refuses_another_tenants_schema() {
     assert!(matches!(
         t.create_tenant(NewTenant::new("epsilon", "delta.test"))
             .await,
-        Err(Error::Conflict(_))
+        Err(Error::DomainTaken { domain }) if domain == "delta.test"
     ));
     assert!(roles(vec![format!("{prefix}epsilon")]).await.is_empty());
     t.delete_tenant("delta", SchemaOnDelete::Drop)

@@ -164,7 +164,7 @@ async fn invalid_names_and_domains_are_refused_before_anything_runs() {
         assert!(
             matches!(
                 err,
-                Error::InvalidName(_) | Error::Domain(_) | Error::Conflict(_)
+                Error::InvalidName(_) | Error::InvalidDomain { .. } | Error::DomainIsPublic { .. }
             ),
             "{bad:?}: {err:?}"
         );
@@ -184,12 +184,18 @@ async fn duplicates_conflict_and_keep_the_first() {
         .create_tenant(NewTenant::new("acme", "other.localhost"))
         .await
         .unwrap_err();
-    assert!(matches!(same_schema, Error::Conflict(_)), "{same_schema:?}");
+    assert!(
+        matches!(&same_schema, Error::TenantNameTaken { schema } if schema == "acme"),
+        "{same_schema:?}"
+    );
     let same_domain = t
         .create_tenant(NewTenant::new("globex", "ACME.localhost"))
         .await
         .unwrap_err();
-    assert!(matches!(same_domain, Error::Conflict(_)), "{same_domain:?}");
+    assert!(
+        matches!(&same_domain, Error::DomainTaken { domain } if domain == "acme.localhost"),
+        "{same_domain:?}"
+    );
     assert!(!schema_exists(&t, "globex").await);
     assert_eq!(t.tenants().await.unwrap().len(), 1);
 }
@@ -243,7 +249,7 @@ async fn rename_moves_schema_rows_and_ledger() {
     // Onto an existing schema, or to an invalid name: refused, nothing changed.
     assert!(matches!(
         t.rename_tenant("acme_corp", "globex").await,
-        Err(Error::Conflict(_))
+        Err(Error::TenantNameTaken { schema }) if schema == "globex"
     ));
     assert!(matches!(
         t.rename_tenant("acme_corp", "Bad").await,
@@ -289,12 +295,15 @@ async fn domains_add_remove_set_primary() {
     // Taken by another tenant, invalid, or the primary: refused.
     assert!(matches!(
         t.add_domain("globex", "acme.test", false).await,
-        Err(Error::Conflict(_))
+        Err(Error::DomainTaken { domain }) if domain == "acme.test"
     ));
-    assert!(t.add_domain("acme", "bad domain", false).await.is_err());
+    assert!(matches!(
+        t.add_domain("acme", "bad domain", false).await,
+        Err(Error::InvalidDomain { domain, .. }) if domain == "bad domain"
+    ));
     assert!(matches!(
         t.remove_domain("acme.test").await,
-        Err(Error::Domain(_))
+        Err(Error::PrimaryDomainRemoval { domain }) if domain == "acme.test"
     ));
     t.set_primary_domain("acme.localhost").await.unwrap();
     t.remove_domain("acme.test").await.unwrap();
@@ -310,7 +319,98 @@ async fn domains_add_remove_set_primary() {
     assert_eq!(primaries, 2, "exactly one primary per tenant");
 }
 
-#[derive(Serialize, Deserialize, Debug, PartialEq)]
+/// Each refusal is its own variant, naming what the caller gave; nothing is created or changed.
+#[tokio::test]
+async fn refusals_are_matchable_variants() {
+    let db = TestDb::new().await;
+    let t = tenantry_with(&db, notes_set()).await;
+    t.create_tenant(NewTenant::new("acme", "acme.localhost"))
+        .await
+        .unwrap();
+    let create = |new: NewTenant| t.create_tenant(new);
+
+    let err = create(NewTenant::new("b", "b.localhost").tenant_type("nope"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::UnknownTenantType { tenant_type } if tenant_type == "nope"),
+        "{err:?}"
+    );
+    let err = create(NewTenant::new("b", "b.localhost").data(&[1, 2]).unwrap())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::TenantDataNotObject { found: "an array" }),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "tenant data must be a JSON object, not an array"
+    );
+    let long = "x".repeat(tenantry_sqlx::MAX_DISPLAY_NAME_CHARS + 1);
+    let err = create(NewTenant::new("b", "b.localhost").display_name(long))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::DisplayNameTooLong {
+                chars: 201,
+                max: 200
+            }
+        ),
+        "{err:?}"
+    );
+    let err = create(NewTenant::new("b", "b.localhost").display_name("a\0b"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::DisplayNameControlCharacter { character: '\0' }),
+        "{err:?}"
+    );
+    let err = create(NewTenant::new("b", "LocalHost:8000"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::DomainIsPublic { domain } if domain == "localhost"),
+        "{err:?}"
+    );
+    let err = create(NewTenant::new("b", "a b")).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidDomain { domain, .. } if domain == "a b"),
+        "{err:?}"
+    );
+    assert_eq!(err.to_string(), r#"domain "a b" is not a valid host name"#);
+    assert!(!schema_exists(&t, "b").await);
+
+    let err = t.set_data("acme", &"plain").await.unwrap_err();
+    assert!(
+        matches!(err, Error::TenantDataNotObject { found: "a string" }),
+        "{err:?}"
+    );
+    let err = t.set_data("nobody", &Billing::default()).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::TenantNotFound(s) if s == "nobody"),
+        "{err:?}"
+    );
+    let err = t.rename_tenant("acme", "acme").await.unwrap_err();
+    assert!(
+        matches!(&err, Error::RenameToSameName { schema } if schema == "acme"),
+        "{err:?}"
+    );
+    for err in [
+        t.remove_domain("Nope.Localhost").await.unwrap_err(),
+        t.set_primary_domain("nope.localhost").await.unwrap_err(),
+    ] {
+        assert!(
+            matches!(&err, Error::DomainNotFound { domain } if domain == "nope.localhost"),
+            "{err:?}"
+        );
+    }
+    assert_eq!(t.tenants().await.unwrap().len(), 1);
+}
+
+#[derive(Serialize, Deserialize, Debug, Default, PartialEq)]
 struct Billing {
     plan: String,
     on_trial: bool,
