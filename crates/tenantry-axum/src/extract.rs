@@ -69,7 +69,7 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestHost {
 }
 
 /// The [`Tenantry`] handle (for life-cycle calls from handlers, e.g. sign-up).
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct TenantryExt(pub Tenantry);
 
 impl<S: Send + Sync> FromRequestParts<S> for TenantryExt {
@@ -87,6 +87,7 @@ impl<S: Send + Sync> FromRequestParts<S> for TenantryExt {
 /// A transaction scoped to the request's tenant. Use it like a sqlx transaction:
 /// `sqlx::query(..).fetch_all(&mut *db)`, then `db.commit().await?` to keep writes; dropping it
 /// rolls back. The tenant's `search_path` is set with `SET LOCAL` in the `BEGIN` round trip.
+#[derive(Debug)]
 pub struct TenantDb(pub TenantTx);
 
 impl TenantDb {
@@ -131,6 +132,7 @@ impl DerefMut for TenantDb {
 }
 
 /// A transaction on the shared schema, for public routes.
+#[derive(Debug)]
 pub struct PublicDb(pub PublicTx);
 
 impl PublicDb {

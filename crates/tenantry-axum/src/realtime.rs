@@ -29,7 +29,7 @@ use crate::{HttpError, TenantDb};
 
 /// The tenant of the request and the Tenantry handle, owned (`'static`, cheap to clone): move it
 /// into streams, WebSocket loops and spawned tasks.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct TenantContext {
     tenantry: Tenantry,
     tenant: Arc<Tenant>,
@@ -174,6 +174,7 @@ impl<S: Stream> Stream for ScopedStream<S> {
 
 /// A WebSocket upgrade whose connection runs in the tenant's scope. Use it instead of
 /// `WebSocketUpgrade` on tenant routes.
+#[derive(Debug)]
 pub struct TenantWebSocket {
     upgrade: WebSocketUpgrade,
     ctx: TenantContext,

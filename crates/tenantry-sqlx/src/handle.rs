@@ -39,8 +39,10 @@ pub const DEFAULT_LIFECYCLE_WAIT: Duration = Duration::from_secs(10);
 /// The tenant type used when none is given.
 pub const DEFAULT_TENANT_TYPE: &str = "default";
 
-/// Settings of a [`Tenantry`]; set them through [`TenantryBuilder`].
+/// Settings of a [`Tenantry`]; set them through [`TenantryBuilder`] (new settings may be
+/// added, so the struct can't be built field by field outside Tenantry).
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Config {
     /// Schema holding shared data and Tenantry's registry (default `public`).
     pub shared_schema: String,
@@ -147,6 +149,16 @@ pub struct Tenantry {
     pub(crate) inner: Arc<Inner>,
 }
 
+impl std::fmt::Debug for Tenantry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tenantry")
+            .field("shared_schema", &self.inner.config.shared_schema)
+            .field("public_domains", &self.inner.config.public_domains)
+            .field("tenant_types", &self.tenant_types().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
 /// Builds a [`Tenantry`].
 pub struct TenantryBuilder {
     config: Config,
@@ -156,6 +168,17 @@ pub struct TenantryBuilder {
     tenant_sets: BTreeMap<String, MigrationSet>,
     shared_set: Option<MigrationSet>,
     hooks: Arc<dyn TenantHooks>,
+}
+
+impl std::fmt::Debug for TenantryBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TenantryBuilder")
+            .field("config", &self.config)
+            .field("shared_migrations", &self.shared_dir)
+            .field("tenant_migrations", &self.tenant_dirs)
+            .field("tenant_migration_sets", &self.tenant_sets.keys())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for TenantryBuilder {

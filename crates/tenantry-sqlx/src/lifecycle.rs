@@ -16,8 +16,10 @@ use crate::migrate::{MIGRATIONS_TABLE, apply_in_tx};
 use crate::provision::{Provision, template_schema};
 use crate::registry::{DomainRecord, TenantRow};
 
-/// What to create: see [`Tenantry::create_tenant`].
+/// What to create: see [`Tenantry::create_tenant`]. Built with [`NewTenant::new`] and its
+/// setters (fields may be added).
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct NewTenant {
     /// Schema name (validated).
     pub schema: String,

@@ -268,6 +268,12 @@ pub struct PublicTx {
     tx: Transaction<'static, Postgres>,
 }
 
+impl std::fmt::Debug for PublicTx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PublicTx").finish_non_exhaustive()
+    }
+}
+
 impl PublicTx {
     pub(crate) fn new(tx: Transaction<'static, Postgres>) -> Self {
         Self { tx }
@@ -307,6 +313,15 @@ pub struct TenantConn {
     tenant: Arc<Tenant>,
     /// Set only once the session has been reset: then the connection may go back to the pool.
     clean: bool,
+}
+
+impl std::fmt::Debug for TenantConn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TenantConn")
+            .field("schema", &self.tenant.schema)
+            .field("reset", &self.clean)
+            .finish_non_exhaustive()
+    }
 }
 
 impl TenantConn {

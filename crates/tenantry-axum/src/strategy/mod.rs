@@ -35,7 +35,9 @@ pub use header::{HeaderStrategy, TrustedProxies};
 pub use host::HostStrategy;
 pub use subfolder::SubfolderStrategy;
 
-/// What a strategy sees of a request.
+/// What a strategy sees of a request (built by the layer; fields may be added).
+#[derive(Debug)]
+#[non_exhaustive]
 pub struct RequestInfo<'a> {
     /// The request target (path and query; the authority for absolute-form requests).
     pub uri: &'a Uri,
