@@ -33,12 +33,34 @@ use crate::{HttpError, TenantDb};
 pub struct TenantContext {
     tenantry: Tenantry,
     tenant: Arc<Tenant>,
+    /// The normalised domain the request came in on (host strategy): it must stay the
+    /// tenant's for the context's transactions to run and its streams to stay open.
+    domain: Option<Arc<str>>,
 }
 
 impl TenantContext {
     /// A context for `tenant`.
     pub fn new(tenantry: Tenantry, tenant: Arc<Tenant>) -> Self {
-        Self { tenantry, tenant }
+        Self {
+            tenantry,
+            tenant,
+            domain: None,
+        }
+    }
+
+    /// A context for `tenant` reached through `domain` (normalised): its transactions and
+    /// sessions also check that the domain is still the tenant's, and it is revoked once the
+    /// domain moves. The extractor does this for host-routed requests.
+    pub fn via_domain(
+        tenantry: Tenantry,
+        tenant: Arc<Tenant>,
+        domain: impl Into<Arc<str>>,
+    ) -> Self {
+        Self {
+            tenantry,
+            tenant,
+            domain: Some(domain.into()),
+        }
     }
 
     /// The tenant.
@@ -55,7 +77,20 @@ impl TenantContext {
     /// or the status answer) once the tenant was renamed, deleted or suspended since the
     /// context was made: a long-lived stream should then end.
     pub async fn db(&self) -> Result<TenantDb, HttpError> {
-        Ok(TenantDb(self.tenantry.begin(&self.tenant).await?))
+        let tx = match &self.domain {
+            Some(domain) => self.tenantry.begin_via_domain(&self.tenant, domain).await?,
+            None => self.tenantry.begin(&self.tenant).await?,
+        };
+        Ok(TenantDb(tx))
+    }
+
+    /// A session-scoped connection for the tenant ([`Tenantry::session`]), with the same
+    /// identity (and domain) checks as [`TenantContext::db`]. Release it when done.
+    pub async fn session(&self) -> Result<tenantry_sqlx::TenantConn, tenantry_sqlx::Error> {
+        match &self.domain {
+            Some(domain) => self.tenantry.session_via_domain(&self.tenant, domain).await,
+            None => self.tenantry.session(&self.tenant).await,
+        }
     }
 
     /// Completes when the tenant this context was made for is no longer served under the same
@@ -64,6 +99,7 @@ impl TenantContext {
     /// few seconds when no listener runs.
     pub fn revoked(&self) -> impl Future<Output = ()> + Send + 'static + use<> {
         let (tenantry, tenant) = (self.tenantry.clone(), Arc::clone(&self.tenant));
+        let domain = self.domain.clone();
         // Subscribed now, not at the first poll: a change in between is not missed.
         let mut changes = tenantry.registry_changes();
         async move {
@@ -85,9 +121,18 @@ impl TenantContext {
                     }
                 }
                 waited = true;
-                match tenantry.resolve_schema(&tenant.schema).await {
+                let now = match &domain {
+                    Some(domain) => match tenantry.resolve_normalized_host(domain).await {
+                        Ok(tenantry_sqlx::Resolution::Tenant(t)) => Ok(Some(t)),
+                        Ok(_) => Ok(None),
+                        Err(e) => Err(e),
+                    },
+                    None => tenantry.resolve_schema(&tenant.schema).await,
+                };
+                match now {
                     Ok(Some(now))
                         if now.id == tenant.id
+                            && now.schema == tenant.schema
                             && now.status == tenantry_sqlx::TenantStatus::Active => {}
                     Ok(_) => return,
                     // Registry unreachable: keep the stream; its transactions check anyway.
@@ -131,7 +176,16 @@ impl<S: Send + Sync> FromRequestParts<S> for TenantContext {
             crate::CurrentTenant::from_request_parts(parts, state).await?;
         let crate::TenantryExt(tenantry) =
             crate::TenantryExt::from_request_parts(parts, state).await?;
-        Ok(Self { tenantry, tenant })
+        let domain = parts
+            .extensions
+            .get::<crate::identity::RequestIdentity>()
+            .and_then(|i| i.domain.as_deref())
+            .map(Arc::from);
+        Ok(Self {
+            tenantry,
+            tenant,
+            domain,
+        })
     }
 }
 

@@ -651,6 +651,25 @@ impl Tenantry {
     /// `COPY`, several transactions). Refused with [`Error::SessionScopeForbidden`] when
     /// [`Config::forbid_session_scope`] is set.
     pub async fn session(&self, tenant: &Arc<Tenant>) -> Result<TenantConn> {
+        self.session_tenant(tenant, None).await
+    }
+
+    /// [`Tenantry::session`] for work that came in on `domain` (normalised): refused with
+    /// [`Error::TenantMoved`] once the domain is no longer the tenant's (see
+    /// [`Tenantry::begin_via_domain`]).
+    pub async fn session_via_domain(
+        &self,
+        tenant: &Arc<Tenant>,
+        domain: &str,
+    ) -> Result<TenantConn> {
+        self.session_tenant(tenant, Some(domain)).await
+    }
+
+    async fn session_tenant(
+        &self,
+        tenant: &Arc<Tenant>,
+        domain: Option<&str>,
+    ) -> Result<TenantConn> {
         if self.inner.config.forbid_session_scope {
             return Err(Error::SessionScopeForbidden);
         }
@@ -658,9 +677,12 @@ impl Tenantry {
         TenantConn::open(
             &self.inner.pool,
             Arc::clone(tenant),
-            &self.inner.sql.enter,
-            &self.search_path_for(&tenant.schema),
-            self.tenant_role(&tenant.schema).as_deref(),
+            crate::scoped::SessionEnter {
+                function: &self.inner.sql.enter,
+                path: &self.search_path_for(&tenant.schema),
+                role: self.tenant_role(&tenant.schema).as_deref(),
+                domain,
+            },
         )
         .await
     }

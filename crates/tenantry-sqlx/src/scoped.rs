@@ -336,15 +336,13 @@ impl TenantConn {
     pub(crate) async fn open(
         pool: &PgPool,
         tenant: Arc<Tenant>,
-        enter_fn: &str,
-        path: &str,
-        role: Option<&str>,
+        enter: SessionEnter<'_>,
     ) -> Result<Self> {
         let mut attempt = 0;
         loop {
             attempt += 1;
             let conn = pool.acquire().await?;
-            match Self::open_on(conn, Arc::clone(&tenant), enter_fn, path, role).await {
+            match Self::open_on(conn, Arc::clone(&tenant), &enter).await {
                 Err(Error::Database(e)) if is_outside_tx_failure(&e) && attempt < OPEN_ATTEMPTS => {
                     tracing::warn!(
                         "tenantry: a pooled connection was left inside a transaction (cancelled \
@@ -359,10 +357,9 @@ impl TenantConn {
     async fn open_on(
         conn: PoolConnection<Postgres>,
         tenant: Arc<Tenant>,
-        enter_fn: &str,
-        path: &str,
-        role: Option<&str>,
+        session: &SessionEnter<'_>,
     ) -> Result<Self> {
+        let (path, role) = (session.path, session.role);
         // Build the guard before the SET: if this future is cancelled mid-SET, or anything
         // fails, Drop closes the connection.
         let mut this = Self {
@@ -373,12 +370,12 @@ impl TenantConn {
         // Checks first, in the same simple query: a failure skips the SET (and Drop closes the
         // connection, releasing the session-level tenant lock the check may have taken).
         let enter = Enter {
-            function: enter_fn,
+            function: session.function,
             tenant: &this.tenant,
             serving: true,
             path,
             role,
-            domain: None,
+            domain: session.domain,
             idle_timeout: None,
         };
         let role_set = role
@@ -427,6 +424,14 @@ impl TenantConn {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// What [`TenantConn::open`] checks and sets (see [`Enter`]).
+pub(crate) struct SessionEnter<'a> {
+    pub function: &'a str,
+    pub path: &'a str,
+    pub role: Option<&'a str>,
+    pub domain: Option<&'a str>,
 }
 
 /// How many connections [`TenantConn::open`] tries before giving up.

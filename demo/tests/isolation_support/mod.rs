@@ -6,13 +6,15 @@
 
 #![allow(dead_code)]
 
+pub mod churn;
+
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::{Query, Request};
 use axum::http::StatusCode;
@@ -25,25 +27,27 @@ use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{AssertSqlSafe, Executor, PgConnection};
-use tenantry::axum::{CurrentTenant, HttpError, PublicDb, TenantDb, TenantRouter, TenantryExt};
+use tenantry::axum::{CurrentTenant, HttpError, PublicDb, TenantContext, TenantDb, TenantRouter};
 use tenantry::{BoxError, MigrationSet, NewTenant, Tenant, TenantHooks, Tenantry};
 
 /// Shared schema: one public marker row.
 pub const SHARED_SQL: &str = "CREATE TABLE public_notice (msg TEXT NOT NULL); \
      INSERT INTO public_notice VALUES ('public-marker');";
-/// Tenant schema: marker rows naming their tenant.
+/// Tenant schema: marker rows tagged with their tenant's label (its display name, which a rename
+/// leaves alone; the harness gives every tenant a unique one, equal to the schema name unless
+/// the tenant was created under another label).
 pub const TENANT_SQL: &str = "CREATE TABLE markers (\
      id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, \
      tenant TEXT NOT NULL, kind TEXT NOT NULL DEFAULT 'seed');";
 
-/// Seeds three marker rows naming the tenant, inside the creation transaction.
+/// Seeds three marker rows tagged with the tenant's label, inside the creation transaction.
 pub struct MarkerHooks;
 
 #[tenantry::async_trait]
 impl TenantHooks for MarkerHooks {
     async fn after_create(&self, tenant: &Tenant, conn: &mut PgConnection) -> Result<(), BoxError> {
         sqlx::query("INSERT INTO markers (tenant) SELECT $1 FROM generate_series(1, 3)")
-            .bind(&tenant.schema)
+            .bind(&tenant.display_name)
             .execute(conn)
             .await?;
         Ok(())
@@ -53,8 +57,15 @@ impl TenantHooks for MarkerHooks {
 /// What a handler saw inside its transaction.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Obs {
-    /// The tenant the router resolved (from `CurrentTenant`), or `public`.
+    /// Schema of the tenant the transaction was opened for (`TenantTx::tenant`), or `public`.
     pub tenant: String,
+    /// That tenant's registry id (0 for public).
+    pub id: i64,
+    /// Registry id of the tenant the router resolved (`CurrentTenant`): the same tenant, maybe
+    /// an older record of it (the `BEGIN` may have resolved the request again after a rename).
+    pub resolved_id: i64,
+    /// The tenant's label (display name): the tag of its marker rows.
+    pub label: String,
     /// `current_schema()`.
     pub schema: Option<String>,
     /// `current_setting('search_path')`.
@@ -63,6 +74,8 @@ pub struct Obs {
     pub user: String,
     /// Distinct `tenant` values of the `markers` table reachable through the path.
     pub markers: Vec<String>,
+    /// When the markers were read (`clock_timestamp()`, seconds since the Unix epoch).
+    pub read_at: f64,
 }
 
 /// Counters the handlers keep (to prove the mean cases really happened on the server).
@@ -107,12 +120,48 @@ macro_rules! q {
     };
 }
 
-async fn observe(conn: &mut PgConnection, ctx: &Ctx, tenant: &str) -> Result<Obs, sqlx::Error> {
+/// The bodies of the deliberate 500s (any other 500 is a failure).
+pub const DELIBERATE_500: [&str; 3] = [
+    "deliberate failure after a write",
+    "handler panicked",
+    "statement_timeout fired (deliberate)",
+];
+
+/// Whom a handler works for: the transaction's tenant and the id the router resolved.
+struct Who {
+    schema: String,
+    id: i64,
+    resolved_id: i64,
+    label: String,
+}
+
+impl Who {
+    fn of(tenant: &Tenant, resolved: &CurrentTenant) -> Self {
+        Self {
+            schema: tenant.schema.clone(),
+            id: tenant.id,
+            resolved_id: resolved.id,
+            label: tenant.display_name.clone(),
+        }
+    }
+
+    fn public() -> Self {
+        Self {
+            schema: "public".into(),
+            id: 0,
+            resolved_id: 0,
+            label: "public".into(),
+        }
+    }
+}
+
+async fn observe(conn: &mut PgConnection, ctx: &Ctx, who: Who) -> Result<Obs, sqlx::Error> {
     use sqlx::Row;
     let row = q!(
         ctx,
         "SELECT current_schema()::text, current_setting('search_path'), current_user::text, \
-         CASE WHEN to_regclass('markers') IS NULL THEN NULL ELSE 1 END"
+         CASE WHEN to_regclass('markers') IS NULL THEN NULL ELSE 1 END, \
+         extract(epoch FROM clock_timestamp())::float8"
     )
     .fetch_one(&mut *conn)
     .await?;
@@ -128,11 +177,15 @@ async fn observe(conn: &mut PgConnection, ctx: &Ctx, tenant: &str) -> Result<Obs
         Vec::new()
     };
     Ok(Obs {
-        tenant: tenant.to_owned(),
+        tenant: who.schema,
+        id: who.id,
+        resolved_id: who.resolved_id,
+        label: who.label,
         schema: row.get(0),
         path: row.get(1),
         user: row.get(2),
         markers,
+        read_at: row.get(4),
     })
 }
 
@@ -141,7 +194,8 @@ async fn read(
     t: CurrentTenant,
     mut db: TenantDb,
 ) -> Result<Json<Obs>, HttpError> {
-    let obs = observe(&mut db, &ctx, &t.schema).await?;
+    let who = Who::of(db.tenant(), &t);
+    let obs = observe(&mut db, &ctx, who).await?;
     db.commit().await?;
     Ok(Json(obs))
 }
@@ -155,10 +209,11 @@ async fn write(
         ctx,
         "INSERT INTO markers (tenant, kind) VALUES ($1, 'write')"
     )
-    .bind(&t.schema)
+    .bind(db.tenant().display_name.clone())
     .execute(&mut *db)
     .await?;
-    let obs = observe(&mut db, &ctx, &t.schema).await?;
+    let who = Who::of(db.tenant(), &t);
+    let obs = observe(&mut db, &ctx, who).await?;
     db.commit().await?;
     Ok(Json(obs))
 }
@@ -166,33 +221,28 @@ async fn write(
 /// Writes a row that must never be seen, then fails: the transaction is rolled back.
 async fn write_then_fail(
     Extension(ctx): Extension<Ctx>,
-    t: CurrentTenant,
     mut db: TenantDb,
 ) -> Result<Json<Obs>, HttpError> {
     q!(
         ctx,
         "INSERT INTO markers (tenant, kind) VALUES ($1, 'poison')"
     )
-    .bind(&t.schema)
+    .bind(db.tenant().display_name.clone())
     .execute(&mut *db)
     .await?;
     Err(HttpError::new(
         StatusCode::INTERNAL_SERVER_ERROR,
-        "deliberate failure after a write",
+        DELIBERATE_500[0],
     ))
 }
 
 /// Writes a row that must never be seen, then panics while holding the transaction.
-async fn write_then_panic(
-    Extension(ctx): Extension<Ctx>,
-    t: CurrentTenant,
-    mut db: TenantDb,
-) -> Json<Obs> {
+async fn write_then_panic(Extension(ctx): Extension<Ctx>, mut db: TenantDb) -> Json<Obs> {
     q!(
         ctx,
         "INSERT INTO markers (tenant, kind) VALUES ($1, 'poison')"
     )
-    .bind(&t.schema)
+    .bind(db.tenant().display_name.clone())
     .execute(&mut *db)
     .await
     .expect("insert");
@@ -208,7 +258,8 @@ async fn slow(
 ) -> Result<Json<Obs>, HttpError> {
     let mut guard = DropGuard(&ctx.counters.dropped_mid_handler, false);
     q!(ctx, "SELECT pg_sleep(0.1)").execute(&mut *db).await?;
-    let obs = observe(&mut db, &ctx, &t.schema).await?;
+    let who = Who::of(db.tenant(), &t);
+    let obs = observe(&mut db, &ctx, who).await?;
     db.commit().await?;
     guard.1 = true;
     Ok(Json(obs))
@@ -245,7 +296,8 @@ async fn savepoint(
     db.execute("SAVEPOINT bad").await?;
     let _ = db.execute("SELECT * FROM no_such_table").await;
     db.execute("ROLLBACK TO SAVEPOINT bad").await?;
-    let obs = observe(&mut db, &ctx, &t.schema).await?;
+    let who = Who::of(db.tenant(), &t);
+    let obs = observe(&mut db, &ctx, who).await?;
     db.commit().await?;
     Ok(Json(obs))
 }
@@ -253,35 +305,38 @@ async fn savepoint(
 /// Cancelled by PostgreSQL's `statement_timeout` (57014): answers 500, transaction rolled back.
 async fn statement_timeout(
     Extension(ctx): Extension<Ctx>,
-    t: CurrentTenant,
     mut db: TenantDb,
 ) -> Result<Json<Obs>, HttpError> {
     q!(
         ctx,
         "INSERT INTO markers (tenant, kind) VALUES ($1, 'poison')"
     )
-    .bind(&t.schema)
+    .bind(db.tenant().display_name.clone())
     .execute(&mut *db)
     .await?;
     db.execute("SET LOCAL statement_timeout = '15ms'").await?;
-    q!(ctx, "SELECT pg_sleep(1)").execute(&mut *db).await?;
-    Err(HttpError::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "statement_timeout did not fire",
-    ))
+    match q!(ctx, "SELECT pg_sleep(1)").execute(&mut *db).await {
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("57014") => Err(
+            HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, DELIBERATE_500[2]),
+        ),
+        Err(e) => Err(e.into()),
+        Ok(_) => Err(HttpError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "statement_timeout did not fire",
+        )),
+    }
 }
 
 /// Cancelled by a Tokio timeout: the query future is dropped mid-query (504).
 async fn tokio_timeout(
     Extension(ctx): Extension<Ctx>,
-    t: CurrentTenant,
     mut db: TenantDb,
 ) -> Result<Json<Obs>, HttpError> {
     q!(
         ctx,
         "INSERT INTO markers (tenant, kind) VALUES ($1, 'poison')"
     )
-    .bind(&t.schema)
+    .bind(db.tenant().display_name.clone())
     .execute(&mut *db)
     .await?;
     let slow = q!(ctx, "SELECT pg_sleep(0.1)").execute(&mut *db);
@@ -297,12 +352,15 @@ async fn tokio_timeout(
 /// Session-scoped access, released properly.
 async fn session(
     Extension(ctx): Extension<Ctx>,
-    TenantryExt(tenantry): TenantryExt,
+    scope: TenantContext,
     t: CurrentTenant,
 ) -> Result<Json<Obs>, HttpError> {
     let result: Result<Obs, tenantry::Error> = async {
-        let mut conn = tenantry.session(&t.0).await?;
-        let obs = observe(&mut conn, &ctx, &t.schema).await?;
+        // Through the request's context: the session also checks that the host is still the
+        // tenant's (a domain may move while the request waits for a connection).
+        let mut conn = scope.session().await?;
+        let who = Who::of(conn.tenant(), &t);
+        let obs = observe(&mut conn, &ctx, who).await?;
         conn.release().await?;
         Ok(obs)
     }
@@ -310,8 +368,16 @@ async fn session(
     match result {
         Ok(obs) => Ok(Json(obs)),
         Err(e) => {
-            // Shown with its cause (the body stays generic); refusals are expected behind a pooler.
-            if !matches!(e, tenantry::Error::Refused(_)) {
+            // Shown with its cause (the body stays generic). Expected: refusals behind a
+            // pooler, and a tenant that changed since the request was resolved (churn).
+            use tenantry::Error as E;
+            if !matches!(
+                e,
+                E::SessionScopeForbidden
+                    | E::TenantMoved(_)
+                    | E::SchemaMissing(_)
+                    | E::TenantNotServing { .. }
+            ) {
                 eprintln!("[session] error: {e:?}");
             }
             Err(e.into())
@@ -323,7 +389,7 @@ async fn public_read(
     Extension(ctx): Extension<Ctx>,
     mut db: PublicDb,
 ) -> Result<Json<Obs>, HttpError> {
-    let obs = observe(&mut db, &ctx, "public").await?;
+    let obs = observe(&mut db, &ctx, Who::public()).await?;
     db.commit().await?;
     Ok(Json(obs))
 }
@@ -332,7 +398,7 @@ async fn public_read(
 async fn catch_panic(req: Request, next: Next) -> Response {
     match AssertUnwindSafe(next.run(req)).catch_unwind().await {
         Ok(r) => r,
-        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "handler panicked").into_response(),
+        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, DELIBERATE_500[1]).into_response(),
     }
 }
 
@@ -534,7 +600,12 @@ pub struct Report {
     /// The first few violations, for the failure message.
     pub examples: Vec<String>,
     /// Count per (kind, status); status 0 = client disconnected on purpose, 1 = transport error.
+    /// Requests to churn hosts are not counted here (see `samples`).
     pub statuses: std::collections::BTreeMap<(String, u16), u64>,
+    /// 500s other than the deliberate ones ([`DELIBERATE_500`]), on any host: a failure.
+    pub unexpected_500: Vec<String>,
+    /// Requests to churn hosts, checked after the run against the churn log (`churn::verify`).
+    pub samples: Vec<churn::Sample>,
 }
 
 impl Report {
@@ -545,6 +616,8 @@ impl Report {
         for (k, v) in other.statuses {
             *self.statuses.entry(k).or_default() += v;
         }
+        self.unexpected_500.extend(other.unexpected_500);
+        self.samples.extend(other.samples);
     }
 
     /// Number of responses with `status` over all kinds.
@@ -586,6 +659,8 @@ pub fn check(obs: &Obs, expected: &str) -> Option<String> {
             && obs.path == "public"
     } else {
         obs.tenant == expected
+            && obs.label == expected
+            && obs.id == obs.resolved_id
             && obs.schema.as_deref() == Some(expected)
             && obs.markers.iter().all(|m| m == expected)
             && !obs.markers.is_empty()
@@ -613,106 +688,187 @@ pub async fn run_load_with(
     mix: &'static [(Kind, u32)],
     stop: Option<Arc<std::sync::atomic::AtomicBool>>,
 ) -> Report {
-    let next = Arc::new(AtomicU64::new(0));
-    let workers = (0..concurrency).map(|_| {
-        let next = Arc::clone(&next);
-        let stop = stop.clone();
-        tokio::spawn(async move {
-            let client = reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .unwrap();
-            let mut rng = rand::rngs::StdRng::from_rng(&mut rand::rng());
-            let mut report = Report::default();
-            while next.fetch_add(1, Ordering::Relaxed) < total
-                && !stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed))
-            {
-                let kind = pick(mix, &mut rng);
-                let i = rng.random_range(0..n_tenants);
-                let (host, expected) = if kind == Kind::Public {
-                    ("public.test".to_owned(), "public".to_owned())
-                } else {
-                    (host(i), schema(i))
-                };
-                let path = match kind {
-                    Kind::Read | Kind::Public => "/read".to_owned(),
-                    Kind::Write => "/write".to_owned(),
-                    Kind::WriteFail => "/write-fail".to_owned(),
-                    Kind::Panic => "/panic".to_owned(),
-                    Kind::Disconnect => "/slow".to_owned(),
-                    Kind::Savepoint => {
-                        format!("/savepoint?other={}", rng.random_range(0..n_tenants))
-                    }
-                    Kind::StatementTimeout => "/statement-timeout".to_owned(),
-                    Kind::TokioTimeout => "/tokio-timeout".to_owned(),
-                    Kind::Session => "/session".to_owned(),
-                };
-                report.requests += 1;
-                let send = client
-                    .get(format!("http://{addr}{path}"))
-                    .header("host", &host)
-                    .send();
-                let status = if kind == Kind::Disconnect {
-                    // Walk away while the handler's pg_sleep runs.
-                    let wait = Duration::from_millis(rng.random_range(5..40));
-                    match tokio::time::timeout(wait, send).await {
-                        Err(_) => 0,
-                        Ok(r) => check_response(r, &expected, &mut report).await,
-                    }
-                } else {
-                    check_response(send.await, &expected, &mut report).await
-                };
-                *report
-                    .statuses
-                    .entry((format!("{kind:?}"), status))
-                    .or_default() += 1;
-            }
-            report
-        })
-    });
-    let mut report = Report::default();
-    for w in futures::future::join_all(workers).await {
-        report.merge(w.expect("load worker"));
-    }
-    report
+    let load = Load {
+        addr,
+        n_tenants,
+        total,
+        concurrency,
+        mix,
+        stop,
+        churn: None,
+    };
+    load.run().await
 }
 
-async fn check_response(
-    r: reqwest::Result<reqwest::Response>,
-    expected: &str,
-    report: &mut Report,
-) -> u16 {
-    let Ok(r) = r else { return 1 };
-    let status = r.status().as_u16();
-    let body = r.bytes().await.unwrap_or_default();
-    if status == 200 {
-        match serde_json::from_slice::<Obs>(&body) {
-            Ok(obs) => {
-                if let Some(v) = check(&obs, expected) {
-                    report.violations += 1;
-                    if report.examples.len() < 10 {
-                        report.examples.push(v);
-                    }
+/// A load: `total` requests from `concurrency` clients.
+pub struct Load {
+    pub addr: SocketAddr,
+    /// Tenants `0..n_tenants` (hosts `t{i:03}.test`) are checked strictly, response by response.
+    pub n_tenants: usize,
+    pub total: u64,
+    pub concurrency: usize,
+    pub mix: &'static [(Kind, u32)],
+    /// Stops early when set.
+    pub stop: Option<Arc<std::sync::atomic::AtomicBool>>,
+    /// Hosts whose tenants change during the run, and the share of tenant requests sent to them;
+    /// their answers are kept as samples and checked after the run.
+    pub churn: Option<(Arc<Vec<String>>, f64)>,
+}
+
+impl Load {
+    /// Sends the requests and checks every answer.
+    pub async fn run(self) -> Report {
+        let load = Arc::new(self);
+        let next = Arc::new(AtomicU64::new(0));
+        let workers = (0..load.concurrency).map(|_| {
+            let next = Arc::clone(&next);
+            let load = Arc::clone(&load);
+            tokio::spawn(async move {
+                let client = reqwest::Client::builder()
+                    .timeout(Duration::from_secs(30))
+                    .build()
+                    .unwrap();
+                let mut rng = rand::rngs::StdRng::from_rng(&mut rand::rng());
+                let mut report = Report::default();
+                while next.fetch_add(1, Ordering::Relaxed) < load.total
+                    && !load
+                        .stop
+                        .as_ref()
+                        .is_some_and(|s| s.load(Ordering::Relaxed))
+                {
+                    load.one(&client, &mut rng, &mut report).await;
                 }
-            }
-            Err(e) => {
-                report.violations += 1;
                 report
-                    .examples
-                    .push(format!("unparseable 200 body for {expected}: {e}"));
+            })
+        });
+        let mut report = Report::default();
+        for w in futures::future::join_all(workers).await {
+            report.merge(w.expect("load worker"));
+        }
+        report
+    }
+
+    async fn one(&self, client: &reqwest::Client, rng: &mut impl Rng, report: &mut Report) {
+        let kind = pick(self.mix, rng);
+        let i = rng.random_range(0..self.n_tenants);
+        let churn_host = match &self.churn {
+            Some((hosts, share)) if kind != Kind::Public && rng.random_bool(*share) => {
+                Some(hosts[rng.random_range(0..hosts.len())].clone())
+            }
+            _ => None,
+        };
+        let (host, expected) = match (&churn_host, kind) {
+            (Some(h), _) => (h.clone(), String::new()),
+            (None, Kind::Public) => ("public.test".to_owned(), "public".to_owned()),
+            (None, _) => (host(i), schema(i)),
+        };
+        let path = match kind {
+            Kind::Read | Kind::Public => "/read".to_owned(),
+            Kind::Write => "/write".to_owned(),
+            Kind::WriteFail => "/write-fail".to_owned(),
+            Kind::Panic => "/panic".to_owned(),
+            Kind::Disconnect => "/slow".to_owned(),
+            Kind::Savepoint => {
+                format!("/savepoint?other={}", rng.random_range(0..self.n_tenants))
+            }
+            Kind::StatementTimeout => "/statement-timeout".to_owned(),
+            Kind::TokioTimeout => "/tokio-timeout".to_owned(),
+            Kind::Session => "/session".to_owned(),
+        };
+        report.requests += 1;
+        let sent = Instant::now();
+        let send = client
+            .get(format!("http://{}{path}", self.addr))
+            .header("host", &host)
+            .send();
+        let answer = if kind == Kind::Disconnect {
+            // Walk away while the handler's pg_sleep runs.
+            let wait = Duration::from_millis(rng.random_range(5..40));
+            match tokio::time::timeout(wait, send).await {
+                Err(_) => Answer::walked_away(),
+                Ok(r) => Answer::read(r).await,
+            }
+        } else {
+            Answer::read(send.await).await
+        };
+        let done = Instant::now();
+        answer.check_error_body(&host, report);
+        if answer.status == 500 && !DELIBERATE_500.contains(&answer.body.as_str()) {
+            report
+                .unexpected_500
+                .push(format!("{kind:?} on {host}: 500 {:?}", answer.body));
+        }
+        let obs = (answer.status == 200).then(|| serde_json::from_str::<Obs>(&answer.body));
+        if let Some(host) = churn_host {
+            report.samples.push(churn::Sample {
+                host,
+                kind,
+                sent,
+                done,
+                status: answer.status,
+                retry_after: answer.retry_after,
+                obs: obs.and_then(Result::ok),
+            });
+            return;
+        }
+        let violation = match obs {
+            Some(Ok(obs)) => check(&obs, &expected),
+            Some(Err(e)) => Some(format!("unparseable 200 body for {expected}: {e}")),
+            None => None,
+        };
+        if let Some(v) = violation {
+            report.violations += 1;
+            if report.examples.len() < 10 {
+                report.examples.push(v);
             }
         }
-    } else {
-        // Error bodies are generic: they must never name another tenant.
-        let text = String::from_utf8_lossy(&body);
-        if text.contains("\"t") || text.contains("markers") {
+        *report
+            .statuses
+            .entry((format!("{kind:?}"), answer.status))
+            .or_default() += 1;
+    }
+}
+
+/// An answer as the client saw it.
+struct Answer {
+    /// 0: the client walked away on purpose; 1: transport error.
+    status: u16,
+    retry_after: bool,
+    body: String,
+}
+
+impl Answer {
+    fn walked_away() -> Self {
+        Self {
+            status: 0,
+            retry_after: false,
+            body: String::new(),
+        }
+    }
+
+    async fn read(r: reqwest::Result<reqwest::Response>) -> Self {
+        let Ok(r) = r else {
+            return Self {
+                status: 1,
+                ..Self::walked_away()
+            };
+        };
+        Self {
+            status: r.status().as_u16(),
+            retry_after: r.headers().contains_key(reqwest::header::RETRY_AFTER),
+            body: r.text().await.unwrap_or_default(),
+        }
+    }
+
+    /// Error bodies are generic: they must never name a tenant.
+    fn check_error_body(&self, host: &str, report: &mut Report) {
+        if self.status != 200 && (self.body.contains("\"t") || self.body.contains("markers")) {
             report.violations += 1;
             report
                 .examples
-                .push(format!("error body for {expected} leaks: {text}"));
+                .push(format!("error body for {host} leaks: {}", self.body));
         }
     }
-    status
 }
 
 /// After a run: the pool drains back to idle, every connection's session is clean, nothing is
