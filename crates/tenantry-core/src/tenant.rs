@@ -80,6 +80,11 @@ pub struct Tenant {
     /// tenant). Not serialised: it means nothing outside its database.
     #[serde(skip)]
     pub schema_oid: Option<u32>,
+    /// The registry version this record was resolved at (set by resolutions only). While the
+    /// registry is still at that version, a scoped `BEGIN` skips its registry lookups: nothing
+    /// about any tenant changed since. Not serialised.
+    #[serde(skip)]
+    pub registry_version: Option<i64>,
 }
 
 impl Tenant {

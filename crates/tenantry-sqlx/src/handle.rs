@@ -590,7 +590,7 @@ impl Tenantry {
         // Records built by hand can hold any text; registry ones are always valid.
         validate_schema_name(&tenant.schema, &[])?;
         let role = self.tenant_role(&tenant.schema);
-        let sql = crate::scoped::tenant_begin_sql(&crate::scoped::Enter {
+        let enter = crate::scoped::Enter {
             function: &self.inner.sql.enter,
             tenant,
             serving,
@@ -598,17 +598,52 @@ impl Tenantry {
             role: role.as_deref(),
             domain,
             idle_timeout: self.inner.config.tenant_idle_timeout,
-        });
-        let tx = match self.inner.shards.for_schema(&tenant.schema) {
-            Some(shard) => self.inner.shards.begin(shard, sql).await,
-            None => begin_scoped(&self.inner.pool, sql).await,
+        };
+        // A resolved record, still current: the fast check (no registry lookups).
+        if let (Some(version), Some(oid)) = (tenant.registry_version, tenant.schema_oid)
+            && (!serving || tenant.status == tenantry_core::TenantStatus::Active)
+        {
+            let sql = crate::scoped::tenant_fast_begin_sql(
+                &enter,
+                &self.inner.sql.version_now,
+                version,
+                oid,
+            );
+            match self.begin_on_shard(&tenant.schema, sql).await {
+                Ok(tx) => {
+                    return Ok(TenantTx::new(
+                        tx,
+                        Arc::clone(tenant),
+                        Arc::clone(&self.inner.plans),
+                    ));
+                }
+                // Something changed since the record was read: the full check decides.
+                Err(e) if crate::scoped::is_registry_changed(&e) => {}
+                Err(e) => return Err(map_begin_error(e, &tenant.schema)),
+            }
         }
-        .map_err(|e| map_begin_error(e, &tenant.schema))?;
+        let sql = crate::scoped::tenant_begin_sql(&enter);
+        let tx = self
+            .begin_on_shard(&tenant.schema, sql)
+            .await
+            .map_err(|e| map_begin_error(e, &tenant.schema))?;
         Ok(TenantTx::new(
             tx,
             Arc::clone(tenant),
             Arc::clone(&self.inner.plans),
         ))
+    }
+
+    /// Runs a scoped `BEGIN` statement on the tenant's home shard (or the pool).
+    async fn begin_on_shard(
+        &self,
+        schema: &str,
+        sql: String,
+    ) -> std::result::Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        match self.inner.shards.for_schema(schema) {
+            Some(shard) => self.inner.shards.begin(shard, sql).await,
+            None => begin_scoped(&self.inner.pool, sql).await,
+        }
     }
 
     /// The home connection shard of a tenant schema, when [`TenantryBuilder::pool_shards`] is

@@ -13,7 +13,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::postgres::PgRow;
 use sqlx::{FromRow, Row};
-use tenantry_core::{Tenant, TenantStatus, quote_ident};
+use tenantry_core::{Tenant, TenantStatus, quote_ident, quote_literal};
 
 use crate::migrate::MigrationSet;
 
@@ -84,6 +84,19 @@ $$;
             3,
             "tenant identity check",
             r#"
+-- Bumped by every change to tenants and domains (in the changing transaction, which also holds
+-- the registry lock exclusively until it commits; resolutions take it shared): a scoped BEGIN
+-- whose tenant record was read at the current version can skip the registry lookups.
+CREATE SEQUENCE tenantry_registry_version;
+CREATE OR REPLACE FUNCTION tenantry_notify() RETURNS trigger LANGUAGE plpgsql
+SET search_path FROM CURRENT AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock(1952804469);
+    PERFORM nextval('tenantry_registry_version');
+    PERFORM pg_notify('tenantry_registry', TG_TABLE_NAME);
+    RETURN NULL;
+END
+$$;
 CREATE FUNCTION tenantry_enter(p_id bigint, p_schema text, p_oid oid, p_serving boolean, p_session boolean,
                                p_domain text)
 RETURNS boolean LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
@@ -132,6 +145,11 @@ $$;
 /// shared (in `tenantry_enter`), renames, deletes, status and domain changes exclusively.
 pub(crate) const TENANT_LOCK_CLASS: i32 = 1_952_804_468;
 
+/// The registry lock (one `bigint` key): registry writes take it exclusively (in the
+/// `tenantry_notify` trigger, until they commit), resolutions shared, so the version a
+/// resolution reads matches the rows it reads.
+pub(crate) const REGISTRY_LOCK: i64 = 1_952_804_469;
+
 /// The second key of a tenant's lock (its id, folded into `int4` as `tenantry_enter` does).
 pub(crate) fn tenant_lock_key(id: i64) -> i32 {
     (id & 0x7fff_ffff) as i32
@@ -169,6 +187,10 @@ pub(crate) fn install_schema_events_sql(shared_schema: &str) -> String {
 /// SQL text with the shared schema's name filled in once, at start-up.
 #[derive(Debug)]
 pub(crate) struct RegistrySql {
+    /// The registry version now (an expression).
+    pub version_now: String,
+    /// `select_tenant` with the registry version (for resolutions, under the registry lock).
+    pub select_resolved: String,
     /// `"shared".tenantry_enter`: the identity check of scoped access.
     pub enter: String,
     pub tenants: String,
@@ -189,7 +211,16 @@ impl RegistrySql {
              (SELECT n.oid::int8 FROM pg_catalog.pg_namespace n WHERE n.nspname = t.schema_name) AS schema_oid \
              FROM {tenants} t"
         );
+        let version = quote_literal(&format!("{s}.tenantry_registry_version"));
+        let version_now = format!("coalesce(pg_sequence_last_value({version}::regclass), 0)");
+        let select_resolved = select_tenant.replacen(
+            &format!(" FROM {tenants} t"),
+            &format!(", {version_now} AS registry_version FROM {tenants} t"),
+            1,
+        );
         Self {
+            version_now,
+            select_resolved,
             enter: format!("{s}.tenantry_enter"),
             tenants,
             domains,
@@ -222,6 +253,8 @@ impl<'r> FromRow<'r, PgRow> for TenantRow {
             schema_oid: row
                 .try_get::<Option<i64>, _>("schema_oid")?
                 .and_then(|oid| u32::try_from(oid).ok()),
+            // Only resolutions read it (under the registry lock); other reads leave it unset.
+            registry_version: row.try_get::<i64, _>("registry_version").ok(),
         }))
     }
 }

@@ -318,35 +318,38 @@ async fn lookup_domain(tenantry: &Tenantry, host: &str) -> Result<Option<Tenant>
     let inner = &tenantry.inner;
     let sql = format!(
         "{} JOIN {} d ON d.tenant_id = t.id WHERE d.domain = $1",
-        inner.sql.select_tenant, inner.sql.domains
+        inner.sql.select_resolved, inner.sql.domains
     );
     registry_row(tenantry, sql, host).await
 }
 
 async fn lookup_schema(tenantry: &Tenantry, schema: &str) -> Result<Option<Tenant>, Error> {
     let inner = &tenantry.inner;
-    let sql = format!("{} WHERE t.schema_name = $1", inner.sql.select_tenant);
+    let sql = format!("{} WHERE t.schema_name = $1", inner.sql.select_resolved);
     registry_row(tenantry, sql, schema).await
 }
 
-/// Runs a registry lookup. Behind a transaction pooler it runs inside a transaction of its own
-/// (sqlx syncs Parse and Bind separately; outside a transaction they may reach different server
-/// connections) with an unnamed statement (named ones leak between the pooler's clients).
+/// Runs a registry lookup in a transaction that holds the registry lock shared (taken before
+/// `BEGIN`, in the same round trip): no registry write is in progress while it reads, so the
+/// registry version it reads is exactly the version of the rows it reads (see
+/// `Tenant::registry_version`). Three round trips: lookups are cache misses only. Behind a
+/// transaction pooler the statement is unnamed (named ones leak between the pooler's clients).
 async fn registry_row(
     tenantry: &Tenantry,
     sql: String,
     key: &str,
 ) -> Result<Option<Tenant>, Error> {
     let inner = &tenantry.inner;
-    let query = sqlx::query_as::<_, TenantRow>(AssertSqlSafe(sql)).bind(key);
-    let row = if inner.config.transaction_pooler {
-        let mut tx = crate::handle::begin_shielded(&inner.pool, "BEGIN".to_owned()).await?;
-        let row = query.persistent(false).fetch_optional(&mut *tx).await?;
-        tx.commit().await?;
-        row
-    } else {
-        query.fetch_optional(&inner.pool).await?
-    };
+    let query = sqlx::query_as::<_, TenantRow>(AssertSqlSafe(sql))
+        .bind(key)
+        .persistent(!inner.config.transaction_pooler);
+    let begin = format!(
+        "SELECT pg_advisory_xact_lock_shared({}); BEGIN",
+        crate::registry::REGISTRY_LOCK
+    );
+    let mut tx = crate::handle::begin_shielded(&inner.pool, begin).await?;
+    let row = query.fetch_optional(&mut *tx).await?;
+    tx.commit().await?;
     Ok(row.map(|r| r.0))
 }
 

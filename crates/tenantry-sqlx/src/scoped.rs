@@ -129,6 +129,53 @@ pub(crate) fn tenant_begin_sql(enter: &Enter<'_>) -> String {
     )
 }
 
+/// The fast form of [`tenant_begin_sql`], for a record resolved at registry version `version`
+/// (`Tenant::registry_version`) with schema OID `oid`:
+///
+/// `SELECT CASE WHEN pg_advisory_xact_lock_shared(...) IS NULL THEN NULL ELSE (CASE WHEN
+/// <registry version now> = version AND to_regnamespace('"acme"')::oid = oid THEN 'true' ELSE
+/// '<REGISTRY_CHANGED>' END)::boolean END; BEGIN; SET LOCAL ...`
+///
+/// The same tenant lock first (the `CASE` orders it before the reads). If the registry is still
+/// at the record's version, nothing about any tenant or domain changed since the record was
+/// read (every registry write bumps the version, and resolutions read it under the registry
+/// lock, see `registry_row`), so the registry lookups of `tenantry_enter` would find what the
+/// record says: only the schema itself is looked up again (out-of-band DDL does not bump the
+/// version; the catalog cache is fresh as of the transaction's start). Otherwise the cast fails
+/// before `BEGIN` ([`is_registry_changed`]) and the caller runs the full check.
+pub(crate) fn tenant_fast_begin_sql(
+    enter: &Enter<'_>,
+    version_now: &str,
+    version: i64,
+    oid: u32,
+) -> String {
+    let t = enter.tenant;
+    let check = format!(
+        "SELECT CASE WHEN pg_advisory_xact_lock_shared({}, {}) IS NULL THEN NULL \
+         ELSE (CASE WHEN {version_now} = {version} AND to_regnamespace({})::oid = {oid} \
+         THEN 'true' ELSE '{REGISTRY_CHANGED}' END)::boolean END",
+        crate::registry::TENANT_LOCK_CLASS,
+        crate::registry::tenant_lock_key(t.id),
+        quote_literal(&quote_ident(&t.schema)),
+    );
+    let begin = tenant_begin_sql(enter);
+    // Everything after the full check's `SELECT ...;` is the same.
+    let rest = begin
+        .split_once("; BEGIN;")
+        .map(|(_, rest)| rest)
+        .unwrap_or_default();
+    format!("{check}; BEGIN;{rest}")
+}
+
+/// The text of the fast check's failure (see [`tenant_fast_begin_sql`]).
+const REGISTRY_CHANGED: &str = "tenantry: registry changed since the tenant was resolved";
+
+/// True when the fast check found the registry changed (run the full check).
+pub(crate) fn is_registry_changed(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db)
+        if db.code().as_deref() == Some("22P02") && db.message().contains(REGISTRY_CHANGED))
+}
+
 /// Maps the scoped `BEGIN`'s refusals to their [`Error`]s: a missing schema (SQLSTATE 3F000), a
 /// schema that no longer belongs to the tenant (TY001), a tenant that is not active (TY002
 /// suspended, TY003 maintenance).

@@ -135,3 +135,60 @@ async fn every_begin_checks_in_its_own_round_trip() {
         Ok(_) => panic!("a transaction was opened in another tenant's schema"),
     }
 }
+
+/// A record from a resolution carries the registry version: while the registry is unchanged,
+/// its BEGIN skips the registry lookups (one statement with the lock and a version compare);
+/// after any registry change it takes the full check, which refuses a stale identity.
+#[tokio::test]
+async fn resolved_records_take_the_fast_check_until_the_registry_changes() {
+    let db = TestDb::new().await;
+    let wire = WireCounter::start(db.url()).await;
+    let t = tenantry(&wire.url(db.url()), true).await;
+    wait_listening(&t).await;
+    create(&t, "acme").await;
+    create(&t, "beta").await;
+    settle(&t).await;
+    let resolve = |host: &'static str| {
+        let t = t.clone();
+        async move {
+            match t.resolve_host(host).await.unwrap() {
+                tenantry_sqlx::Resolution::Tenant(tenant) => tenant,
+                other => panic!("{host}: {other:?}"),
+            }
+        }
+    };
+    let acme = resolve("acme.example.com").await;
+    assert!(acme.registry_version.is_some());
+    wire.reset();
+    for _ in 0..5 {
+        assert_eq!(first_schema(&t, &acme).await.unwrap(), "acme");
+    }
+    assert_eq!(wire.executions_of("tenantry_enter"), 0, "fast check only");
+    assert_eq!(wire.executions_of("pg_sequence_last_value"), 5);
+
+    // Any registry change: the same record now takes the full check, and still works.
+    t.create_tenant(NewTenant::new("gamma", "gamma.example.com"))
+        .await
+        .unwrap();
+    wire.reset();
+    assert_eq!(first_schema(&t, &acme).await.unwrap(), "acme");
+    assert_eq!(wire.executions_of("tenantry_enter"), 1);
+
+    // A swap of names: the stale resolved record is refused, never run in beta's schema.
+    let beta = resolve("beta.example.com").await;
+    t.rename_tenant("acme", "tmp").await.unwrap();
+    t.rename_tenant("beta", "acme").await.unwrap();
+    t.rename_tenant("tmp", "beta").await.unwrap();
+    for stale in [&acme, &beta] {
+        match t.begin(stale).await {
+            Err(Error::TenantMoved(_) | Error::SchemaMissing(_)) => {}
+            Err(other) => panic!("expected TenantMoved, got {other}"),
+            Ok(_) => panic!("a stale resolved record got a transaction"),
+        }
+    }
+    // Dropped behind Tenantry's back (no registry change): the fast check sees the schema gone.
+    settle(&t).await;
+    let gamma = resolve("gamma.example.com").await;
+    sql(&db, "DROP SCHEMA gamma CASCADE").await;
+    expect_missing(&t, &gamma, "gamma").await;
+}
