@@ -347,3 +347,34 @@ async fn work_that_came_in_on_a_moved_domain_is_refused() {
     t.begin_via_domain(&acme, "acme.test").await.unwrap();
     t.begin(&acme).await.unwrap();
 }
+
+/// The fast check (a resolved record, registry unchanged) sets what the full one sets: path,
+/// idle timeout and, in role mode, the tenant role, all reverted with the transaction.
+#[tokio::test]
+async fn the_fast_check_sets_path_timeout_and_role() {
+    let db = TestDb::new().await;
+    let t = tenantry(&db, true, Duration::from_secs(5)).await;
+    tenant(&t, "acme").await;
+    let acme = match t.resolve_host("acme.test").await.unwrap() {
+        tenantry_sqlx::Resolution::Tenant(tenant) => tenant,
+        other => panic!("{other:?}"),
+    };
+    assert!(acme.registry_version.is_some(), "resolutions carry the version");
+    let mut tx = t.begin(&acme).await.unwrap();
+    let (schema, idle, user): (String, String, String) = sqlx::query_as(
+        "SELECT current_schema()::text, current_setting('idle_in_transaction_session_timeout'), \
+         current_user::text",
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .unwrap();
+    assert_eq!(schema, "acme");
+    assert_eq!(idle, "30s");
+    assert_eq!(Some(user), t.tenant_role("acme"));
+    sqlx::query("INSERT INTO notes (body) VALUES ('fast')")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(bodies(&t, &acme).await.unwrap(), ["secret of acme", "fast"]);
+}
