@@ -603,8 +603,13 @@ impl Tenantry {
         if let (Some(version), Some(oid)) = (tenant.registry_version, tenant.schema_oid)
             && (!serving || tenant.status == tenantry_core::TenantStatus::Active)
         {
+            let config = &self.inner.config;
+            let path_schemas = std::iter::once(tenant.schema.as_str())
+                .chain(std::iter::once(config.shared_schema.as_str()))
+                .chain(config.extra_search_path.iter().map(String::as_str));
             let sql = crate::scoped::tenant_fast_begin_sql(
                 &enter,
+                path_schemas,
                 &self.inner.sql.version_now,
                 version,
                 oid,

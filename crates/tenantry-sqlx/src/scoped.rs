@@ -143,8 +143,9 @@ pub(crate) fn tenant_begin_sql(enter: &Enter<'_>) -> String {
 /// record says: only the schema itself is looked up again (out-of-band DDL does not bump the
 /// version; the catalog cache is fresh as of the transaction's start). Otherwise the cast fails
 /// before `BEGIN` ([`is_registry_changed`]) and the caller runs the full check.
-pub(crate) fn tenant_fast_begin_sql(
+pub(crate) fn tenant_fast_begin_sql<'a>(
     enter: &Enter<'_>,
+    path_schemas: impl IntoIterator<Item = &'a str>,
     version_now: &str,
     version: i64,
     oid: u32,
@@ -153,10 +154,13 @@ pub(crate) fn tenant_fast_begin_sql(
     // The settings as `set_config(.., true)` in the same statement: a local setting made before
     // `BEGIN` in one simple query belongs to the transaction `BEGIN` makes explicit, and reverts
     // at its end like `SET LOCAL` (two statements fewer to parse and run than the full form).
-    let mut settings = format!(
-        ", set_config('search_path', {}, true)",
-        quote_literal(enter.path)
-    );
+    // The path is spelled by the server's `quote_ident`, as `SET` would store it.
+    let path = path_schemas
+        .into_iter()
+        .map(|schema| format!("quote_ident({})", quote_literal(schema)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut settings = format!(", set_config('search_path', concat_ws(', ', {path}), true)");
     if let Some(idle) = enter.idle_timeout {
         settings.push_str(&format!(
             ", set_config('idle_in_transaction_session_timeout', '{}', true)",

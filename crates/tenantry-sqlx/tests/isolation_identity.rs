@@ -359,7 +359,10 @@ async fn the_fast_check_sets_path_timeout_and_role() {
         tenantry_sqlx::Resolution::Tenant(tenant) => tenant,
         other => panic!("{other:?}"),
     };
-    assert!(acme.registry_version.is_some(), "resolutions carry the version");
+    assert!(
+        acme.registry_version.is_some(),
+        "resolutions carry the version"
+    );
     let mut tx = t.begin(&acme).await.unwrap();
     let (schema, idle, user): (String, String, String) = sqlx::query_as(
         "SELECT current_schema()::text, current_setting('idle_in_transaction_session_timeout'), \
