@@ -41,13 +41,21 @@ pub(crate) async fn begin_for_request(
     parts: &mut Parts,
     tenant: Arc<Tenant>,
 ) -> Result<TenantTx, Response> {
-    let identity = parts.extensions.get::<RequestIdentity>().cloned();
-    let domain = identity.as_ref().and_then(|i| i.domain.as_deref());
-    match begin(tenantry, &tenant, domain).await {
+    // The hot path borrows the identity; only a refusal clones it.
+    let first = {
+        let domain = parts
+            .extensions
+            .get::<RequestIdentity>()
+            .and_then(|i| i.domain.as_deref());
+        begin(tenantry, &tenant, domain).await
+    };
+    match first {
         Ok(tx) => return Ok(tx),
         Err(Error::TenantMoved(_) | Error::SchemaMissing(_) | Error::TenantNotServing { .. }) => {}
         Err(e) => return Err(HttpError::from(e).into_response()),
     }
+    let identity = parts.extensions.get::<RequestIdentity>().cloned();
+    let domain = identity.as_ref().and_then(|i| i.domain.as_deref());
     tracing::info!(tenant = %tenant.schema, id = tenant.id, "tenant changed under a request; resolving again");
     let mut fresh = resolve_again(tenantry, identity.as_ref(), &tenant).await?;
     if fresh.as_deref().is_some_and(|f| same_record(f, &tenant)) {
@@ -107,7 +115,8 @@ async fn resolve_again(
     }
 }
 
-async fn begin(
+/// A scoped `BEGIN`, with the domain check when the tenant was reached through a domain.
+pub(crate) async fn begin(
     tenantry: &Tenantry,
     tenant: &Arc<Tenant>,
     domain: Option<&str>,

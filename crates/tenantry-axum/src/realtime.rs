@@ -77,10 +77,8 @@ impl TenantContext {
     /// or the status answer) once the tenant was renamed, deleted or suspended since the
     /// context was made: a long-lived stream should then end.
     pub async fn db(&self) -> Result<TenantDb, HttpError> {
-        let tx = match &self.domain {
-            Some(domain) => self.tenantry.begin_via_domain(&self.tenant, domain).await?,
-            None => self.tenantry.begin(&self.tenant).await?,
-        };
+        let tx =
+            crate::identity::begin(&self.tenantry, &self.tenant, self.domain.as_deref()).await?;
         Ok(TenantDb(tx))
     }
 
