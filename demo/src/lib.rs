@@ -42,6 +42,7 @@ pub struct TenantData {
 }
 
 /// Seeds every new tenant with a welcome note, inside the creation transaction.
+#[derive(Debug)]
 pub struct DemoHooks;
 
 #[tenantry::async_trait]

@@ -21,7 +21,7 @@ use tokio::sync::broadcast;
 use crate::tenant_site::Note;
 
 /// New-note announcements (note ids), one channel per tenant id. Cheap to clone.
-#[derive(Clone, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct NotesFeed(Arc<Mutex<HashMap<i64, broadcast::Sender<i64>>>>);
 
 impl NotesFeed {

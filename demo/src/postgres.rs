@@ -20,6 +20,7 @@ pub const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/tenantry_demo"
 const PRIVATE_PORT: u16 = 54329;
 
 /// A private cluster started by the demo; stopped when dropped.
+#[derive(Debug)]
 pub struct PrivateCluster {
     pg_ctl: PathBuf,
     data_dir: PathBuf,

@@ -1,6 +1,8 @@
 //! The demo app on an ephemeral port (with peer addresses), on a fresh database.
 
-#![allow(dead_code)]
+// Helpers shared by several test binaries: each uses a part (dead_code), and `pub` only
+// marks what the test files call (a test binary exports nothing, so unreachable_pub is noise).
+#![allow(dead_code, unreachable_pub)]
 
 use tenantry::Tenantry;
 use tenantry_demo::{DemoConfig, build};

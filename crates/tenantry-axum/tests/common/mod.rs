@@ -1,7 +1,9 @@
 //! Shared set-up for the HTTP tests: a fresh database, a Tenantry handle, a real server on an
 //! ephemeral port and a reqwest client that sets the `Host` header.
 
-#![allow(dead_code)]
+// Helpers shared by several test binaries: each uses a part (dead_code), and `pub` only
+// marks what the test files call (a test binary exports nothing, so unreachable_pub is noise).
+#![allow(dead_code, unreachable_pub)]
 
 use std::net::SocketAddr;
 
