@@ -35,7 +35,17 @@ fn request_tenant(parts: &Parts, what: &str) -> Result<Arc<Tenant>, HttpError> {
     Err(misrouted(what))
 }
 
-/// The tenant of the request.
+/// The tenant of the request (it derefs to [`Tenant`]: name, display name, type, domains,
+/// data). On a public request (no tenant) the extractor answers 404.
+///
+/// ```
+/// use tenantry_axum::CurrentTenant;
+///
+/// async fn whoami(tenant: CurrentTenant) -> String {
+///     format!("{} (schema {})", tenant.display_name, tenant.schema)
+/// }
+/// # let _: axum::Router = axum::Router::new().route("/whoami", axum::routing::get(whoami));
+/// ```
 #[derive(Debug, Clone)]
 pub struct CurrentTenant(pub Arc<Tenant>);
 
@@ -53,7 +63,17 @@ impl Deref for CurrentTenant {
     }
 }
 
-/// The normalised host the request came in on (e.g. `acme.localhost`).
+/// The normalised host the request came in on (e.g. `acme.localhost`: lowercase, port and
+/// trailing dot removed), set by the layer for public and tenant requests alike.
+///
+/// ```
+/// use tenantry_axum::RequestHost;
+///
+/// async fn host(RequestHost(host): RequestHost) -> String {
+///     format!("you asked for {host}")
+/// }
+/// # let _: axum::Router = axum::Router::new().route("/", axum::routing::get(host));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestHost(pub String);
 
@@ -69,6 +89,23 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestHost {
 }
 
 /// The [`Tenantry`] handle (for life-cycle calls from handlers, e.g. sign-up).
+///
+/// ```
+/// use axum::Json;
+/// use tenantry_axum::{HttpError, TenantryExt};
+/// use tenantry_sqlx::NewTenant;
+///
+/// // A public sign-up route: `name` and `domain` come from the form, already checked.
+/// async fn sign_up(
+///     TenantryExt(tenantry): TenantryExt,
+///     Json((name, domain)): Json<(String, String)>,
+/// ) -> Result<String, HttpError> {
+///     // Invalid or taken names answer 422 / 409 through `HttpError` (docs/errors.md).
+///     let tenant = tenantry.create_tenant(NewTenant::new(&name, &domain)).await?;
+///     Ok(format!("created {}", tenant.schema))
+/// }
+/// # let _: axum::Router = axum::Router::new().route("/signup", axum::routing::post(sign_up));
+/// ```
 #[derive(Debug, Clone)]
 pub struct TenantryExt(pub Tenantry);
 
@@ -87,6 +124,37 @@ impl<S: Send + Sync> FromRequestParts<S> for TenantryExt {
 /// A transaction scoped to the request's tenant. Use it like a sqlx transaction:
 /// `sqlx::query(..).fetch_all(&mut *db)`, then `db.commit().await?` to keep writes; dropping it
 /// rolls back. The tenant's `search_path` is set with `SET LOCAL` in the `BEGIN` round trip.
+///
+/// Unqualified table names resolve in the tenant's schema, then in the shared one:
+///
+/// ```no_run
+/// use axum::{Json, Router, routing::get};
+/// use tenantry_axum::{HttpError, TenantDb, TenantLayer};
+///
+/// async fn list(mut db: TenantDb) -> Result<Json<Vec<String>>, HttpError> {
+///     let titles = sqlx::query_scalar("SELECT title FROM notes ORDER BY id")
+///         .fetch_all(&mut *db)
+///         .await?;
+///     Ok(Json(titles))
+/// }
+///
+/// async fn add(mut db: TenantDb, title: String) -> Result<(), HttpError> {
+///     sqlx::query("INSERT INTO notes (title) VALUES ($1)")
+///         .bind(title)
+///         .execute(&mut *db)
+///         .await?;
+///     db.commit().await // without it, the insert is rolled back when `db` drops
+/// }
+///
+/// # async fn doc(tenantry: tenantry_sqlx::Tenantry) {
+/// let app: Router = Router::new()
+///     .route("/notes", get(list).post(add))
+///     .layer(TenantLayer::new(tenantry));
+/// # }
+/// ```
+///
+/// Behind no [`crate::TenantLayer`], the extractor answers 500 and logs how to add the layer;
+/// on a public request it answers 404.
 #[derive(Debug)]
 pub struct TenantDb(pub TenantTx);
 
@@ -131,7 +199,20 @@ impl DerefMut for TenantDb {
     }
 }
 
-/// A transaction on the shared schema, for public routes.
+/// A transaction on the shared schema, for public routes (e.g. the plans of a sign-up page).
+/// Like [`TenantDb`]: `&mut *db` as the executor, `db.commit().await?` to keep writes.
+///
+/// ```no_run
+/// use tenantry_axum::{HttpError, PublicDb};
+///
+/// async fn plans(mut db: PublicDb) -> Result<String, HttpError> {
+///     let codes: Vec<String> = sqlx::query_scalar("SELECT code FROM plans ORDER BY code")
+///         .fetch_all(&mut *db)
+///         .await?;
+///     Ok(codes.join(", "))
+/// }
+/// # let _: axum::Router = axum::Router::new().route("/plans", axum::routing::get(plans));
+/// ```
 #[derive(Debug)]
 pub struct PublicDb(pub PublicTx);
 

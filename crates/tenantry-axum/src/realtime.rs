@@ -29,6 +29,38 @@ use crate::{HttpError, TenantDb};
 
 /// The tenant of the request and the Tenantry handle, owned (`'static`, cheap to clone): move it
 /// into streams, WebSocket loops and spawned tasks.
+///
+/// An SSE route whose events are read from the tenant's schema while the stream lives:
+///
+/// ```no_run
+/// use std::convert::Infallible;
+/// use axum::response::sse::{Event, Sse};
+/// use futures::{Stream, StreamExt};
+/// use tenantry_axum::TenantContext;
+///
+/// async fn titles(ctx: TenantContext) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+///     let reader = ctx.clone();
+///     // Each item opens its own transaction, checked against the tenant's identity.
+///     let events = futures::stream::iter(1..=3_i64).then(move |id| {
+///         let ctx = reader.clone();
+///         async move {
+///             let title: Option<String> = match ctx.db().await {
+///                 Ok(mut db) => sqlx::query_scalar("SELECT title FROM notes WHERE id = $1")
+///                     .bind(id)
+///                     .fetch_optional(&mut *db)
+///                     .await
+///                     .ok()
+///                     .flatten(),
+///                 Err(_) => None,
+///             };
+///             Ok(Event::default().data(title.unwrap_or_default()))
+///         }
+///     });
+///     // Polled in the tenant's scope; ends if the tenant is renamed, deleted or suspended.
+///     Sse::new(ctx.stream(events))
+/// }
+/// # let _: axum::Router = axum::Router::new().route("/titles", axum::routing::get(titles));
+/// ```
 #[derive(Debug, Clone)]
 pub struct TenantContext {
     tenantry: Tenantry,
@@ -226,6 +258,26 @@ impl<S: Stream> Stream for ScopedStream<S> {
 
 /// A WebSocket upgrade whose connection runs in the tenant's scope. Use it instead of
 /// `WebSocketUpgrade` on tenant routes.
+///
+/// ```no_run
+/// use axum::extract::ws::Message;
+/// use axum::response::Response;
+/// use tenantry_axum::TenantWebSocket;
+///
+/// // Echoes each text message with the tenant's name; the socket closes when the tenant is
+/// // revoked (renamed away, deleted, suspended).
+/// async fn echo(socket: TenantWebSocket) -> Response {
+///     socket.on_upgrade(|mut socket, ctx| async move {
+///         while let Some(Ok(Message::Text(text))) = socket.recv().await {
+///             let reply = format!("{}: {}", ctx.tenant().schema, text.as_str());
+///             if socket.send(Message::Text(reply.into())).await.is_err() {
+///                 break;
+///             }
+///         }
+///     })
+/// }
+/// # let _: axum::Router = axum::Router::new().route("/ws", axum::routing::get(echo));
+/// ```
 #[derive(Debug)]
 pub struct TenantWebSocket {
     upgrade: WebSocketUpgrade,
