@@ -11,9 +11,8 @@
 //!   and the extractors.
 //!
 //! See the README for a five-minute guide; `examples/quick_start.rs` is its code, and
-//! `examples/existing_app.rs` adds tenancy to an ordinary axum app with one layer.
-
-#![warn(missing_docs)]
+//! `examples/existing_app.rs` adds tenancy to an ordinary axum app with one layer. The guides
+//! of the repository's `docs/` folder are in the [`docs`] module.
 
 pub use tenantry_core as core;
 pub use tenantry_sqlx::*;
@@ -22,4 +21,19 @@ pub use tenantry_sqlx::*;
 #[cfg(feature = "axum")]
 pub mod axum {
     pub use tenantry_axum::*;
+}
+
+/// The guides of the repository's `docs/` folder, as rustdoc pages. Their Rust examples are
+/// compiled by `cargo test --doc -p tenantry` (needs the default `axum` feature).
+#[cfg(feature = "axum")]
+pub mod docs {
+    /// Every [`Error`](crate::Error) variant, when it happens and how
+    /// [`HttpError`](crate::axum::HttpError) answers it.
+    #[doc = include_str!("../../../docs/errors.md")]
+    pub mod errors {}
+
+    /// Identification strategies, unmatched requests, several domains, tenant types, status
+    /// answers, URL building, realtime routes.
+    #[doc = include_str!("../../../docs/routing.md")]
+    pub mod routing {}
 }
