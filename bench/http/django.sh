@@ -2,37 +2,21 @@
 # The django-tenants baseline on the same workload, called by run.sh when DJANGO=1.
 # Usage: bench/http/django.sh N OUT_DIR PORT
 #
-# Copies ../shared/bench/django-tenants (read-only) to a temporary folder and uses its projects
-# and scripts there: a virtualenv with its pinned requirements, databases dt_bench/dt_control,
-# `make_tenants.sh N` (t0001..tN.bench.local, 10 items each). Unlike its setup.sh, the shared
-# PostgreSQL cluster's configuration is left alone (no pg_hba/max_connections edit, no restart).
-# Then gunicorn (2 sync workers, persistent connections: the baseline's best configuration)
+# Uses the baseline in bench/django-tenants: its virtualenv with the pinned requirements
+# (created on first use), databases dt_bench/dt_control, `make_tenants.sh N`
+# (t0001..tN.bench.local, 10 items each). Then gunicorn (2 sync workers, persistent connections: the baseline's best configuration)
 # serves /items/ (one query, the analogue of /api/notes) and /ping/ (no query, /api/whoami), loaded
 # with the same wrk settings and hosts.lua as the Rust servers.
 set -euo pipefail
 N="$1"; OUT="$2"; PORT="$3"
 HERE="$(cd "$(dirname "$0")" && pwd)"
-SRC="${DJANGO_BASELINE:-$HERE/../../../shared/bench/django-tenants}"
 [ "$N" -le 9999 ] || { echo "django-tenants baseline: N <= 9999 only (its host names are t%04d)"; exit 0; }
-WORK="${DJANGO_WORK:-/tmp/tenantry-bench-django}"
-if [ ! -d "$WORK/django-tenants" ]; then
-  mkdir -p "$WORK" && cp -r "$SRC" "$WORK/" && chmod -R u+w "$WORK"
-fi
-cd "$WORK/django-tenants"
+cd "$HERE/../django-tenants"
 source scripts/common.sh
-if [ ! -x "$PY" ]; then python3 -m venv "$VENV"; "$VENV/bin/pip" install -q -r requirements.txt; fi
-for db in dt_bench dt_control; do
-  psql -tAc "select 1 from pg_database where datname='$db'" postgres | grep -q 1 || createdb "$db"
-done
-manage migrate_schemas --shared -v 0
-manage bench_public_tenant
-manage_control migrate -v 0
-manage_control shell -c "
-from items.models import Item
-if not Item.objects.exists():
-    Item.objects.bulk_create([Item(name='item %d of control' % j) for j in range(10)])"
+ensure_venv
+ensure_databases
 ./make_tenants.sh "$N" > "$OUT/django_make_tenants_N$N.txt" 2>&1
-vacuumdb -q --analyze -d dt_bench
+vacuumdb -q --analyze -d "$DB"
 
 DT_CONN_MAX_AGE=60 "$VENV/bin/gunicorn" benchproj.wsgi:application --chdir "$TP" -w 2 -k sync \
   -b "127.0.0.1:$PORT" --log-level warning > "$OUT/django_gunicorn.log" 2>&1 &
