@@ -12,8 +12,8 @@ use sqlx::migrate::Migration;
 use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, SqlSafeStr};
 use tenantry_sqlx::{MigrateOptions, MigrationSet, NewTenant, Provision, Tenantry};
 
-/// django-tenants figures recorded in `../shared/bench/django-tenants/results/SUMMARY.md`
-/// (same machine class: 2 cores, PostgreSQL 15): per-tenant creation median ms (schema,
+/// django-tenants figures recorded with `bench/django-tenants/run_all.sh` (its README,
+/// "Recorded baseline"; 2 cores, PostgreSQL 15): per-tenant creation median ms (schema,
 /// migrate, domain, 10 items), then `migrate_schemas` seconds at 1,000 tenants.
 const DT_CREATE_MEDIAN_MS: f64 = 87.0;
 const DT_NOOP_SEQ_S: f64 = 64.84;
