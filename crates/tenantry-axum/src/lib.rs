@@ -20,8 +20,6 @@
 //!
 //! See `docs/routing.md` for every mode.
 
-#![warn(missing_docs)]
-
 pub mod extract;
 pub mod host;
 mod identity;

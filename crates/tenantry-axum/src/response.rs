@@ -7,6 +7,25 @@ use http::StatusCode;
 ///
 /// Bodies stay generic ("Not Found", "Service Unavailable"...) so that nothing about other
 /// tenants or the database leaks to clients; details go to the log.
+///
+/// ```
+/// use axum::http::StatusCode;
+/// use tenantry_axum::{HttpError, TenantDb};
+///
+/// async fn rename_note(mut db: TenantDb, title: String) -> Result<(), HttpError> {
+///     if title.trim().is_empty() {
+///         // The application's own answer: status and message as given.
+///         return Err(HttpError::new(StatusCode::UNPROCESSABLE_ENTITY, "a title is required"));
+///     }
+///     // sqlx and Tenantry errors convert with `?` (answered as in the table below).
+///     sqlx::query("UPDATE notes SET title = $1 WHERE id = 1")
+///         .bind(title)
+///         .execute(&mut *db)
+///         .await?;
+///     db.commit().await
+/// }
+/// # let _: axum::Router = axum::Router::new().route("/rename", axum::routing::post(rename_note));
+/// ```
 #[derive(Debug)]
 pub struct HttpError {
     status: StatusCode,

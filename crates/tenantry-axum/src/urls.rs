@@ -120,7 +120,18 @@ impl<S: Send + Sync> FromRequestParts<S> for TenantUrls {
 }
 
 /// The path prefix under which the current tenant is served: `/t/acme` when identified by
-/// subfolder, `""` on the tenant's own domain. Build links as `format!("{base}/api/notes")`.
+/// subfolder, `""` on the tenant's own domain. Build links with [`TenantBase::link`]:
+///
+/// ```
+/// use axum::response::Html;
+/// use tenantry_axum::TenantBase;
+///
+/// // `/t/acme/api/notes` under `localhost/t/acme/`, `/api/notes` on acme's own domain.
+/// async fn home(base: TenantBase) -> Html<String> {
+///     Html(format!(r#"<a href="{}">notes</a>"#, base.link("/api/notes")))
+/// }
+/// # let _: axum::Router = axum::Router::new().route("/", axum::routing::get(home));
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TenantBase(pub String);
 
