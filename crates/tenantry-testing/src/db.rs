@@ -151,6 +151,9 @@ mod tests {
             database_url("postgres://u:p@h/db?sslmode=disable", "x"),
             "postgres://u:p@h/x?sslmode=disable"
         );
-        assert_eq!(database_url("postgres://h:5432", "x"), "postgres://h:5432/x");
+        assert_eq!(
+            database_url("postgres://h:5432", "x"),
+            "postgres://h:5432/x"
+        );
     }
 }

@@ -51,8 +51,7 @@ impl ScratchDir {
     pub fn new(label: &str) -> Self {
         let dir =
             std::env::temp_dir().join(format!("tenantry-{label}-{:016x}", rand::random::<u64>()));
-        std::fs::create_dir_all(&dir)
-            .unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
         let scratch = Self(dir);
         scratch.give_to_postgres();
         scratch

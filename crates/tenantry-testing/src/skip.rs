@@ -34,10 +34,7 @@ pub fn in_ci() -> bool {
 /// ```
 #[track_caller]
 pub fn skip(reason: impl Display) {
-    let test = std::thread::current()
-        .name()
-        .unwrap_or("a test")
-        .to_owned();
+    let test = std::thread::current().name().unwrap_or("a test").to_owned();
     if in_ci() {
         panic!("{test} can't run here, but CI is set so it may not be skipped: {reason}");
     }

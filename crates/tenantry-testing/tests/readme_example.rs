@@ -10,7 +10,10 @@ async fn notes_stay_in_their_tenant() {
         .tenantry(Tenantry::builder().tenant_migration_set("default", notes_migrations()))
         .await;
     let tenants = TestTenants::new(&app).with_spares(2).await.unwrap();
-    let (a, b) = (tenants.create().await.unwrap(), tenants.create().await.unwrap());
+    let (a, b) = (
+        tenants.create().await.unwrap(),
+        tenants.create().await.unwrap(),
+    );
 
     let mut tx = app.begin(&a.tenant).await.unwrap();
     sqlx::query("INSERT INTO notes (title) VALUES ('hello')")

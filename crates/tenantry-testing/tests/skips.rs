@@ -38,7 +38,10 @@ fn skip_is_visible_without_nocapture_and_fails_in_ci() {
 
     let out = run_helper(Some("true"));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(!out.status.success(), "a skip passed under CI=true: {stdout}");
+    assert!(
+        !out.status.success(),
+        "a skip passed under CI=true: {stdout}"
+    );
     assert!(
         stdout.contains("CI is set so it may not be skipped: the tool this test needs is missing"),
         "{stdout}"

@@ -18,7 +18,10 @@ async fn the_database_is_dropped_after_the_test_even_on_panic() {
     let name = db.name().to_owned();
     // Usable, with an open pool when it is dropped.
     let pool = sqlx::PgPool::connect(db.url()).await.unwrap();
-    let one: i32 = sqlx::query_scalar("SELECT 1").fetch_one(&pool).await.unwrap();
+    let one: i32 = sqlx::query_scalar("SELECT 1")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     assert_eq!(one, 1);
     assert!(exists(&name).await);
     drop(db);
