@@ -1,7 +1,8 @@
 //! The isolation stress behind a real PgBouncer in transaction pooling mode (started by the
 //! test on a free port, in front of 127.0.0.1:5432), and the refusal of session-scoped access.
 //!
-//! Without the binary the test is skipped with a loud message, unless `CI` is set: then it fails.
+//! Without the binary the test is skipped visibly (`tenantry_testing::skip`), unless `CI` is
+//! set: then it fails.
 //! Size: `TENANTRY_STRESS_REQUESTS` / 5 (default 3,000).
 //!
 //! Configuration that works with Debian 12's PgBouncer 1.18 (no `max_prepared_statements`):
@@ -18,18 +19,15 @@ use std::time::{Duration, Instant};
 
 use isolation_support::*;
 use tenantry::Error;
-use tenantry_testing::TestDb;
+use tenantry_testing::{PgBouncer, TestDb, pgbouncer_binary, skip};
 
 const TENANTS: usize = 200;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transactional_access_is_as_safe_behind_pgbouncer() {
     let Some(binary) = pgbouncer_binary() else {
-        if std::env::var_os("CI").is_some() {
-            panic!("PgBouncer is not installed but CI is set: run .ci/pgbouncer-setup.sh");
-        }
-        eprintln!(
-            "\n!!!!! SKIPPED: PgBouncer is not installed (apt-get install pgbouncer); the PgBouncer isolation test did not run !!!!!\n"
+        skip(
+            "PgBouncer is not installed (apt-get install pgbouncer, or run .ci/pgbouncer-setup.sh)",
         );
         return;
     };
@@ -41,10 +39,11 @@ async fn transactional_access_is_as_safe_behind_pgbouncer() {
     let bouncer = PgBouncer::start(&binary, 6, "").await;
     eprintln!(
         "[pgbouncer] {} on port {} (pool_mode = transaction)",
-        bouncer.version, bouncer.port
+        bouncer.version(),
+        bouncer.port()
     );
     let options: sqlx::postgres::PgConnectOptions = db.url().parse().unwrap();
-    let options = options.port(bouncer.port);
+    let options = options.port(bouncer.port());
     // The registry listener goes straight to PostgreSQL (LISTEN needs a session).
     let direct_url = db.url().to_owned();
     let app = connect_only(options, 10, |b| {

@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -11,6 +11,7 @@ use common::{Server, builder, probe_router, public_router, setup, tenant};
 use tenantry_axum::strategy::{HostStrategy, SubfolderStrategy};
 use tenantry_axum::{TenantRouter, default_status_response};
 use tenantry_sqlx::{Resolution, TenantStatus};
+use tenantry_testing::eventually;
 
 fn app(tenantry: tenantry_sqlx::Tenantry) -> TenantRouter {
     TenantRouter::new(tenantry)
@@ -97,20 +98,6 @@ async fn custom_status_pages() {
     assert_eq!(r.status(), 503);
     assert_eq!(r.headers()["retry-after"], "120");
     assert_eq!(r.text().await.unwrap(), "back soon");
-}
-
-/// Polls `check` until it holds, failing after `deadline` (a freshness bound, not a speed test).
-async fn eventually(deadline: Duration, mut check: impl AsyncFnMut() -> bool) -> bool {
-    let start = Instant::now();
-    loop {
-        if check().await {
-            return true;
-        }
-        if start.elapsed() > deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[tokio::test]

@@ -7,15 +7,11 @@ use axum::routing::get;
 use common::{Server, notes_migrations, probe_router};
 use tenantry_axum::{CurrentTenant, TenantDb, TenantRouter};
 use tenantry_sqlx::{MigrationSet, NewTenant, Tenantry};
-use tenantry_testing::TestDb;
+use tenantry_testing::{NOTES_TABLE, TestDb};
 
 fn lab_v1() -> Vec<(i64, &'static str, &'static str)> {
     vec![
-        (
-            1,
-            "notes",
-            "CREATE TABLE notes (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, title TEXT NOT NULL)",
-        ),
+        (1, "notes", NOTES_TABLE),
         (2, "samples", "CREATE TABLE samples (code TEXT PRIMARY KEY)"),
     ]
 }

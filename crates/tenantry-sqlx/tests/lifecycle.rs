@@ -7,15 +7,11 @@ use tenantry_sqlx::{
     BoxError, Error, MigrationSet, NewTenant, SchemaOnDelete, Tenant, TenantHooks, TenantStatus,
     Tenantry,
 };
-use tenantry_testing::TestDb;
+use tenantry_testing::{NOTES_TABLE, TestDb};
 
 fn notes_set() -> MigrationSet {
     MigrationSet::from_sql(&[
-        (
-            1,
-            "notes",
-            "CREATE TABLE notes (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, title TEXT NOT NULL)",
-        ),
+        (1, "notes", NOTES_TABLE),
         (
             2,
             "body",

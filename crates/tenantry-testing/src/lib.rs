@@ -1,97 +1,77 @@
-//! A fresh database for each test, dropped when the test ends (also when it panics).
+//! Test kit for applications built on [Tenantry](https://docs.rs/tenantry): what an app's
+//! integration tests need to run against a real PostgreSQL, and what Tenantry's own tests use.
 //!
-//! The server is `TENANTRY_TEST_ADMIN_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`).
+//! - [`TestDb`]: a throwaway database per test, dropped when the test ends (also when it
+//!   panics), with [`TestDb::tenantry`] to connect a `TenantryBuilder` and install the registry.
+//! - [`TestTenants`]: fresh tenants with unique names and domains, created through the
+//!   library (hooks and roles apply), from spare schemas when asked ([`TestTenants::with_spares`]).
+//! - [`eventually`]: poll until something that happens in the background holds.
+//! - [`skip`]: skip a test that can't run on this machine, visibly in `cargo test`'s output,
+//!   and fail instead under `CI=true`.
+//! - [`notes_migrations`]: the one-table `notes` schema of the examples.
+//! - Feature `cluster`: [`PrivateCluster`], a PostgreSQL of the test's own (to stop and restart).
+//! - Feature `pgbouncer`: [`PgBouncer`] in transaction pooling mode in front of the server.
+//!
+//! The server is `TENANTRY_TEST_ADMIN_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`);
+//! its role needs `CREATEDB`.
+//!
+//! # Example
+//!
+//! A test of an application's tenant-scoped query, on its own database with a fresh tenant:
+//!
+//! ```no_run
+//! use tenantry::Tenantry;
+//! use tenantry_testing::{TestDb, TestTenants, notes_migrations};
+//!
+//! #[tokio::test]
+//! async fn notes_stay_in_their_tenant() {
+//!     let db = TestDb::new().await;
+//!     let app = db
+//!         .tenantry(Tenantry::builder().tenant_migration_set("default", notes_migrations()))
+//!         .await;
+//!     let tenants = TestTenants::new(&app).with_spares(2).await.unwrap();
+//!     let (a, b) = (tenants.create().await.unwrap(), tenants.create().await.unwrap());
+//!
+//!     let mut tx = app.begin(&a.tenant).await.unwrap();
+//!     sqlx::query("INSERT INTO notes (title) VALUES ('hello')")
+//!         .execute(&mut *tx)
+//!         .await
+//!         .unwrap();
+//!     tx.commit().await.unwrap();
+//!
+//!     let mut tx = app.begin(&b.tenant).await.unwrap();
+//!     let n: i64 = sqlx::query_scalar("SELECT count(*) FROM notes")
+//!         .fetch_one(&mut *tx)
+//!         .await
+//!         .unwrap();
+//!     assert_eq!(n, 0, "tenant b sees tenant a's note");
+//! }
+//! ```
+//!
+//! The same test, compiled and run, is `tests/readme_example.rs` of this crate.
 
-#![warn(missing_docs)]
+mod db;
+mod notes;
+mod os;
+mod skip;
+mod tenants;
+mod wait;
 
-use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
+#[cfg(feature = "cluster")]
+mod cluster;
+#[cfg(feature = "pgbouncer")]
+mod pgbouncer;
 
-/// The admin connection URL used to create and drop test databases.
-pub fn admin_url() -> String {
-    std::env::var("TENANTRY_TEST_ADMIN_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
+pub use db::{TestDb, admin_url};
+pub use notes::{NOTES_TABLE, notes_migrations};
+#[cfg(any(feature = "cluster", feature = "pgbouncer"))]
+pub use os::ScratchDir;
+pub use os::free_port;
+pub use skip::{in_ci, skip};
+pub use tenants::{TestTenant, TestTenants};
+pub use wait::eventually;
 
-/// A database created for one test. Dropping the value drops the database (`WITH (FORCE)`).
-pub struct TestDb {
-    name: String,
-    url: String,
-}
-
-impl TestDb {
-    /// Creates `tenantry_test_<random>` on the test server.
-    pub async fn new() -> Self {
-        let name = format!("tenantry_test_{:016x}", rand::random::<u64>());
-        let mut admin = PgConnection::connect(&admin_url())
-            .await
-            .expect("connect to the test PostgreSQL (is it running? see README)");
-        admin
-            .execute(AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-            .await
-            .expect("create test database");
-        let base = admin_url();
-        let url = match base.rfind('/') {
-            Some(i) if base[..i].contains("//") && i > base.find("//").unwrap() + 1 => {
-                format!("{}/{name}", &base[..i])
-            }
-            _ => format!("{base}/{name}"),
-        };
-        Self { name, url }
-    }
-
-    /// The database's connection URL.
-    pub fn url(&self) -> &str {
-        &self.url
-    }
-
-    /// The database's name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// A role-name prefix unique to this database. Roles are cluster-wide, so tests that create
-    /// roles must name them with this prefix: they are dropped with the database.
-    pub fn role_prefix(&self) -> String {
-        format!("tt{}_", &self.name[self.name.len() - 12..])
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        let name = self.name.clone();
-        let role_prefix = self.role_prefix();
-        // Drop runs inside a Tokio runtime (or during a panic): use a thread with its own runtime.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async move {
-                if let Ok(mut admin) = PgConnection::connect(&admin_url()).await {
-                    let _ = admin
-                        .execute(AssertSqlSafe(format!(
-                            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-                        )))
-                        .await;
-                    // Then the roles the test created (they only had objects in that database).
-                    let roles: Vec<String> = sqlx::query_scalar(
-                        "SELECT rolname::text FROM pg_roles WHERE left(rolname, length($1)) = $1",
-                    )
-                    .bind(&role_prefix)
-                    .fetch_all(&mut admin)
-                    .await
-                    .unwrap_or_default();
-                    for role in roles {
-                        let _ = admin
-                            .execute(AssertSqlSafe(format!(
-                                "DROP ROLE IF EXISTS \"{}\"",
-                                role.replace('"', "\"\"")
-                            )))
-                            .await;
-                    }
-                }
-            });
-        })
-        .join();
-    }
-}
+#[cfg(feature = "cluster")]
+pub use cluster::{PrivateCluster, postgres_bin_dir};
+#[cfg(feature = "pgbouncer")]
+pub use pgbouncer::{PgBouncer, pgbouncer_binary};

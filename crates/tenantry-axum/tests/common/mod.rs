@@ -11,17 +11,11 @@ use axum::Router;
 use axum::extract::OriginalUri;
 use axum::routing::get;
 use tenantry_axum::{CurrentTenant, RequestHost, TenantBase, TenantDb, TenantRouter};
-use tenantry_sqlx::{MigrationSet, NewTenant, Tenantry, TenantryBuilder};
+use tenantry_sqlx::{NewTenant, Tenantry, TenantryBuilder};
 use tenantry_testing::TestDb;
 
-/// Tenant migrations used by most tests: one `notes` table.
-pub fn notes_migrations() -> MigrationSet {
-    MigrationSet::from_sql(&[(
-        1,
-        "notes",
-        "CREATE TABLE notes (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, title TEXT NOT NULL)",
-    )])
-}
+/// Tenant migrations used by most tests: one `notes` table (the test kit's fixture).
+pub use tenantry_testing::notes_migrations;
 
 /// A builder with the notes migrations and `localhost` + `127.0.0.1` as public domains.
 pub fn builder() -> TenantryBuilder {

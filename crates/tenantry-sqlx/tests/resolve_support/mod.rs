@@ -4,23 +4,16 @@
 
 pub mod wire;
 
-use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sqlx::postgres::PgPoolOptions;
-use tenantry_sqlx::{MigrationSet, Resolution, Tenantry};
+use tenantry_sqlx::{Resolution, Tenantry};
 
 /// The SQL text of the host lookup (a join on the domains table), to count its executions.
 pub const HOST_LOOKUP: &str = "tenantry_domains d ON d.tenant_id";
 
-/// A tiny tenant schema.
-pub fn tenant_migrations() -> MigrationSet {
-    MigrationSet::from_sql(&[(
-        1,
-        "notes",
-        "CREATE TABLE notes (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, title TEXT NOT NULL)",
-    )])
-}
+/// A tiny tenant schema (the test kit's `notes` fixture).
+pub use tenantry_testing::notes_migrations as tenant_migrations;
 
 /// A migrated handle on `url`, listening for registry changes or not.
 pub async fn tenantry(url: &str, listen: bool) -> Tenantry {
@@ -49,23 +42,7 @@ pub async fn wait_listening(t: &Tenantry) {
     assert!(ok, "the registry listener never started listening");
 }
 
-/// Polls `check` until it returns true or `deadline` passes; returns the last answer.
-pub async fn eventually<F, Fut>(deadline: Duration, mut check: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let end = Instant::now() + deadline;
-    loop {
-        if check().await {
-            return true;
-        }
-        if Instant::now() >= end {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
+pub use tenantry_testing::eventually;
 
 /// The schema a host resolves to (None for unknown or public hosts).
 pub async fn schema_of(t: &Tenantry, host: &str) -> Option<(String, tenantry_sqlx::TenantStatus)> {
