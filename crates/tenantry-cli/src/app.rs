@@ -207,9 +207,18 @@ impl Cli {
     /// The clap command: built-in subcommands, the application's commands, global flags.
     fn clap_command(&self) -> clap::Command {
         let standalone = matches!(self.source, Source::ConfigFile);
-        let mut cmd = clap::Command::new(self.name.clone())
+        // The derived parts first: they would set `about` from their doc comments.
+        let mut cmd = Command::augment_subcommands(clap::Command::new(self.name.clone()))
             .subcommand_required(true)
             .arg_required_else_help(true);
+        cmd = cmd.arg(cli::database_url_arg(if standalone {
+            "PostgreSQL URL (else DATABASE_URL, else `database_url` in tenantry.toml)"
+        } else {
+            "PostgreSQL URL (else DATABASE_URL, else the application's default)"
+        }));
+        if standalone {
+            cmd = <ConfigArgs as clap::Args>::augment_args(cmd);
+        }
         if let Some(about) = &self.about {
             cmd = cmd.about(about.clone());
         }
@@ -225,17 +234,8 @@ impl Cli {
             after = format!("{extra}\n\n{after}");
         }
         cmd = cmd.after_help(after);
-        cmd = Command::augment_subcommands(cmd);
         for app in &self.commands {
             cmd = cmd.subcommand(app.clap_command());
-        }
-        cmd = cmd.arg(cli::database_url_arg(if standalone {
-            "PostgreSQL URL (else DATABASE_URL, else `database_url` in tenantry.toml)"
-        } else {
-            "PostgreSQL URL (else DATABASE_URL, else the application's default)"
-        }));
-        if standalone {
-            cmd = <ConfigArgs as clap::Args>::augment_args(cmd);
         }
         cmd
     }

@@ -16,6 +16,7 @@ Configuration:
     database_url = \"postgres://app@localhost/app\"
     shared_schema = \"public\"
     public_domains = [\"localhost\"]
+    tenant_roles = \"app_\"        # optional: role mode, one database role per tenant
     [migrations]
     shared = \"migrations/shared\"
     tenant = \"migrations/tenant\"
@@ -99,7 +100,7 @@ fn parse_type_dir(s: &str) -> Result<(String, PathBuf), String> {
 pub(crate) enum Command {
     /// Apply migrations: shared schema (registry + app), then every tenant schema.
     Migrate(MigrateArgs),
-    /// Create, list, show, rename, delete tenants; change their status.
+    /// Create, list, show, adopt, rename, delete tenants; change their status.
     #[command(subcommand)]
     Tenant(TenantCommand),
     /// Add, remove, list a tenant's domains.

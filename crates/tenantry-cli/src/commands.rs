@@ -262,7 +262,7 @@ pub(crate) async fn run(
         bar.finish_and_clear();
     }
     outln!(
-        "{name}: {} of {total} tenant(s) ok, {} failed (rolled back), in {}",
+        "{name}: {} of {total} tenant(s) ok, {} failed, in {}",
         total - failures.len(),
         failures.len(),
         ms(start.elapsed())
@@ -270,7 +270,10 @@ pub(crate) async fn run(
     if failures.is_empty() {
         return Ok(ExitCode::SUCCESS);
     }
-    eprintln!("error: {name} failed in {} tenant(s):", failures.len());
+    eprintln!(
+        "error: {name} failed in {} tenant(s) (their changes were rolled back):",
+        failures.len()
+    );
     for (schema, e) in &failures {
         eprintln!("  tenant {schema}: {e}");
     }
