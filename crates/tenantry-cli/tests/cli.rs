@@ -1049,3 +1049,69 @@ async fn logs_are_not_coloured_without_a_terminal() {
     assert!(out.stderr.contains("DEBUG"), "some logs: {out:#?}");
     assert!(!out.stderr.contains('\u{1b}'), "no escape codes: {out:#?}");
 }
+
+#[tokio::test]
+async fn delete_keep_schema_then_adopt_round_trip() {
+    let env = Env::new().await;
+    env.setup(&["acme"]);
+    env.run(&[
+        "exec",
+        "--schema",
+        "acme",
+        "-c",
+        "INSERT INTO items (name) VALUES ('kept')",
+    ])
+    .ok();
+    env.run(&["tenant", "delete", "acme", "--keep-schema", "--yes"])
+        .ok();
+    let pool = env.pool().await;
+    assert!(!registry_has(&pool, "acme").await);
+
+    // A newer migration appeared meanwhile: adopt checks the history and applies it.
+    env.write(
+        "tenant/2_tags.sql",
+        "CREATE TABLE tags (name TEXT PRIMARY KEY);",
+    );
+    let out = env.run(&[
+        "tenant",
+        "adopt",
+        "acme",
+        "--domain",
+        "acme.example",
+        "--name",
+        "Acme again",
+    ]);
+    assert!(
+        out.ok().contains(
+            "adopted schema acme as a tenant (type default, domain acme.example); applied pending migration(s) [2]"
+        ),
+        "{out:?}"
+    );
+    assert_eq!(applied_versions(&pool, "acme").await, [1, 2]);
+    let out = env.run(&["exec", "--schema", "acme", "-c", "SELECT name FROM items"]);
+    assert!(out.ok().contains("  kept"), "{out:?}");
+    let list = tenants_json(&env);
+    assert_eq!(list[0]["schema"], "acme");
+    assert_eq!(list[0]["display_name"], "Acme again");
+    assert_eq!(list[0]["primary_domain"], "acme.example");
+
+    // Refusals, each naming the problem, and nothing registered.
+    let err = env
+        .run(&["tenant", "adopt", "acme", "--domain", "x.example"])
+        .fails_with(1);
+    assert!(err.contains("already belongs to tenant \"acme\""), "{err}");
+    let err = env
+        .run(&["tenant", "adopt", "ghost", "--domain", "ghost.example"])
+        .fails_with(1);
+    assert!(err.contains("schema \"ghost\" does not exist"), "{err}");
+    sqlx::raw_sql("CREATE SCHEMA plain")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let err = env
+        .run(&["tenant", "adopt", "plain", "--domain", "plain.example"])
+        .fails_with(1);
+    assert!(err.contains("no migration history"), "{err}");
+    assert!(!registry_has(&pool, "plain").await);
+    pool.close().await;
+}
