@@ -21,6 +21,9 @@ The database URL: --database-url > DATABASE_URL > the application's default.
 Exit codes: 0 success, 1 error (including usage errors), 2 `migrate --check` found pending work.
 Logs go to stderr, filtered by RUST_LOG (default: warn, sqlx::query=error).";
 
+/// Names an [`AppCommand`] can't take.
+const BUILTIN_COMMANDS: &[&str] = &["migrate", "tenant", "domain", "exec", "help"];
+
 /// Where the [`TenantryBuilder`] comes from.
 enum Source {
     /// The stand-alone binary: flags and `tenantry.toml`.
@@ -156,9 +159,22 @@ impl Cli {
         self
     }
 
-    /// Registers an application command (see [`AppCommand`]). Its name must not be one of the
-    /// built-in commands (`migrate`, `tenant`, `domain`, `exec`, `help`).
+    /// Registers an application command (see [`AppCommand`]).
+    ///
+    /// # Panics
+    ///
+    /// If its name is one of the built-in commands (`migrate`, `tenant`, `domain`, `exec`,
+    /// `help`) or of a command registered before: a programming error, caught at start-up.
     pub fn command(mut self, command: AppCommand) -> Self {
+        let name = command.name();
+        assert!(
+            !BUILTIN_COMMANDS.contains(&name),
+            "app command {name:?} would hide the built-in command of that name"
+        );
+        assert!(
+            !self.commands.iter().any(|c| c.name() == name),
+            "app command {name:?} is registered twice"
+        );
         self.commands.push(command);
         self
     }

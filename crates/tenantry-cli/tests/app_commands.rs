@@ -186,3 +186,9 @@ async fn the_apps_builder_serves_the_builtin_commands() {
     }
     t.close().await;
 }
+
+#[test]
+#[should_panic(expected = "app command \"exec\" would hide the built-in command")]
+fn an_app_command_cannot_hide_a_builtin_one() {
+    let _ = Cli::new(builder()).command(AppCommand::new("exec", "mine", async |_ctx| Ok(())));
+}

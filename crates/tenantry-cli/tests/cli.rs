@@ -1115,3 +1115,73 @@ async fn delete_keep_schema_then_adopt_round_trip() {
     assert!(!registry_has(&pool, "plain").await);
     pool.close().await;
 }
+
+#[tokio::test]
+async fn tenant_roles_in_the_config_file_turn_role_mode_on() {
+    let env = Env::new().await;
+    let prefix = env.db.role_prefix();
+    env.write(
+        "tenantry.toml",
+        &format!(
+            "database_url = \"{}\"\ntenant_roles = \"{prefix}\"\n\
+             [migrations]\nshared = \"shared\"\ntenant = \"tenant\"\n",
+            env.db.url()
+        ),
+    );
+    env.run_raw(&["migrate"], None).ok();
+    for name in ["alpha", "beta"] {
+        env.run_raw(
+            &[
+                "tenant",
+                "create",
+                name,
+                "--domain",
+                &format!("{name}.localhost"),
+            ],
+            None,
+        )
+        .ok();
+    }
+    // exec runs as the tenant's role: its own table works, another tenant's is refused.
+    let out = env.run_raw(
+        &[
+            "exec",
+            "--schema",
+            "alpha",
+            "-c",
+            "SELECT current_user, count(*) FROM items",
+        ],
+        None,
+    );
+    assert!(
+        out.ok().contains(&format!("  {prefix}alpha | 0")),
+        "{out:?}"
+    );
+    let err = env
+        .run_raw(
+            &[
+                "exec",
+                "--schema",
+                "alpha",
+                "-c",
+                "SELECT * FROM beta.items",
+            ],
+            None,
+        )
+        .fails_with(1);
+    assert!(err.contains("permission denied"), "{err}");
+    // delete drops the role with the tenant.
+    env.run_raw(&["tenant", "delete", "beta", "--yes"], None)
+        .ok();
+    let roles: Vec<String> = sqlx::query_scalar(
+        "SELECT rolname::text FROM pg_roles WHERE left(rolname, length($1)) = $1 ORDER BY 1",
+    )
+    .bind(&prefix)
+    .fetch_all(&env.pool().await)
+    .await
+    .unwrap();
+    assert_eq!(
+        roles,
+        [format!("{prefix}all-tenants"), format!("{prefix}alpha")]
+    );
+}
