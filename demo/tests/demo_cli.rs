@@ -182,7 +182,7 @@ async fn role_mode_create_rename_delete_and_exec_through_the_app_cli() {
     .ok();
     demo.run(&["tenant", "delete", "beta", "--keep-schema", "--yes"])
         .ok();
-    assert_eq!(roles(&pool, &prefix).await, [group.clone()]);
+    assert_eq!(roles(&pool, &prefix).await, std::slice::from_ref(&group));
     let out = demo.run(&[
         "tenant",
         "adopt",
