@@ -366,3 +366,60 @@ fn help_lists_the_cli_and_the_apps_commands() {
         assert!(help.contains(word), "{word}: {help}");
     }
 }
+
+#[tokio::test]
+async fn role_mode_serves_tenants_the_cli_created() {
+    let demo = Demo::new(true).await;
+    demo.run(&["tenant", "create", "alpha", "--domain", "alpha.test"])
+        .ok();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // No command: the web app, in role mode like the CLI runs above.
+    let mut server = Command::new(env!("CARGO_BIN_EXE_tenantry-demo"))
+        .env("DATABASE_URL", demo.db.url())
+        .env("TENANTRY_DEMO_ADDR", format!("127.0.0.1:{port}"))
+        .env("TENANTRY_DEMO_TENANT_ROLES", demo.roles.as_deref().unwrap())
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let notes = loop {
+        assert!(
+            server.try_wait().unwrap().is_none(),
+            "the demo stopped in role mode"
+        );
+        match client
+            .get(format!("http://127.0.0.1:{port}/api/notes"))
+            .header("host", "alpha.test")
+            .send()
+            .await
+        {
+            Ok(r) => break r,
+            Err(_) if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await
+            }
+            Err(e) => panic!("the demo never answered: {e}"),
+        }
+    };
+    let status = notes.status();
+    let body = notes.text().await.unwrap();
+    // The tenant page reads the shared `plans` table as the tenant's role.
+    let page = client
+        .get(format!("http://127.0.0.1:{port}/"))
+        .header("host", "alpha.test")
+        .send()
+        .await
+        .unwrap();
+    let page_status = page.status();
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("Welcome to alpha"), "{body}");
+    assert_eq!(page_status, 200);
+}
