@@ -301,7 +301,8 @@ impl Cli {
         // The builder, and what to say when no URL is found.
         let (builder, url, missing) = match self.source {
             Source::ConfigFile => {
-                let config = config.context("the stand-alone CLI parses its config flags")?;
+                // `Parsed::from_matches` reads them whenever the source is the config file.
+                let config = config.expect("config flags are parsed for the config-file source");
                 let settings = Settings::load(&config, database_url.as_deref())?;
                 if let Action::Builtin(Command::Tenant(
                     TenantCommand::Create { tenant_type, .. }

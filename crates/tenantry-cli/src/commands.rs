@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use clap::{Arg, ArgAction, ArgGroup, ArgMatches};
-use futures::FutureExt;
 use futures::future::LocalBoxFuture;
+use futures::{FutureExt, StreamExt};
 use indicatif::{ProgressBar, ProgressStyle};
 use tenantry_sqlx::{BoxError, Tenant, TenantTx, Tenantry};
 
@@ -241,7 +241,6 @@ pub(crate) async fn run(
         None => outln!("{line}"),
     };
     let mut failures: Vec<(String, String)> = Vec::new();
-    use futures::StreamExt;
     while let Some((schema, result)) = results.next().await {
         match result {
             Ok(lines) => {
