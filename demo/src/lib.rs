@@ -16,7 +16,9 @@
 //!   (off by default).
 //! * Unknown hosts: 404 (answered by Tenantry's router).
 //!
-//! [`build`] wires it together; `main.rs` adds the database bootstrap and the server.
+//! [`build`] wires it together; `main.rs` adds the database bootstrap and the server, or runs
+//! the demo's command line ([`commands`]: `tenantry-demo tenant create ...`, `migrate`, `exec`,
+//! `notes-stats`) with the same configuration.
 
 #![warn(missing_docs)]
 
@@ -28,6 +30,7 @@ use tenantry::axum::{TenantRouter, TenantUrls};
 use tenantry::{BoxError, Tenant, TenantHooks, Tenantry};
 
 pub mod api;
+pub mod commands;
 pub mod live;
 pub mod postgres;
 pub mod public_site;
@@ -105,6 +108,9 @@ pub struct DemoConfig {
     /// Tenant-affine connection shards (`TenantryBuilder::pool_shards`; 1 = one shared pool).
     /// The demo uses 8 (2 connections each): it is set up like a SaaS with many tenants.
     pub pool_shards: usize,
+    /// Role mode's prefix (`TenantryBuilder::tenant_roles`; `TENANTRY_DEMO_TENANT_ROLES`): every
+    /// tenant gets its own database role. Off (`None`) by default.
+    pub tenant_roles: Option<String>,
 }
 
 impl DemoConfig {
@@ -119,6 +125,7 @@ impl DemoConfig {
             url_port: None,
             tenant_plans: tenantry::DEFAULT_TENANT_PLANS,
             pool_shards: 8,
+            tenant_roles: None,
         }
     }
 
@@ -141,20 +148,7 @@ impl DemoConfig {
 /// (see [`DemoConfig::validate`]) are refused before connecting.
 pub async fn build(config: &DemoConfig) -> anyhow::Result<(Tenantry, TenantRouter)> {
     config.validate().map_err(anyhow::Error::msg)?;
-    let (shared, tenant) = migrations_dir();
-    let mut builder = Tenantry::builder()
-        .shared_migrations(shared)
-        .tenant_migrations(tenant)
-        // Created by the shared migrations; holds citext and shared enums.
-        .extra_search_path(["extensions"]);
-    for (tenant_type, dir) in tenant_type_migrations_dirs() {
-        builder = builder.tenant_type_migrations(tenant_type, dir);
-    }
-    let tenantry = builder
-        .public_domains(config.public_domains.clone())
-        .hooks(DemoHooks)
-        .tenant_plans(config.tenant_plans)
-        .pool_shards(config.pool_shards)
+    let tenantry = commands::builder(config)
         .pool_options(sqlx::postgres::PgPoolOptions::new().max_connections(config.max_connections))
         .connect(&config.database_url)
         .await?;

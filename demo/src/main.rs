@@ -1,7 +1,14 @@
-//! `cargo run -p tenantry-demo`: the notes SaaS on 127.0.0.1:8000 (`TENANTRY_DEMO_ADDR`).
+//! `cargo run -p tenantry-demo` (or `tenantry-demo serve`): the notes SaaS on 127.0.0.1:8000
+//! (`TENANTRY_DEMO_ADDR`).
+//!
+//! `tenantry-demo <command>` runs the demo's command line instead (`migrate`, `tenant ...`,
+//! `domain ...`, `exec`, `notes-stats`; see `tenantry-demo --help` and
+//! `tenantry_demo::commands`), with the same configuration as the app.
 //!
 //! A `TENANTRY_DEMO_*` variable the demo can't honour stops it at once (exit code 2), with a
 //! message naming the variable, before any database is looked for.
+
+use std::process::ExitCode;
 
 use tenantry::axum::strategy::TrustedProxies;
 use tenantry_demo::{DemoConfig, build, postgres};
@@ -13,21 +20,46 @@ use tenantry_demo::{DemoConfig, build, postgres};
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 use tracing_subscriber::EnvFilter;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
+    let serving = match std::env::args_os().nth(1) {
+        None => true,
+        Some(arg) => arg == "serve",
+    };
+    // Settings first: a bad variable stops the demo before it looks for a database.
+    let config = match config_from_env() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("tenantry-demo: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if !serving {
+        return tenantry_demo::commands::cli(&config).run();
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("tenantry-demo: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run_server(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // As `main` returning the error would print it.
+            eprintln!("Error: {e:?}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The web app: logging, the database (found or started), then serving until Ctrl-C/SIGTERM.
+async fn run_server(mut config: DemoConfig) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .init();
-    // Settings first: a bad variable stops the demo before it looks for a database.
-    let mut config = match config_from_env() {
-        Ok(config) => config,
-        Err(e) => {
-            eprintln!("tenantry-demo: {e}");
-            std::process::exit(2);
-        }
-    };
     let (database_url, cluster) = match postgres::locate().await {
         Ok(found) => found,
         Err(e) => {
@@ -70,6 +102,12 @@ fn config_from_env() -> anyhow::Result<DemoConfig> {
             "TENANTRY_DEMO_POOL_SHARDS=0: the pool needs at least 1 shard (1 = one shared pool)"
         );
         config.pool_shards = shards;
+    }
+    if let Some(prefix) = std::env::var("TENANTRY_DEMO_TENANT_ROLES")
+        .ok()
+        .filter(|p| !p.is_empty())
+    {
+        config.tenant_roles = Some(prefix);
     }
     Ok(config)
 }

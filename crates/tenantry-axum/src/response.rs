@@ -64,7 +64,7 @@ impl HttpError {
 /// |---|---|---|
 /// | `InvalidName`, `InvalidDomain`, `UnknownTenantType`, `TenantDataNotObject`, `DisplayNameTooLong`, `DisplayNameControlCharacter` | 422 Unprocessable Entity | the message |
 /// | `TenantNotFound`, `DomainNotFound` | 404 Not Found | the message |
-/// | `TenantNameTaken`, `RenameToSameName`, `DomainTaken`, `DomainIsPublic`, `PrimaryDomainRemoval`, `RoleExists` | 409 Conflict | the message |
+/// | `TenantNameTaken`, `RenameToSameName`, `DomainTaken`, `DomainIsPublic`, `PrimaryDomainRemoval`, `RoleExists`, `SchemaAlreadyTenant` | 409 Conflict | the message |
 /// | `TenantNotServing` (suspended) | 403 Forbidden | "This site is suspended." |
 /// | `TenantNotServing` (maintenance) | 503, `Retry-After: 120` | "This site is down for maintenance." |
 /// | `TenantMoved`, `SchemaMissing`, `TenantBusy` | 503, `Retry-After: 1` | generic |
@@ -89,7 +89,8 @@ impl From<tenantry_sqlx::Error> for HttpError {
             | E::DomainTaken { .. }
             | E::DomainIsPublic { .. }
             | E::PrimaryDomainRemoval { .. }
-            | E::RoleExists { .. } => StatusCode::CONFLICT,
+            | E::RoleExists { .. }
+            | E::SchemaAlreadyTenant { .. } => StatusCode::CONFLICT,
             // The tenant changed under the request (rename, delete): the client may retry.
             E::TenantMoved(_) | E::SchemaMissing(_) | E::TenantBusy { .. } => {
                 return Self::new(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")

@@ -109,6 +109,10 @@ async fn every_variant_gets_its_documented_status() {
             Error::RoleExists { role: s("t_acme") },
             StatusCode::CONFLICT,
         ),
+        (
+            Error::SchemaAlreadyTenant { schema: s("acme") },
+            StatusCode::CONFLICT,
+        ),
     ];
     for (e, expected) in user_errors {
         let message = e.to_string();

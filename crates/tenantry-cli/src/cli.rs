@@ -2,9 +2,10 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Arg, Args, Subcommand};
 
-const AFTER_HELP: &str = "\
+/// Help text of the stand-alone `tenantry` binary.
+pub(crate) const AFTER_HELP: &str = "\
 Configuration:
   Settings come from flags, then environment, then a tenantry.toml file (the one given with
   --config, else ./tenantry.toml if present). Precedence: flag > env > file.
@@ -15,6 +16,7 @@ Configuration:
     database_url = \"postgres://app@localhost/app\"
     shared_schema = \"public\"
     public_domains = [\"localhost\"]
+    tenant_roles = \"app_\"        # optional: role mode, one database role per tenant
     [migrations]
     shared = \"migrations/shared\"
     tenant = \"migrations/tenant\"
@@ -24,21 +26,10 @@ Configuration:
 Exit codes: 0 success, 1 error (including usage errors), 2 `migrate --check` found pending work.
 Logs go to stderr, filtered by RUST_LOG (default: warn, sqlx::query=error).";
 
-/// Manage a Tenantry deployment: migrations, tenants, domains, SQL across tenants.
-#[derive(Debug, Parser)]
-#[command(name = "tenantry", version, after_long_help = AFTER_HELP, after_help = AFTER_HELP)]
-pub struct Cli {
-    /// PostgreSQL URL (else DATABASE_URL, else `database_url` in tenantry.toml).
-    // DATABASE_URL is read by `Settings::load`, not by clap: with `env`, clap counts the
-    // variable as a given flag and lists `--database-url` in every usage line.
-    #[arg(
-        long,
-        global = true,
-        help_heading = "Global options",
-        value_name = "URL"
-    )]
-    pub database_url: Option<String>,
-
+/// The stand-alone binary's configuration flags (the `tenantry.toml` side). An app-hosted CLI
+/// gets its configuration from the application's builder and offers only `--database-url`.
+#[derive(Debug, Args)]
+pub(crate) struct ConfigArgs {
     /// Configuration file (default: ./tenantry.toml if it exists).
     #[arg(
         long,
@@ -46,7 +37,7 @@ pub struct Cli {
         help_heading = "Global options",
         value_name = "PATH"
     )]
-    pub config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
 
     /// Shared migrations folder (applied once, in the shared schema).
     #[arg(
@@ -55,7 +46,7 @@ pub struct Cli {
         help_heading = "Global options",
         value_name = "DIR"
     )]
-    pub shared_migrations: Option<PathBuf>,
+    pub(crate) shared_migrations: Option<PathBuf>,
 
     /// Tenant migrations folder for tenants of the default type.
     #[arg(
@@ -64,11 +55,11 @@ pub struct Cli {
         help_heading = "Global options",
         value_name = "DIR"
     )]
-    pub tenant_migrations: Option<PathBuf>,
+    pub(crate) tenant_migrations: Option<PathBuf>,
 
     /// Tenant migrations folder for one tenant type (repeatable).
     #[arg(long, global = true, help_heading = "Global options", value_name = "TYPE=DIR", value_parser = parse_type_dir)]
-    pub tenant_type_migrations: Vec<(String, PathBuf)>,
+    pub(crate) tenant_type_migrations: Vec<(String, PathBuf)>,
 
     /// Schema holding shared data and the registry (default `public`).
     #[arg(
@@ -77,12 +68,23 @@ pub struct Cli {
         help_heading = "Global options",
         value_name = "NAME"
     )]
-    pub shared_schema: Option<String>,
-
-    /// What to do.
-    #[command(subcommand)]
-    pub command: Command,
+    pub(crate) shared_schema: Option<String>,
 }
+
+/// `--database-url`, offered by every CLI (stand-alone or app-hosted).
+// DATABASE_URL is read by the caller, not by clap: with `env`, clap counts the variable as a
+// given flag and lists `--database-url` in every usage line.
+pub(crate) fn database_url_arg(help: &'static str) -> Arg {
+    Arg::new(DATABASE_URL_ID)
+        .long("database-url")
+        .global(true)
+        .help_heading("Global options")
+        .value_name("URL")
+        .help(help)
+}
+
+/// The clap id of `--database-url`.
+pub(crate) const DATABASE_URL_ID: &str = "database_url";
 
 fn parse_type_dir(s: &str) -> Result<(String, PathBuf), String> {
     match s.split_once('=') {
@@ -95,10 +97,10 @@ fn parse_type_dir(s: &str) -> Result<(String, PathBuf), String> {
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Apply migrations: shared schema (registry + app), then every tenant schema.
     Migrate(MigrateArgs),
-    /// Create, list, show, rename, delete tenants; change their status.
+    /// Create, list, show, adopt, rename, delete tenants; change their status.
     #[command(subcommand)]
     Tenant(TenantCommand),
     /// Add, remove, list a tenant's domains.
@@ -111,45 +113,45 @@ pub enum Command {
 /// `tenantry migrate`.
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("scope").args(["shared", "tenants", "schema"])))]
-pub struct MigrateArgs {
+pub(crate) struct MigrateArgs {
     /// Only the shared schema (Tenantry's registry and the app's shared migrations).
     #[arg(long)]
-    pub shared: bool,
+    pub(crate) shared: bool,
     /// Only tenant schemas (all of them).
     #[arg(long)]
-    pub tenants: bool,
+    pub(crate) tenants: bool,
     /// Only this tenant schema.
     #[arg(long, value_name = "NAME")]
-    pub schema: Option<String>,
+    pub(crate) schema: Option<String>,
     /// Tenant schemas migrated at once (default: 2 x CPU cores).
     #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
-    pub jobs: Option<u16>,
+    pub(crate) jobs: Option<u16>,
     /// Stop starting new schemas after the first failure.
     #[arg(long)]
-    pub fail_fast: bool,
+    pub(crate) fail_fast: bool,
     /// Print what would run where; change nothing.
     #[arg(long)]
-    pub plan: bool,
+    pub(crate) plan: bool,
     /// Change nothing; exit 2 if anything is pending, 0 if up to date.
     #[arg(long)]
-    pub check: bool,
+    pub(crate) check: bool,
     /// Open every tenant schema even if the ledger says it is up to date.
     #[arg(long)]
-    pub ignore_ledger: bool,
+    pub(crate) ignore_ledger: bool,
     /// Wait for a WAL disk sync at every tenant schema's commit. By default schemas commit
     /// asynchronously and the run ends with one synchronous commit that makes them all durable
     /// before the summary is printed; a server crash mid-run can then lose the last schema
     /// commits (each whole), which the next run re-applies.
     #[arg(long)]
-    pub sync_commit: bool,
+    pub(crate) sync_commit: bool,
 }
 
 /// `tenantry tenant ...`.
 #[derive(Debug, Subcommand)]
-pub enum TenantCommand {
+pub(crate) enum TenantCommand {
     /// Create a tenant: schema, migrations, registry rows, in one transaction.
     Create {
-        /// Schema name (^[a-z_][a-z0-9_]{0,62}$).
+        /// Schema name (`^[a-z_][a-z0-9_]{0,62}$`).
         name: String,
         /// Primary domain.
         #[arg(long, value_name = "HOST")]
@@ -189,6 +191,26 @@ pub enum TenantCommand {
         #[arg(long, short = 'y')]
         yes: bool,
     },
+    /// Register a tenant over an existing schema (e.g. one kept by `tenant delete
+    /// --keep-schema`), after checking its migration history; pending migrations are applied in
+    /// the same transaction.
+    Adopt {
+        /// The existing schema's name.
+        name: String,
+        /// Primary domain.
+        #[arg(long, value_name = "HOST")]
+        domain: String,
+        /// Human-readable name (default: the schema name).
+        #[arg(long = "name", value_name = "TEXT")]
+        display_name: Option<String>,
+        /// Tenant type (the migration set the schema's history is checked against; default
+        /// `default`).
+        #[arg(long = "type", value_name = "TYPE")]
+        tenant_type: Option<String>,
+        /// Application fields, a JSON object.
+        #[arg(long, value_name = "JSON")]
+        data: Option<String>,
+    },
     /// Rename a tenant's schema.
     Rename {
         /// Current schema name.
@@ -215,7 +237,7 @@ pub enum TenantCommand {
 
 /// `tenantry domain ...`.
 #[derive(Debug, Subcommand)]
-pub enum DomainCommand {
+pub(crate) enum DomainCommand {
     /// Add a domain to a tenant.
     Add {
         /// Tenant schema name.
@@ -249,17 +271,17 @@ pub enum DomainCommand {
 /// `tenantry exec`.
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("target").args(["all", "schema"]).required(true)))]
-pub struct ExecArgs {
+pub(crate) struct ExecArgs {
     /// Every tenant.
     #[arg(long)]
-    pub all: bool,
+    pub(crate) all: bool,
     /// One tenant.
     #[arg(long, value_name = "NAME")]
-    pub schema: Option<String>,
+    pub(crate) schema: Option<String>,
     /// The SQL (may hold several statements; the rows of the last one are printed).
     #[arg(short = 'c', long = "command", value_name = "SQL")]
-    pub sql: String,
+    pub(crate) sql: String,
     /// Tenants processed at once.
     #[arg(long, short = 'j', value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
-    pub jobs: u16,
+    pub(crate) jobs: u16,
 }

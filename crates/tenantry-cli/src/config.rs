@@ -8,12 +8,12 @@ use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
-use tenantry::Tenantry;
+use tenantry_sqlx::{Tenantry, TenantryBuilder};
 
-use crate::cli::Cli;
+use crate::cli::ConfigArgs;
 
 /// The file name looked up in the current directory when `--config` is not given.
-pub const DEFAULT_CONFIG_FILE: &str = "tenantry.toml";
+pub(crate) const DEFAULT_CONFIG_FILE: &str = "tenantry.toml";
 
 /// The `tenantry.toml` file.
 #[derive(Debug, Default, Deserialize)]
@@ -22,6 +22,7 @@ struct FileConfig {
     shared_schema: Option<String>,
     extra_search_path: Option<Vec<String>>,
     public_domains: Option<Vec<String>>,
+    tenant_roles: Option<String>,
     #[serde(default)]
     migrations: FileMigrations,
 }
@@ -39,31 +40,34 @@ const KNOWN_KEYS: &[&str] = &[
     "shared_schema",
     "extra_search_path",
     "public_domains",
+    "tenant_roles",
     "migrations",
 ];
 
-/// Everything needed to build the [`Tenantry`] handle.
+/// Everything the stand-alone binary needs to build the [`Tenantry`] handle.
 #[derive(Debug, Default)]
-pub struct Settings {
+pub(crate) struct Settings {
     /// The database URL.
-    pub database_url: Option<String>,
+    pub(crate) database_url: Option<String>,
     /// The shared schema.
-    pub shared_schema: Option<String>,
+    pub(crate) shared_schema: Option<String>,
     /// Extra search-path schemas.
-    pub extra_search_path: Vec<String>,
+    pub(crate) extra_search_path: Vec<String>,
     /// Public domains.
-    pub public_domains: Option<Vec<String>>,
+    pub(crate) public_domains: Option<Vec<String>>,
+    /// Role mode's prefix ([`TenantryBuilder::tenant_roles`]).
+    pub(crate) tenant_roles: Option<String>,
     /// Shared migrations folder.
-    pub shared_migrations: Option<PathBuf>,
+    pub(crate) shared_migrations: Option<PathBuf>,
     /// Tenant migration folders by tenant type.
-    pub tenant_migrations: BTreeMap<String, PathBuf>,
+    pub(crate) tenant_migrations: BTreeMap<String, PathBuf>,
     /// The config file that was read, if any.
-    pub config_file: Option<PathBuf>,
+    pub(crate) config_file: Option<PathBuf>,
 }
 
 impl Settings {
     /// Merges the flags and the environment over the config file.
-    pub fn load(cli: &Cli) -> Result<Self> {
+    pub(crate) fn load(cli: &ConfigArgs, database_url: Option<&str>) -> Result<Self> {
         let path = cli
             .config
             .clone()
@@ -81,22 +85,23 @@ impl Settings {
             settings.shared_schema = file.shared_schema;
             settings.extra_search_path = file.extra_search_path.unwrap_or_default();
             settings.public_domains = file.public_domains;
+            settings.tenant_roles = file.tenant_roles;
             settings.shared_migrations = file.migrations.shared.map(rel);
             if let Some(dir) = file.migrations.tenant {
                 settings
                     .tenant_migrations
-                    .insert(tenantry::DEFAULT_TENANT_TYPE.to_owned(), rel(dir));
+                    .insert(tenantry_sqlx::DEFAULT_TENANT_TYPE.to_owned(), rel(dir));
             }
             for (ty, dir) in file.migrations.tenant_types {
                 settings.tenant_migrations.insert(ty, rel(dir));
             }
         }
         // The environment wins over the file, flags win over both.
-        if let Some(url) = std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()) {
+        if let Some(url) = database_url_from_env() {
             settings.database_url = Some(url);
         }
-        if let Some(url) = &cli.database_url {
-            settings.database_url = Some(url.clone());
+        if let Some(url) = database_url {
+            settings.database_url = Some(url.to_owned());
         }
         if let Some(schema) = &cli.shared_schema {
             settings.shared_schema = Some(schema.clone());
@@ -107,7 +112,7 @@ impl Settings {
         if let Some(dir) = &cli.tenant_migrations {
             settings
                 .tenant_migrations
-                .insert(tenantry::DEFAULT_TENANT_TYPE.to_owned(), dir.clone());
+                .insert(tenantry_sqlx::DEFAULT_TENANT_TYPE.to_owned(), dir.clone());
         }
         for (ty, dir) in &cli.tenant_type_migrations {
             settings.tenant_migrations.insert(ty.clone(), dir.clone());
@@ -118,11 +123,11 @@ impl Settings {
     /// Fails unless a tenant migration folder is configured for `tenant_type`, saying where it
     /// looked: without one, a new tenant would get an empty schema (typically the CLI run
     /// outside the project folder, where there is no tenantry.toml).
-    pub fn require_tenant_migrations(&self, tenant_type: &str) -> Result<()> {
+    pub(crate) fn require_tenant_migrations(&self, tenant_type: &str) -> Result<()> {
         if self.tenant_migrations.contains_key(tenant_type) {
             return Ok(());
         }
-        let (flag, key) = if tenant_type == tenantry::DEFAULT_TENANT_TYPE {
+        let (flag, key) = if tenant_type == tenantry_sqlx::DEFAULT_TENANT_TYPE {
             (
                 "--tenant-migrations DIR".to_owned(),
                 "[migrations] tenant".to_owned(),
@@ -141,7 +146,7 @@ impl Settings {
                 format!("{key} in ./{DEFAULT_CONFIG_FILE} (no such file in {cwd})")
             }
         };
-        let what = if tenant_type == tenantry::DEFAULT_TENANT_TYPE {
+        let what = if tenant_type == tenantry_sqlx::DEFAULT_TENANT_TYPE {
             format!("no tenant migrations configured for tenant type {tenant_type:?}")
         } else {
             format!("unknown tenant type {tenant_type:?}: no migration folder configured for it")
@@ -152,30 +157,17 @@ impl Settings {
         )
     }
 
-    /// Connects (no LISTEN: a one-shot tool) with a pool of at least `connections`.
-    pub async fn connect(&self, connections: u32) -> Result<Tenantry> {
-        let url = self.database_url.as_deref().context(
-            "no database URL: pass --database-url, set DATABASE_URL, or set database_url in tenantry.toml",
-        )?;
-        let options: PgConnectOptions = url
-            .parse()
-            .with_context(|| format!("invalid database URL {}", redact(url)))?;
-        probe(&options)
-            .await
-            .with_context(|| format!("cannot connect to {}", redact(url)))?;
-        let mut builder = Tenantry::builder()
-            .listen_for_changes(false)
-            .pool_options(
-                sqlx::postgres::PgPoolOptions::new()
-                    .max_connections(connections.max(2))
-                    .acquire_timeout(Duration::from_secs(10)),
-            )
-            .extra_search_path(self.extra_search_path.clone());
+    /// The builder the file and flags describe (the database URL is not part of it).
+    pub(crate) fn builder(&self) -> Result<TenantryBuilder> {
+        let mut builder = Tenantry::builder().extra_search_path(self.extra_search_path.clone());
         if let Some(schema) = &self.shared_schema {
             builder = builder.shared_schema(schema.clone());
         }
         if let Some(domains) = &self.public_domains {
             builder = builder.public_domains(domains.clone());
+        }
+        if let Some(prefix) = &self.tenant_roles {
+            builder = builder.tenant_roles(prefix.clone());
         }
         if let Some(dir) = &self.shared_migrations {
             check_dir(dir)?;
@@ -185,11 +177,39 @@ impl Settings {
             check_dir(dir)?;
             builder = builder.tenant_type_migrations(ty, dir);
         }
-        builder
-            .connect(url)
-            .await
-            .with_context(|| format!("cannot connect to {}", redact(url)))
+        Ok(builder)
     }
+}
+
+/// `DATABASE_URL`, when set and not empty.
+pub(crate) fn database_url_from_env() -> Option<String> {
+    std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty())
+}
+
+/// Connects `builder` to `url` for a one-shot command: no LISTEN, a pool of at least
+/// `connections` (the application's own pool settings are for serving, not for this), and a
+/// probe first, so that an unreachable server is reported at once with its address.
+pub(crate) async fn connect(
+    builder: TenantryBuilder,
+    url: &str,
+    connections: u32,
+) -> Result<Tenantry> {
+    let options: PgConnectOptions = url
+        .parse()
+        .with_context(|| format!("invalid database URL {}", redact(url)))?;
+    probe(&options)
+        .await
+        .with_context(|| format!("cannot connect to {}", redact(url)))?;
+    builder
+        .listen_for_changes(false)
+        .pool_options(
+            sqlx::postgres::PgPoolOptions::new()
+                .max_connections(connections.max(2))
+                .acquire_timeout(Duration::from_secs(10)),
+        )
+        .connect(url)
+        .await
+        .with_context(|| format!("cannot connect to {}", redact(url)))
 }
 
 /// How long the first connection may take to answer.
@@ -254,7 +274,7 @@ fn check_dir(dir: &Path) -> Result<()> {
 }
 
 /// The URL without its password, for error messages.
-pub fn redact(url: &str) -> String {
+pub(crate) fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             let userinfo = &url[scheme + 3..at];

@@ -8,9 +8,10 @@ use std::time::Instant;
 use anyhow::Result;
 use futures::StreamExt;
 use sqlx::{AssertSqlSafe, Column, Either, Row, ValueRef};
-use tenantry::Tenantry;
+use tenantry_sqlx::Tenantry;
 
 use crate::cli::ExecArgs;
+use crate::errors::db_message;
 use crate::migrate::ms;
 use crate::output::outln;
 
@@ -23,7 +24,7 @@ struct Output {
 }
 
 /// Runs `tenantry exec`.
-pub async fn run(t: &Tenantry, args: &ExecArgs) -> Result<ExitCode> {
+pub(crate) async fn run(t: &Tenantry, args: &ExecArgs) -> Result<ExitCode> {
     let tenants = match &args.schema {
         Some(schema) => vec![t.tenant(schema).await?],
         None => t.tenants().await?,
@@ -86,7 +87,7 @@ pub async fn run(t: &Tenantry, args: &ExecArgs) -> Result<ExitCode> {
 
 async fn run_one(
     t: &Tenantry,
-    tenant: &Arc<tenantry::Tenant>,
+    tenant: &Arc<tenantry_sqlx::Tenant>,
     sql: &str,
 ) -> Result<Output, String> {
     let mut tx = t
@@ -130,15 +131,4 @@ async fn run_one(
     }
     tx.commit().await.map_err(|e| e.to_string())?;
     Ok(out)
-}
-
-/// PostgreSQL's message with its SQLSTATE, rather than sqlx's wrapper text.
-fn db_message(e: &sqlx::Error) -> String {
-    match e {
-        sqlx::Error::Database(db) => match db.code() {
-            Some(code) => format!("{} (SQLSTATE {code})", db.message()),
-            None => db.message().to_owned(),
-        },
-        other => other.to_string(),
-    }
 }

@@ -7,13 +7,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
-use tenantry::{Error, MigrateOptions, PlannedSchema, SchemaResult, SharedPlan, Tenantry};
+use tenantry_sqlx::{Error, MigrateOptions, PlannedSchema, SchemaResult, SharedPlan, Tenantry};
 
 use crate::cli::MigrateArgs;
 use crate::output::outln;
 
 /// Exit code of `--check` when something is pending.
-pub const EXIT_PENDING: u8 = 2;
+pub(crate) const EXIT_PENDING: u8 = 2;
 
 /// What is pending, read from the migration tables and the ledger.
 struct Plan {
@@ -37,7 +37,7 @@ impl Plan {
 }
 
 /// Runs `tenantry migrate`.
-pub async fn run(t: &Tenantry, args: &MigrateArgs) -> Result<ExitCode> {
+pub(crate) async fn run(t: &Tenantry, args: &MigrateArgs) -> Result<ExitCode> {
     let do_shared = !args.tenants && args.schema.is_none();
     let do_tenants = !args.shared;
     let shared_schema = t.config().shared_schema.clone();
@@ -322,6 +322,6 @@ fn join(versions: &[i64]) -> String {
 }
 
 /// A duration in whole milliseconds.
-pub fn ms(d: Duration) -> String {
+pub(crate) fn ms(d: Duration) -> String {
     format!("{} ms", d.as_millis())
 }

@@ -5,10 +5,10 @@ use std::io::{ErrorKind, Write};
 
 /// The exit status of a command whose reader went away (`tenantry ... | head -1`): 128 + SIGPIPE,
 /// what a shell reports for a process killed by the signal.
-pub const EXIT_CLOSED_PIPE: i32 = 141;
+pub(crate) const EXIT_CLOSED_PIPE: i32 = 141;
 
 /// Widest cell of a table, in characters; longer cells are cut with `…`.
-pub const MAX_CELL_CHARS: usize = 48;
+pub(crate) const MAX_CELL_CHARS: usize = 48;
 
 /// `println!` for the CLI: when stdout is a closed pipe, ends the process quietly instead of
 /// panicking (the Rust runtime ignores SIGPIPE, so the write fails with `BrokenPipe`).
@@ -23,7 +23,7 @@ macro_rules! outln {
 pub(crate) use outln;
 
 /// Writes one line to stdout; see [`outln!`].
-pub fn line(args: fmt::Arguments<'_>) {
+pub(crate) fn line(args: fmt::Arguments<'_>) {
     let mut out = std::io::stdout().lock();
     if let Err(e) = out.write_fmt(args).and_then(|()| out.write_all(b"\n")) {
         if e.kind() == ErrorKind::BrokenPipe {
@@ -38,7 +38,7 @@ pub fn line(args: fmt::Arguments<'_>) {
 
 /// A cell as printed in a table: control characters shown as `�`, and at most `max` characters
 /// (the last one `…` when cut).
-pub fn clip(text: &str, max: usize) -> String {
+pub(crate) fn clip(text: &str, max: usize) -> String {
     let mut chars = text
         .chars()
         .map(|c| if c.is_control() { '\u{FFFD}' } else { c });
@@ -51,7 +51,7 @@ pub fn clip(text: &str, max: usize) -> String {
 }
 
 /// Prints left-aligned columns, each cell clipped to [`MAX_CELL_CHARS`].
-pub fn print_table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) {
+pub(crate) fn print_table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) {
     let rows: Vec<Vec<String>> = rows
         .iter()
         .map(|row| row.iter().map(|c| clip(c, MAX_CELL_CHARS)).collect())

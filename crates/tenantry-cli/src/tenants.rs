@@ -5,7 +5,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use anyhow::{Context, Result, bail};
 use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
-use tenantry::{NewTenant, SchemaOnDelete, Tenant, TenantStatus, Tenantry};
+use tenantry_sqlx::{NewTenant, SchemaOnDelete, Tenant, TenantStatus, Tenantry};
 
 use crate::cli::{DomainCommand, TenantCommand};
 use crate::output::{outln, print_table};
@@ -47,7 +47,7 @@ async fn view(t: &Tenantry, tenant: Tenant) -> Result<TenantView> {
 }
 
 /// Runs a `tenant` subcommand.
-pub async fn tenant(t: &Tenantry, cmd: &TenantCommand) -> Result<()> {
+pub(crate) async fn tenant(t: &Tenantry, cmd: &TenantCommand) -> Result<()> {
     match cmd {
         TenantCommand::Create {
             name,
@@ -156,6 +156,40 @@ pub async fn tenant(t: &Tenantry, cmd: &TenantCommand) -> Result<()> {
                 outln!("deleted tenant {name} and dropped schema {name}");
             }
         }
+        TenantCommand::Adopt {
+            name,
+            domain,
+            display_name,
+            tenant_type,
+            data,
+        } => {
+            let mut new = NewTenant::new(name.clone(), domain.clone());
+            new.display_name = display_name.clone();
+            new.tenant_type = tenant_type.clone();
+            if let Some(data) = data {
+                new.data = serde_json::from_str(data).context("--data is not valid JSON")?;
+            }
+            let adopted = t.adopt_tenant(new).await?;
+            let applied = if adopted.applied.is_empty() {
+                "its migrations were up to date".to_owned()
+            } else {
+                format!(
+                    "applied pending migration(s) [{}]",
+                    adopted
+                        .applied
+                        .iter()
+                        .map(i64::to_string)
+                        .collect::<Vec<_>>()
+                        .join(",")
+                )
+            };
+            outln!(
+                "adopted schema {} as a tenant (type {}, domain {}); {applied}",
+                adopted.tenant.schema,
+                adopted.tenant.tenant_type,
+                adopted.tenant.primary_domain.as_deref().unwrap_or("-")
+            );
+        }
         TenantCommand::Rename { old, new } => {
             t.rename_tenant(old, new).await?;
             outln!("renamed tenant {old} to {new}");
@@ -178,7 +212,7 @@ async fn status(t: &Tenantry, name: &str, status: TenantStatus) -> Result<()> {
 }
 
 /// Runs a `domain` subcommand.
-pub async fn domain(t: &Tenantry, cmd: &DomainCommand) -> Result<()> {
+pub(crate) async fn domain(t: &Tenantry, cmd: &DomainCommand) -> Result<()> {
     match cmd {
         DomainCommand::Add {
             name,

@@ -1049,3 +1049,139 @@ async fn logs_are_not_coloured_without_a_terminal() {
     assert!(out.stderr.contains("DEBUG"), "some logs: {out:#?}");
     assert!(!out.stderr.contains('\u{1b}'), "no escape codes: {out:#?}");
 }
+
+#[tokio::test]
+async fn delete_keep_schema_then_adopt_round_trip() {
+    let env = Env::new().await;
+    env.setup(&["acme"]);
+    env.run(&[
+        "exec",
+        "--schema",
+        "acme",
+        "-c",
+        "INSERT INTO items (name) VALUES ('kept')",
+    ])
+    .ok();
+    env.run(&["tenant", "delete", "acme", "--keep-schema", "--yes"])
+        .ok();
+    let pool = env.pool().await;
+    assert!(!registry_has(&pool, "acme").await);
+
+    // A newer migration appeared meanwhile: adopt checks the history and applies it.
+    env.write(
+        "tenant/2_tags.sql",
+        "CREATE TABLE tags (name TEXT PRIMARY KEY);",
+    );
+    let out = env.run(&[
+        "tenant",
+        "adopt",
+        "acme",
+        "--domain",
+        "acme.example",
+        "--name",
+        "Acme again",
+    ]);
+    assert!(
+        out.ok().contains(
+            "adopted schema acme as a tenant (type default, domain acme.example); applied pending migration(s) [2]"
+        ),
+        "{out:?}"
+    );
+    assert_eq!(applied_versions(&pool, "acme").await, [1, 2]);
+    let out = env.run(&["exec", "--schema", "acme", "-c", "SELECT name FROM items"]);
+    assert!(out.ok().contains("  kept"), "{out:?}");
+    let list = tenants_json(&env);
+    assert_eq!(list[0]["schema"], "acme");
+    assert_eq!(list[0]["display_name"], "Acme again");
+    assert_eq!(list[0]["primary_domain"], "acme.example");
+
+    // Refusals, each naming the problem, and nothing registered.
+    let err = env
+        .run(&["tenant", "adopt", "acme", "--domain", "x.example"])
+        .fails_with(1);
+    assert!(err.contains("already belongs to tenant \"acme\""), "{err}");
+    let err = env
+        .run(&["tenant", "adopt", "ghost", "--domain", "ghost.example"])
+        .fails_with(1);
+    assert!(err.contains("schema \"ghost\" does not exist"), "{err}");
+    sqlx::raw_sql("CREATE SCHEMA plain")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let err = env
+        .run(&["tenant", "adopt", "plain", "--domain", "plain.example"])
+        .fails_with(1);
+    assert!(err.contains("no migration history"), "{err}");
+    assert!(!registry_has(&pool, "plain").await);
+    pool.close().await;
+}
+
+#[tokio::test]
+async fn tenant_roles_in_the_config_file_turn_role_mode_on() {
+    let env = Env::new().await;
+    let prefix = env.db.role_prefix();
+    env.write(
+        "tenantry.toml",
+        &format!(
+            "database_url = \"{}\"\ntenant_roles = \"{prefix}\"\n\
+             [migrations]\nshared = \"shared\"\ntenant = \"tenant\"\n",
+            env.db.url()
+        ),
+    );
+    env.run_raw(&["migrate"], None).ok();
+    for name in ["alpha", "beta"] {
+        env.run_raw(
+            &[
+                "tenant",
+                "create",
+                name,
+                "--domain",
+                &format!("{name}.localhost"),
+            ],
+            None,
+        )
+        .ok();
+    }
+    // exec runs as the tenant's role: its own table works, another tenant's is refused.
+    let out = env.run_raw(
+        &[
+            "exec",
+            "--schema",
+            "alpha",
+            "-c",
+            "SELECT current_user, count(*) FROM items",
+        ],
+        None,
+    );
+    assert!(
+        out.ok().contains(&format!("  {prefix}alpha | 0")),
+        "{out:?}"
+    );
+    let err = env
+        .run_raw(
+            &[
+                "exec",
+                "--schema",
+                "alpha",
+                "-c",
+                "SELECT * FROM beta.items",
+            ],
+            None,
+        )
+        .fails_with(1);
+    assert!(err.contains("permission denied"), "{err}");
+    // delete drops the role with the tenant.
+    env.run_raw(&["tenant", "delete", "beta", "--yes"], None)
+        .ok();
+    let roles: Vec<String> = sqlx::query_scalar(
+        "SELECT rolname::text FROM pg_roles WHERE left(rolname, length($1)) = $1 ORDER BY 1",
+    )
+    .bind(&prefix)
+    .fetch_all(&env.pool().await)
+    .await
+    .unwrap();
+    assert_eq!(
+        roles,
+        [format!("{prefix}all-tenants"), format!("{prefix}alpha")]
+    );
+}

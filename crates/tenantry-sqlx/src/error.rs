@@ -112,6 +112,12 @@ pub enum Error {
         /// The role's name.
         role: String,
     },
+    /// The schema to adopt ([`crate::Tenantry::adopt_tenant`]) already belongs to a tenant.
+    #[error("schema {schema:?} already belongs to tenant {schema:?}: there is nothing to adopt")]
+    SchemaAlreadyTenant {
+        /// The schema's name.
+        schema: String,
+    },
 
     // The tenant changed or is not serving (see `Tenantry::begin`).
     /// The tenant's schema is missing from the database (PostgreSQL would silently skip it in

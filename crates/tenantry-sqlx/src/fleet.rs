@@ -175,8 +175,12 @@ impl Tenantry {
         )
         .await?;
         tx.commit().await?;
-        // The shared migrations may have created the extra schemas: check them now.
+        // The shared migrations may have created the extra schemas: check them now, and let
+        // the tenant roles (role mode) use them.
         self.verify_extra_search_path().await?;
+        if let Some(group) = self.tenant_group_role() {
+            crate::handle::setup_group_role(&self.inner.pool, &group, self.config()).await?;
+        }
         Ok(applied)
     }
 

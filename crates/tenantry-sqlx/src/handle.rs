@@ -952,18 +952,26 @@ pub(crate) fn group_role_name(prefix: &str) -> String {
     format!("{prefix}all-tenants")
 }
 
-/// Creates the group role if missing and lets it use the shared schemas.
-async fn setup_group_role(pool: &PgPool, group: &str, config: &Config) -> Result<()> {
+/// Creates the group role if missing and lets it use the shared schemas that exist (the extra
+/// ones may be created by the shared migrations: `migrate_shared` calls this again).
+pub(crate) async fn setup_group_role(pool: &PgPool, group: &str, config: &Config) -> Result<()> {
     let g = tenantry_core::quote_ident(group);
-    let schemas = path_list(
-        std::iter::once(config.shared_schema.as_str())
-            .chain(config.extra_search_path.iter().map(String::as_str)),
-    );
-    let sql = format!(
+    let wanted: Vec<String> = std::iter::once(config.shared_schema.clone())
+        .chain(config.extra_search_path.iter().cloned())
+        .collect();
+    let existing: Vec<String> =
+        sqlx::query_scalar("SELECT nspname::text FROM pg_namespace WHERE nspname = ANY($1)")
+            .bind(&wanted)
+            .fetch_all(pool)
+            .await?;
+    let mut sql = format!(
         "DO $tenantry$ BEGIN CREATE ROLE {g} NOLOGIN; \
-         EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $tenantry$; \
-         GRANT USAGE ON SCHEMA {schemas} TO {g}"
+         EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $tenantry$"
     );
+    if !existing.is_empty() {
+        let schemas = path_list(existing.iter().map(String::as_str));
+        sql.push_str(&format!("; GRANT USAGE ON SCHEMA {schemas} TO {g}"));
+    }
     pool.execute(sqlx::raw_sql(AssertSqlSafe(sql))).await?;
     Ok(())
 }

@@ -14,6 +14,7 @@
 
 #![warn(missing_docs)]
 
+mod adopt;
 mod context;
 mod error;
 mod fleet;
@@ -29,6 +30,7 @@ mod resolve;
 mod scoped;
 mod shards;
 
+pub use adopt::AdoptedTenant;
 pub use async_trait::async_trait;
 pub use context::{current_tenant, scope, sync_scope};
 pub use error::{BoxError, Error, Result};

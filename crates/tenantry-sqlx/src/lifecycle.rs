@@ -83,7 +83,7 @@ pub const MAX_DISPLAY_NAME_CHARS: usize = 200;
 
 /// Refuses display names that are too long, or that hold control characters (NUL included)
 /// that would break terminals, logs and PostgreSQL `TEXT`.
-fn check_display_name(name: &str) -> Result<()> {
+pub(crate) fn check_display_name(name: &str) -> Result<()> {
     let chars = name.chars().count();
     if chars > MAX_DISPLAY_NAME_CHARS {
         return Err(Error::DisplayNameTooLong {
@@ -107,7 +107,7 @@ pub enum SchemaOnDelete {
 }
 
 impl Tenantry {
-    fn reserved(&self) -> Vec<String> {
+    pub(crate) fn reserved(&self) -> Vec<String> {
         let c = self.config();
         std::iter::once(c.shared_schema.clone())
             .chain(c.extra_search_path.iter().cloned())
@@ -117,7 +117,7 @@ impl Tenantry {
     }
 
     /// Normalises and validates a domain given by a user.
-    fn clean_domain(&self, raw: &str) -> Result<String> {
+    pub(crate) fn clean_domain(&self, raw: &str) -> Result<String> {
         let host = self.normalize_domain(raw)?;
         validate_domain(&host)?;
         if self.config().public_domains.contains(&host) {
@@ -136,7 +136,7 @@ impl Tenantry {
 
     /// Opens a transaction whose path is `schema` then the shared schemas, without the
     /// existence check (the schema may be about to be created).
-    async fn begin_admin(
+    pub(crate) async fn begin_admin(
         &self,
         schema: &str,
     ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
@@ -623,7 +623,11 @@ impl Tenantry {
 impl Tenantry {
     /// Creates the tenant's role, makes it own the schema and everything in it, and grants it
     /// what later migrations (run by the connecting user) create there.
-    async fn create_tenant_role(&self, conn: &mut PgConnection, schema: &str) -> Result<()> {
+    pub(crate) async fn create_tenant_role(
+        &self,
+        conn: &mut PgConnection,
+        schema: &str,
+    ) -> Result<()> {
         let (Some(role), Some(group)) = (self.tenant_role(schema), self.tenant_group_role()) else {
             return Ok(());
         };
@@ -750,7 +754,7 @@ pub(crate) async fn write_ledger(
 
 /// Unique violations (23505) and duplicate schemas (42P06), found only once the statement ran
 /// (a concurrent creation won), become `conflict()`; other errors stay database errors.
-fn conflict_or(e: sqlx::Error, conflict: impl FnOnce() -> Error) -> Error {
+pub(crate) fn conflict_or(e: sqlx::Error, conflict: impl FnOnce() -> Error) -> Error {
     if let sqlx::Error::Database(db) = &e
         && matches!(db.code().as_deref(), Some("23505" | "42P06"))
     {
@@ -759,20 +763,20 @@ fn conflict_or(e: sqlx::Error, conflict: impl FnOnce() -> Error) -> Error {
     Error::Database(e)
 }
 
-fn name_taken(schema: &str) -> Error {
+pub(crate) fn name_taken(schema: &str) -> Error {
     Error::TenantNameTaken {
         schema: schema.to_owned(),
     }
 }
 
-fn domain_taken(domain: &str) -> Error {
+pub(crate) fn domain_taken(domain: &str) -> Error {
     Error::DomainTaken {
         domain: domain.to_owned(),
     }
 }
 
 /// Tenant data must be a JSON object (the application's fields, by name).
-fn check_data(data: &serde_json::Value) -> Result<()> {
+pub(crate) fn check_data(data: &serde_json::Value) -> Result<()> {
     if data.is_object() {
         Ok(())
     } else {

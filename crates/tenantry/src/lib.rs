@@ -8,7 +8,10 @@
 //! * [`core`]: tenant model, name/domain validation, host normalisation (no I/O);
 //! * the database layer ([`Tenantry`], scoped transactions, migrations, life cycle) at the root;
 //! * `axum` (feature `axum`, on by default): [`axum::TenantLayer`], [`axum::TenantRouter`]
-//!   and the extractors.
+//!   and the extractors;
+//! * `cli` (feature `cli`, off by default): [`cli::Cli`], the command line hosted in the
+//!   application's own binary with its own builder, and [`cli::AppCommand`], its per-tenant
+//!   commands.
 //!
 //! See the README for a five-minute guide; `examples/quick_start.rs` is its code, and
 //! `examples/existing_app.rs` adds tenancy to an ordinary axum app with one layer. The guides
@@ -36,4 +39,12 @@ pub mod docs {
     /// answers, URL building, realtime routes.
     #[doc = include_str!("../../../docs/routing.md")]
     pub mod routing {}
+}
+
+/// The app-hosted command line: [`cli::Cli`] (`migrate`, `tenant ...`, `domain ...`, `exec` with
+/// the application's own [`TenantryBuilder`]) and [`cli::AppCommand`] (the application's commands,
+/// run in one tenant or in all of them).
+#[cfg(feature = "cli")]
+pub mod cli {
+    pub use tenantry_cli::*;
 }

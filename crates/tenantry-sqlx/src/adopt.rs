@@ -1,0 +1,200 @@
+//! Adopting an existing schema as a tenant ([`Tenantry::adopt_tenant`]): the way back for a
+//! schema kept by `delete_tenant(.., SchemaOnDelete::Keep)`, or one restored from a dump.
+
+use sqlx::AssertSqlSafe;
+use tenantry_core::{Tenant, validate_schema_name};
+
+use crate::Tenantry;
+use crate::error::{Error, Result};
+use crate::lifecycle::{
+    NewTenant, check_data, check_display_name, conflict_or, domain_taken, fetch_tenant, name_taken,
+    write_ledger,
+};
+use crate::migrate::{MIGRATIONS_TABLE, apply_in_tx};
+
+/// What [`Tenantry::adopt_tenant`] did.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct AdoptedTenant {
+    /// The tenant, as registered.
+    pub tenant: Tenant,
+    /// The migrations of the tenant type that were pending in the schema and were applied
+    /// (empty when its history was up to date).
+    pub applied: Vec<i64>,
+}
+
+impl Tenantry {
+    /// Registers a tenant over an existing schema named `new.schema`: tenant row, primary
+    /// domain `new.domain`, ledger row, role (in role mode) and hooks, as
+    /// [`Tenantry::create_tenant`] does, but without creating the schema. `new.provision` is
+    /// ignored.
+    ///
+    /// The schema's migration history (its [`MIGRATIONS_TABLE`]) is checked against the
+    /// migration set of the tenant type (`new.tenant_type`, default `default`) first. Refused:
+    ///
+    /// * a schema that does not exist: [`Error::SchemaMissing`];
+    /// * a schema that already belongs to a tenant: [`Error::SchemaAlreadyTenant`];
+    /// * a schema without a migration history, or with an empty one while the type has
+    ///   migrations (not a schema Tenantry migrated): [`Error::MigrationState`];
+    /// * a history holding a migration the type does not have, or one whose checksum differs
+    ///   (the schema belongs to another type or another version of the app):
+    ///   [`Error::MigrationState`];
+    /// * reserved names, taken or invalid domains, bad data, as for `create_tenant`.
+    ///
+    /// Migrations of the type the schema has not applied yet are applied, in the same
+    /// transaction; `after_migrate` then receives them. `after_create` runs as for a new tenant,
+    /// so it sees the schema's existing data (seed hooks that must not run twice should check
+    /// first). Everything happens in one transaction: on any failure nothing is registered and
+    /// the schema is left as it was.
+    pub async fn adopt_tenant(&self, new: NewTenant) -> Result<AdoptedTenant> {
+        let reserved = self.reserved();
+        let reserved: Vec<&str> = reserved.iter().map(String::as_str).collect();
+        validate_schema_name(&new.schema, &reserved)?;
+        if new.schema.starts_with(crate::provision::SPARE_PREFIX) {
+            return Err(tenantry_core::NameError::SchemaReserved(new.schema).into());
+        }
+        let domain = self.clean_domain(&new.domain)?;
+        let tenant_type = new
+            .tenant_type
+            .unwrap_or_else(|| crate::DEFAULT_TENANT_TYPE.to_owned());
+        let set = self
+            .tenant_migration_set(&tenant_type)
+            .ok_or_else(|| Error::UnknownTenantType {
+                tenant_type: tenant_type.clone(),
+            })?
+            .clone();
+        check_data(&new.data)?;
+        let display_name = new.display_name.unwrap_or_else(|| new.schema.clone());
+        check_display_name(&display_name)?;
+        let schema = new.schema;
+        let sql = &self.inner.sql;
+
+        let mut tx = self.begin_admin(&schema).await?;
+        // The schema's migration lock: serialises with `migrate`, a concurrent adoption of the
+        // same schema and a delete of it (held until the end of the transaction).
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('tenantry.migrate'), hashtext($1))")
+            .bind(&schema)
+            .execute(&mut *tx)
+            .await?;
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
+                .bind(&schema)
+                .fetch_one(&mut *tx)
+                .await?;
+        if !exists {
+            return Err(Error::SchemaMissing(schema));
+        }
+        let is_tenant: bool = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT EXISTS (SELECT 1 FROM {} WHERE schema_name = $1)",
+            sql.tenants
+        )))
+        .bind(&schema)
+        .fetch_one(&mut *tx)
+        .await?;
+        if is_tenant {
+            return Err(Error::SchemaAlreadyTenant { schema });
+        }
+        let has_history: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p'))",
+        )
+        .bind(&schema)
+        .bind(MIGRATIONS_TABLE)
+        .fetch_one(&mut *tx)
+        .await?;
+        if !has_history {
+            return Err(Error::MigrationState {
+                schema,
+                message: format!(
+                    "no migration history (table {MIGRATIONS_TABLE}): not a schema Tenantry \
+                     migrated, so its contents can't be checked against tenant type \
+                     {tenant_type:?}; refusing to adopt it"
+                ),
+            });
+        }
+        let recorded: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT count(*) FROM {}.{}",
+            tenantry_core::quote_ident(&schema),
+            tenantry_core::quote_ident(MIGRATIONS_TABLE)
+        )))
+        .fetch_one(&mut *tx)
+        .await?;
+        if recorded == 0 && !set.migrations().is_empty() {
+            return Err(Error::MigrationState {
+                schema,
+                message: format!(
+                    "its migration history ({MIGRATIONS_TABLE}) is empty: not a schema of tenant \
+                     type {tenant_type:?}; refusing to adopt it"
+                ),
+            });
+        }
+        let taken: bool = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT EXISTS (SELECT 1 FROM {} WHERE domain = $1)",
+            sql.domains
+        )))
+        .bind(&domain)
+        .fetch_one(&mut *tx)
+        .await?;
+        if taken {
+            return Err(Error::DomainTaken { domain });
+        }
+        // Refuses unknown versions and changed checksums before applying anything; then the
+        // pending migrations, in this transaction.
+        let applied = apply_in_tx(&mut tx, &schema, MIGRATIONS_TABLE, &set)
+            .await
+            .map_err(|e| match e {
+                Error::MigrationState { schema, message } => Error::MigrationState {
+                    message: format!(
+                        "{message} (tenant type {tenant_type:?}); refusing to adopt the schema"
+                    ),
+                    schema,
+                },
+                other => other,
+            })?;
+        let id: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
+            "INSERT INTO {} (schema_name, display_name, tenant_type, data) VALUES ($1, $2, $3, $4) RETURNING id",
+            sql.tenants
+        )))
+        .bind(&schema)
+        .bind(&display_name)
+        .bind(&tenant_type)
+        .bind(&new.data)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| conflict_or(e, || name_taken(&schema)))?;
+        sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO {} (domain, tenant_id, is_primary) VALUES ($1, $2, TRUE)",
+            sql.domains
+        )))
+        .bind(&domain)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| conflict_or(e, || domain_taken(&domain)))?;
+        write_ledger(&mut tx, self, &schema, &tenant_type, &set).await?;
+
+        let tenant = fetch_tenant(&mut tx, self, &schema).await?;
+        if !applied.is_empty() {
+            self.inner
+                .hooks
+                .after_migrate(&schema, &applied, &mut tx)
+                .await
+                .map_err(|source| Error::Hook {
+                    hook: "after_migrate",
+                    source,
+                })?;
+        }
+        self.inner
+            .hooks
+            .after_create(&tenant, &mut tx)
+            .await
+            .map_err(|source| Error::Hook {
+                hook: "after_create",
+                source,
+            })?;
+        self.create_tenant_role(&mut tx, &schema).await?;
+        tx.commit().await?;
+        self.invalidate_cache();
+        Ok(AdoptedTenant { tenant, applied })
+    }
+}
