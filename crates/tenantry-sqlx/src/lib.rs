@@ -12,35 +12,46 @@
 //! migrations ([`Tenantry::migrate_shared`], [`Tenantry::migrate_tenants`]) are atomic per
 //! tenant schema.
 
+//! Where things are: `request/` (the request path: scoped `BEGIN`, access types, shards,
+//! statement tagging), `resolve/` (host -> tenant cache and registry listener), `registry/`
+//! (Tenantry's own tables, SQL in files), `admin/` (tenants, domains, roles), `migrate/` (sets,
+//! ledger, shared schema, fleet), `provision/` (templates, clone scripts, spares), `config.rs`
+//! and `builder.rs` (settings and construction), `handle.rs` (the handle itself).
+
 #![warn(missing_docs)]
 
+mod admin;
+mod builder;
+mod config;
 mod context;
 mod error;
-mod fleet;
 mod handle;
 mod hooks;
-mod lifecycle;
-mod lookup;
 mod migrate;
-mod plans;
 mod provision;
 mod registry;
+mod request;
 mod resolve;
-mod scoped;
-mod shards;
+mod stats;
 
+pub use admin::{MAX_DISPLAY_NAME_CHARS, NewTenant, SchemaOnDelete};
 pub use async_trait::async_trait;
+pub use builder::TenantryBuilder;
+pub use config::{
+    Config, DEFAULT_LIFECYCLE_WAIT, DEFAULT_TENANT_IDLE_TIMEOUT, DEFAULT_TENANT_PLANS,
+    DEFAULT_TENANT_TYPE,
+};
 pub use context::{current_tenant, scope, sync_scope};
 pub use error::{BoxError, Error, Result};
-pub use fleet::{FleetReport, MigrateOptions, PlannedSchema, SchemaResult, SharedPlan};
-pub use handle::{
-    Config, DEFAULT_TENANT_PLANS, DEFAULT_TENANT_TYPE, Resolution, ResolveError, Tenantry,
-    TenantryBuilder,
-};
+pub use handle::Tenantry;
 pub use hooks::{NoHooks, TenantHooks};
-pub use lifecycle::{MAX_DISPLAY_NAME_CHARS, NewTenant, SchemaOnDelete};
-pub use migrate::{MIGRATIONS_TABLE, MigrationSet, SchemaOutcome};
+pub use migrate::{
+    FleetReport, MIGRATIONS_TABLE, MigrateOptions, MigrationSet, PlannedSchema, SchemaOutcome,
+    SchemaResult, SharedPlan,
+};
 pub use provision::{Provision, template_schema};
 pub use registry::{DomainRecord, NOTIFY_CHANNEL};
-pub use scoped::{PublicTx, TenantConn, TenantTx};
+pub use request::access::{PublicTx, TenantTx};
+pub use request::session::TenantConn;
+pub use resolve::{Resolution, ResolveError};
 pub use tenantry_core::{Tenant, TenantStatus};

@@ -14,7 +14,7 @@
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{AssertSqlSafe, PgPool, Postgres, Transaction};
 
-use crate::handle::begin_retrying;
+use super::begin::begin_retrying;
 
 /// The shard pools (none when sharding is off).
 pub(crate) struct Shards {

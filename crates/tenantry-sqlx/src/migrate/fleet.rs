@@ -1,7 +1,6 @@
-//! Migrating the shared schema and the fleet of tenant schemas.
+//! Migrating the fleet of tenant schemas (the shared schema is migrated first, see `shared.rs`).
 //!
-//! Order: Tenantry's registry, then the application's shared migrations, then every tenant
-//! schema. Tenant schemas run in parallel (`jobs` at a time); each schema's pending migrations
+//! Tenant schemas run in parallel (`jobs` at a time); each schema's pending migrations
 //! run in one transaction under its own advisory lock, and the ledger row is written in that same
 //! transaction, so a killed run leaves every schema either fully migrated (ledger says so) or
 //! untouched, and the next run resumes with the rest.
@@ -21,11 +20,13 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use sqlx::AssertSqlSafe;
 
+use super::apply::apply_in_tx;
+use super::ledger::write_ledger;
+use super::set::{MIGRATIONS_TABLE, MigrationSet, SchemaOutcome};
 use crate::error::{Error, Result};
-use crate::handle::{Tenantry, begin_shielded};
-use crate::lifecycle::write_ledger;
-use crate::migrate::{MIGRATIONS_TABLE, MigrationSet, SchemaOutcome, apply_in_tx};
-use crate::registry::{REGISTRY_MIGRATIONS_TABLE, registry_migrations};
+use crate::handle::Tenantry;
+use crate::request::begin::begin_shielded;
+use crate::request::statements::{begin_sql, map_begin_error};
 
 /// Options for [`Tenantry::migrate_tenants`].
 #[derive(Clone)]
@@ -144,42 +145,6 @@ pub struct PlannedSchema {
 }
 
 impl Tenantry {
-    /// Applies Tenantry's registry migrations, then the application's shared migrations, each
-    /// atomically in the shared schema. Returns the shared versions applied.
-    pub async fn migrate_shared(&self) -> Result<Vec<i64>> {
-        let shared = self.config().shared_schema.clone();
-        let sql = format!("BEGIN; SET LOCAL search_path TO {}", self.inner.shared_path);
-        // Registry first (the application's shared migrations may reference it).
-        let mut tx = begin_shielded(&self.inner.pool, sql.clone()).await?;
-        apply_in_tx(
-            &mut tx,
-            &shared,
-            REGISTRY_MIGRATIONS_TABLE,
-            &registry_migrations(),
-        )
-        .await?;
-        tx.commit().await?;
-        // Best effort (needs superuser): schema drops and renames by any SQL empty the caches.
-        sqlx::raw_sql(AssertSqlSafe(crate::registry::install_schema_events_sql(
-            &shared,
-        )))
-        .execute(&self.inner.pool)
-        .await?;
-
-        let mut tx = begin_shielded(&self.inner.pool, sql).await?;
-        let applied = apply_in_tx(
-            &mut tx,
-            &shared,
-            MIGRATIONS_TABLE,
-            &self.inner.shared_migrations,
-        )
-        .await?;
-        tx.commit().await?;
-        // The shared migrations may have created the extra schemas: check them now.
-        self.verify_extra_search_path().await?;
-        Ok(applied)
-    }
-
     /// What a tenant run would open: schemas whose ledger fingerprint differs from their set's.
     /// One query, however many schemas are up to date.
     pub async fn plan_tenants(
@@ -348,13 +313,13 @@ impl Tenantry {
                 message: format!("no migrations configured for tenant type {tenant_type:?}"),
             })?
             .clone();
-        let mut begin = crate::scoped::begin_sql(&self.search_path_for(schema), schema, None);
+        let mut begin = begin_sql(&self.search_path_for(schema), schema, None);
         if async_commit {
             begin.push_str("; SET LOCAL synchronous_commit = off");
         }
         let mut tx = begin_shielded(&self.inner.pool, begin)
             .await
-            .map_err(|e| crate::scoped::map_begin_error(e, schema))?;
+            .map_err(|e| map_begin_error(e, schema))?;
         let applied = apply_in_tx(&mut tx, schema, MIGRATIONS_TABLE, &set).await?;
         write_ledger(&mut tx, self, schema, tenant_type, &set).await?;
         if !applied.is_empty() {
@@ -372,76 +337,6 @@ impl Tenantry {
             schema: schema.to_owned(),
             applied,
             elapsed: start.elapsed(),
-        })
-    }
-}
-
-/// What [`Tenantry::migrate_shared`] would apply, read without changing anything.
-#[derive(Debug, Clone, Default)]
-pub struct SharedPlan {
-    /// Whether Tenantry's registry tables exist yet (if not, there are no tenants to plan).
-    pub registry_installed: bool,
-    /// Tenantry's own registry migrations not yet applied.
-    pub registry_pending: Vec<i64>,
-    /// The application's shared migrations not yet applied.
-    pub shared_pending: Vec<i64>,
-}
-
-impl SharedPlan {
-    /// True when the shared schema is up to date.
-    pub fn is_empty(&self) -> bool {
-        self.registry_pending.is_empty() && self.shared_pending.is_empty()
-    }
-}
-
-impl Tenantry {
-    /// What [`Tenantry::migrate_shared`] would apply (versions missing from the shared schema's
-    /// applied-migrations tables). Read-only: for `--plan`/`--check` in tools.
-    pub async fn plan_shared(&self) -> Result<SharedPlan> {
-        let shared = self.config().shared_schema.clone();
-        let mut conn = self.inner.pool.acquire().await?;
-        let mut pending = Vec::new();
-        for (table, set) in [
-            (REGISTRY_MIGRATIONS_TABLE, registry_migrations()),
-            (MIGRATIONS_TABLE, self.inner.shared_migrations.clone()),
-        ] {
-            let qualified = format!(
-                "{}.{}",
-                tenantry_core::quote_ident(&shared),
-                tenantry_core::quote_ident(table)
-            );
-            let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
-                .bind(&qualified)
-                .fetch_one(&mut *conn)
-                .await?;
-            let applied: Vec<i64> = if exists {
-                sqlx::query_scalar(AssertSqlSafe(format!("SELECT version FROM {qualified}")))
-                    .fetch_all(&mut *conn)
-                    .await?
-            } else {
-                Vec::new()
-            };
-            pending.push(
-                set.migrations()
-                    .iter()
-                    .map(|m| m.version)
-                    .filter(|v| !applied.contains(v))
-                    .collect::<Vec<_>>(),
-            );
-        }
-        let registry_installed: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
-            .bind(format!(
-                "{}.tenantry_tenants",
-                tenantry_core::quote_ident(&shared)
-            ))
-            .fetch_one(&mut *conn)
-            .await?;
-        let shared_pending = pending.pop().unwrap_or_default();
-        let registry_pending = pending.pop().unwrap_or_default();
-        Ok(SharedPlan {
-            registry_installed,
-            registry_pending,
-            shared_pending,
         })
     }
 }

@@ -24,119 +24,20 @@ pub const NOTIFY_CHANNEL: &str = "tenantry_registry";
 /// migrations, which use `_sqlx_migrations`).
 pub(crate) const REGISTRY_MIGRATIONS_TABLE: &str = "_tenantry_migrations";
 
-/// Tenantry's own migrations, applied with `search_path` set to the shared schema.
+/// Tenantry's own migrations (`registry/migrations/*.sql`), applied with `search_path` set to the
+/// shared schema. Their text is part of each migration's checksum: never edit an applied one.
 pub(crate) fn registry_migrations() -> MigrationSet {
     MigrationSet::from_sql(&[
-        (
-            1,
-            "registry",
-            r#"
-CREATE TABLE tenantry_tenants (
-    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    schema_name TEXT NOT NULL UNIQUE CHECK (schema_name ~ '^[a-z_][a-z0-9_]{0,62}$'),
-    display_name TEXT NOT NULL,
-    status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'suspended', 'maintenance')),
-    tenant_type TEXT NOT NULL DEFAULT 'default',
-    data JSONB NOT NULL DEFAULT '{}'::jsonb,
-    created_at TIMESTAMPTZ NOT NULL DEFAULT now()
-);
-CREATE TABLE tenantry_domains (
-    domain TEXT PRIMARY KEY CHECK (domain = lower(domain) AND length(domain) <= 253),
-    tenant_id BIGINT NOT NULL REFERENCES tenantry_tenants (id) ON DELETE CASCADE,
-    is_primary BOOLEAN NOT NULL DEFAULT FALSE
-);
-CREATE UNIQUE INDEX tenantry_domains_one_primary ON tenantry_domains (tenant_id) WHERE is_primary;
-CREATE INDEX tenantry_domains_tenant ON tenantry_domains (tenant_id);
-CREATE TABLE tenantry_migration_ledger (
-    schema_name TEXT PRIMARY KEY,
-    tenant_type TEXT NOT NULL,
-    last_version BIGINT,
-    fingerprint TEXT NOT NULL,
-    updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
-);
-CREATE FUNCTION tenantry_notify() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_notify('tenantry_registry', TG_TABLE_NAME);
-    RETURN NULL;
-END
-$$;
-CREATE TRIGGER tenantry_tenants_notify AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
-    ON tenantry_tenants FOR EACH STATEMENT EXECUTE FUNCTION tenantry_notify();
-CREATE TRIGGER tenantry_domains_notify AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
-    ON tenantry_domains FOR EACH STATEMENT EXECUTE FUNCTION tenantry_notify();
-"#,
-        ),
+        (1, "registry", include_str!("migrations/1_registry.sql")),
         (
             2,
             "schema ddl notifications",
-            r#"
-CREATE FUNCTION tenantry_schema_event() RETURNS event_trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_EVENT <> 'sql_drop'
-       OR EXISTS (SELECT 1 FROM pg_event_trigger_dropped_objects() WHERE object_type = 'schema') THEN
-        PERFORM pg_notify('tenantry_registry', 'schema');
-    END IF;
-END
-$$;
-"#,
+            include_str!("migrations/2_schema_ddl_notifications.sql"),
         ),
         (
             3,
             "tenant identity check",
-            r#"
--- Bumped by every change to tenants and domains (in the changing transaction, which also holds
--- the registry lock exclusively until it commits; resolutions take it shared): a scoped BEGIN
--- whose tenant record was read at the current version can skip the registry lookups.
-CREATE SEQUENCE tenantry_registry_version;
-CREATE OR REPLACE FUNCTION tenantry_notify() RETURNS trigger LANGUAGE plpgsql
-SET search_path FROM CURRENT AS $$
-BEGIN
-    PERFORM pg_advisory_xact_lock(1952804469);
-    PERFORM nextval('tenantry_registry_version');
-    PERFORM pg_notify('tenantry_registry', TG_TABLE_NAME);
-    RETURN NULL;
-END
-$$;
-CREATE FUNCTION tenantry_enter(p_id bigint, p_schema text, p_oid oid, p_serving boolean, p_session boolean,
-                               p_domain text)
-RETURNS boolean LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
-DECLARE
-    v_oid oid;
-    v_status text;
-BEGIN
-    -- Shared tenant lock first: renames, deletes and status changes take it exclusively, so
-    -- they wait for this tenant's work in flight, and what is read below cannot change
-    -- until the transaction (or session) ends.
-    IF p_session THEN
-        PERFORM pg_advisory_lock_shared(1952804468, (p_id & 2147483647)::int);
-    ELSE
-        PERFORM pg_advisory_xact_lock_shared(1952804468, (p_id & 2147483647)::int);
-    END IF;
-    -- Read after the lock: a fresh snapshot (volatile function) and fresh catalog caches.
-    SELECT n.oid INTO v_oid FROM pg_catalog.pg_namespace n WHERE n.nspname = p_schema;
-    IF v_oid IS NULL THEN
-        RAISE EXCEPTION USING ERRCODE = 'invalid_schema_name',
-            MESSAGE = format('schema "%s" does not exist', p_schema);
-    END IF;
-    SELECT t.status INTO v_status FROM tenantry_tenants t WHERE t.id = p_id AND t.schema_name = p_schema;
-    IF NOT FOUND OR v_oid IS DISTINCT FROM coalesce(p_oid, v_oid) THEN
-        RAISE EXCEPTION USING ERRCODE = 'TY001',
-            MESSAGE = format('tenantry: schema "%s" no longer belongs to tenant %s', p_schema, p_id);
-    END IF;
-    -- Reached through a domain: it must still be this tenant's (it may have moved to another).
-    IF p_domain IS NOT NULL AND NOT EXISTS (
-        SELECT 1 FROM tenantry_domains d WHERE d.domain = p_domain AND d.tenant_id = p_id) THEN
-        RAISE EXCEPTION USING ERRCODE = 'TY001',
-            MESSAGE = format('tenantry: domain "%s" no longer belongs to tenant %s', p_domain, p_id);
-    END IF;
-    IF p_serving AND v_status <> 'active' THEN
-        RAISE EXCEPTION USING ERRCODE = 'TY002',
-            MESSAGE = format('tenantry: tenant "%s" is %s', p_schema, v_status);
-    END IF;
-    RETURN true;
-END
-$$;
-"#,
+            include_str!("migrations/3_tenant_identity_check.sql"),
         ),
     ])
 }
@@ -266,4 +167,17 @@ pub struct DomainRecord {
     pub domain: String,
     /// Whether it is the tenant's primary domain.
     pub is_primary: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn registry_migrations_are_pinned() {
+        // Databases record each applied migration's checksum: the files must keep their exact
+        // bytes (leading newline included) or every existing deployment refuses to start.
+        assert_eq!(
+            super::registry_migrations().fingerprint(),
+            "8dee45c9a32f56e6b519175417e0bd3ce9dc68c47fb45900bbc87f1d87459247"
+        );
+    }
 }

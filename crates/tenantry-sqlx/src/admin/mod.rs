@@ -1,0 +1,10 @@
+//! Administration: the tenant life cycle (create, delete, rename, status, data), domains,
+//! registry reads and, in role mode, the tenants' roles. Every operation is one transaction.
+
+pub(crate) mod domains;
+pub(crate) mod lock;
+pub(crate) mod lookup;
+pub(crate) mod roles;
+pub(crate) mod tenants;
+
+pub use tenants::{MAX_DISPLAY_NAME_CHARS, NewTenant, SchemaOnDelete};

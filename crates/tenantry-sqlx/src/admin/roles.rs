@@ -1,0 +1,162 @@
+//! Database-enforced isolation ([`crate::Config::tenant_roles`]): role names, the group role,
+//! and the tenant role created, dropped and renamed inside the life-cycle transaction, so it
+//! exists exactly when the tenant does. Role names are validated prefixes plus validated schema
+//! names, always quoted.
+
+use sqlx::{AssertSqlSafe, Executor, PgConnection, PgPool};
+use tenantry_core::quote_ident;
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::handle::Tenantry;
+use crate::request::statements::path_list;
+
+/// `<prefix><schema>`, or when that exceeds PostgreSQL's 63 bytes, a truncated name plus a hash
+/// (PostgreSQL would truncate silently and two tenants could share a role).
+pub(crate) fn tenant_role_name(prefix: &str, schema: &str) -> String {
+    let name = format!("{prefix}{schema}");
+    if name.len() <= 63 {
+        return name;
+    }
+    use sha2::Digest;
+    let hash = sha2::Sha256::digest(schema.as_bytes());
+    let tag: String = hash[..4].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{}_{tag}", &name[..63 - 9])
+}
+
+/// The group role of all tenant roles (the `-` keeps it apart from any tenant role).
+pub(crate) fn group_role_name(prefix: &str) -> String {
+    format!("{prefix}all-tenants")
+}
+
+/// Creates the group role if missing and lets it use the shared schemas.
+pub(crate) async fn setup_group_role(pool: &PgPool, group: &str, config: &Config) -> Result<()> {
+    let g = tenantry_core::quote_ident(group);
+    let schemas = path_list(
+        std::iter::once(config.shared_schema.as_str())
+            .chain(config.extra_search_path.iter().map(String::as_str)),
+    );
+    let sql = format!(
+        "DO $tenantry$ BEGIN CREATE ROLE {g} NOLOGIN; \
+         EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $tenantry$; \
+         GRANT USAGE ON SCHEMA {schemas} TO {g}"
+    );
+    pool.execute(sqlx::raw_sql(AssertSqlSafe(sql))).await?;
+    Ok(())
+}
+
+impl Tenantry {
+    /// The role scoped access to `schema` runs as, when [`Config::tenant_roles`] is on.
+    pub fn tenant_role(&self, schema: &str) -> Option<String> {
+        self.inner
+            .config
+            .tenant_roles
+            .as_deref()
+            .map(|prefix| tenant_role_name(prefix, schema))
+    }
+
+    /// The group role every tenant role belongs to (grant shared tables to it), when
+    /// [`Config::tenant_roles`] is on.
+    pub fn tenant_group_role(&self) -> Option<String> {
+        self.inner
+            .config
+            .tenant_roles
+            .as_deref()
+            .map(group_role_name)
+    }
+
+    /// Creates the tenant's role, makes it own the schema and everything in it, and grants it
+    /// what later migrations (run by the connecting user) create there.
+    pub(crate) async fn create_tenant_role(
+        &self,
+        conn: &mut PgConnection,
+        schema: &str,
+    ) -> Result<()> {
+        let (Some(role), Some(group)) = (self.tenant_role(schema), self.tenant_group_role()) else {
+            return Ok(());
+        };
+        let (r, g, s) = (quote_ident(&role), quote_ident(&group), quote_ident(schema));
+        let literal = |x: &str| format!("'{}'", x.replace('\'', "''"));
+        // `GRANT r TO CURRENT_USER` lets a non-superuser owner SET ROLE and migrate later.
+        let sql = format!(
+            "CREATE ROLE {r} NOLOGIN IN ROLE {g}; GRANT {r} TO CURRENT_USER; \
+             ALTER SCHEMA {s} OWNER TO {r}; \
+             DO $tenantry$ DECLARE o record; BEGIN \
+               FOR o IN SELECT c.oid::regclass AS name FROM pg_class c \
+                 WHERE c.relnamespace = {ns}::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S') \
+                   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass \
+                     AND d.objid = c.oid AND d.deptype IN ('a', 'i')) \
+               LOOP EXECUTE format('ALTER TABLE %s OWNER TO %I', o.name, {rl}); END LOOP; \
+               FOR o IN SELECT p.oid::regprocedure AS name FROM pg_proc p WHERE p.pronamespace = {ns}::regnamespace \
+               LOOP EXECUTE format('ALTER ROUTINE %s OWNER TO %I', o.name, {rl}); END LOOP; \
+             END $tenantry$; \
+             ALTER DEFAULT PRIVILEGES IN SCHEMA {s} GRANT ALL ON TABLES TO {r}; \
+             ALTER DEFAULT PRIVILEGES IN SCHEMA {s} GRANT ALL ON SEQUENCES TO {r}; \
+             ALTER DEFAULT PRIVILEGES IN SCHEMA {s} GRANT EXECUTE ON ROUTINES TO {r}",
+            ns = literal(&s),
+            rl = literal(&role),
+        );
+        conn.execute(sqlx::raw_sql(AssertSqlSafe(sql)))
+            .await
+            .map_err(|e| match &e {
+                // 42710 duplicate_object; 23505 when two creations race on the catalog.
+                sqlx::Error::Database(db)
+                    if matches!(db.code().as_deref(), Some("42710" | "23505")) =>
+                {
+                    Error::RoleExists { role: role.clone() }
+                }
+                _ => Error::Database(e),
+            })?;
+        Ok(())
+    }
+
+    /// Hands what the role owns back to the connecting user and drops the role.
+    pub(crate) async fn drop_tenant_role(
+        &self,
+        conn: &mut PgConnection,
+        schema: &str,
+    ) -> Result<()> {
+        let Some(role) = self.tenant_role(schema) else {
+            return Ok(());
+        };
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)")
+                .bind(&role)
+                .fetch_one(&mut *conn)
+                .await?;
+        if exists {
+            let r = quote_ident(&role);
+            conn.execute(sqlx::raw_sql(AssertSqlSafe(format!(
+                "REASSIGN OWNED BY {r} TO CURRENT_USER; DROP OWNED BY {r}; DROP ROLE {r}"
+            ))))
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Renames the tenant's role with its schema.
+    pub(crate) async fn rename_tenant_role(
+        &self,
+        conn: &mut PgConnection,
+        old: &str,
+        new: &str,
+    ) -> Result<()> {
+        let (Some(old_role), Some(new_role)) = (self.tenant_role(old), self.tenant_role(new))
+        else {
+            return Ok(());
+        };
+        conn.execute(AssertSqlSafe(format!(
+            "ALTER ROLE {} RENAME TO {}",
+            quote_ident(&old_role),
+            quote_ident(&new_role)
+        )))
+        .await
+        .map_err(|e| match e {
+            sqlx::Error::Database(db) if db.code().as_deref() == Some("42710") => {
+                Error::RoleExists { role: new_role }
+            }
+            e => Error::Database(e),
+        })?;
+        Ok(())
+    }
+}

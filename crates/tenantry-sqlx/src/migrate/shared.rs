@@ -1,0 +1,139 @@
+//! The shared schema: Tenantry's registry migrations, then the application's shared
+//! migrations, each atomically; what is pending there; the extra search-path schemas.
+
+use sqlx::AssertSqlSafe;
+
+use super::apply::apply_in_tx;
+use super::set::MIGRATIONS_TABLE;
+use crate::error::{Error, Result};
+use crate::handle::Tenantry;
+use crate::registry::{REGISTRY_MIGRATIONS_TABLE, install_schema_events_sql, registry_migrations};
+use crate::request::begin::begin_shielded;
+
+/// What [`Tenantry::migrate_shared`] would apply, read without changing anything.
+#[derive(Debug, Clone, Default)]
+pub struct SharedPlan {
+    /// Whether Tenantry's registry tables exist yet (if not, there are no tenants to plan).
+    pub registry_installed: bool,
+    /// Tenantry's own registry migrations not yet applied.
+    pub registry_pending: Vec<i64>,
+    /// The application's shared migrations not yet applied.
+    pub shared_pending: Vec<i64>,
+}
+
+impl SharedPlan {
+    /// True when the shared schema is up to date.
+    pub fn is_empty(&self) -> bool {
+        self.registry_pending.is_empty() && self.shared_pending.is_empty()
+    }
+}
+
+impl Tenantry {
+    /// Applies Tenantry's registry migrations, then the application's shared migrations, each
+    /// atomically in the shared schema. Returns the shared versions applied.
+    pub async fn migrate_shared(&self) -> Result<Vec<i64>> {
+        let shared = self.config().shared_schema.clone();
+        let sql = format!("BEGIN; SET LOCAL search_path TO {}", self.inner.shared_path);
+        // Registry first (the application's shared migrations may reference it).
+        let mut tx = begin_shielded(&self.inner.pool, sql.clone()).await?;
+        apply_in_tx(
+            &mut tx,
+            &shared,
+            REGISTRY_MIGRATIONS_TABLE,
+            &registry_migrations(),
+        )
+        .await?;
+        tx.commit().await?;
+        // Best effort (needs superuser): schema drops and renames by any SQL empty the caches.
+        sqlx::raw_sql(AssertSqlSafe(install_schema_events_sql(&shared)))
+            .execute(&self.inner.pool)
+            .await?;
+
+        let mut tx = begin_shielded(&self.inner.pool, sql).await?;
+        let applied = apply_in_tx(
+            &mut tx,
+            &shared,
+            MIGRATIONS_TABLE,
+            &self.inner.shared_migrations,
+        )
+        .await?;
+        tx.commit().await?;
+        // The shared migrations may have created the extra schemas: check them now.
+        self.verify_extra_search_path().await?;
+        Ok(applied)
+    }
+
+    /// What [`Tenantry::migrate_shared`] would apply (versions missing from the shared schema's
+    /// applied-migrations tables). Read-only: for `--plan`/`--check` in tools.
+    pub async fn plan_shared(&self) -> Result<SharedPlan> {
+        let shared = self.config().shared_schema.clone();
+        let mut conn = self.inner.pool.acquire().await?;
+        let mut pending = Vec::new();
+        for (table, set) in [
+            (REGISTRY_MIGRATIONS_TABLE, registry_migrations()),
+            (MIGRATIONS_TABLE, self.inner.shared_migrations.clone()),
+        ] {
+            let qualified = format!(
+                "{}.{}",
+                tenantry_core::quote_ident(&shared),
+                tenantry_core::quote_ident(table)
+            );
+            let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+                .bind(&qualified)
+                .fetch_one(&mut *conn)
+                .await?;
+            let applied: Vec<i64> = if exists {
+                sqlx::query_scalar(AssertSqlSafe(format!("SELECT version FROM {qualified}")))
+                    .fetch_all(&mut *conn)
+                    .await?
+            } else {
+                Vec::new()
+            };
+            pending.push(
+                set.migrations()
+                    .iter()
+                    .map(|m| m.version)
+                    .filter(|v| !applied.contains(v))
+                    .collect::<Vec<_>>(),
+            );
+        }
+        let registry_installed: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+            .bind(format!(
+                "{}.tenantry_tenants",
+                tenantry_core::quote_ident(&shared)
+            ))
+            .fetch_one(&mut *conn)
+            .await?;
+        let shared_pending = pending.pop().unwrap_or_default();
+        let registry_pending = pending.pop().unwrap_or_default();
+        Ok(SharedPlan {
+            registry_installed,
+            registry_pending,
+            shared_pending,
+        })
+    }
+
+    /// Checks that every schema of [`crate::Config::extra_search_path`] exists. PostgreSQL
+    /// silently skips a missing schema in `search_path`, so a typo would otherwise surface as
+    /// "type citext does not exist" deep in some tenant query. Called at the end of
+    /// [`Tenantry::migrate_shared`] (shared migrations may create the schemas); call it yourself
+    /// if you don't migrate at start-up.
+    pub async fn verify_extra_search_path(&self) -> Result<()> {
+        let extra = &self.config().extra_search_path;
+        if extra.is_empty() {
+            return Ok(());
+        }
+        let missing: Vec<String> = sqlx::query_scalar(
+            "SELECT s FROM unnest($1::text[]) AS s \
+             WHERE NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = s)",
+        )
+        .bind(extra)
+        .fetch_all(&self.inner.pool)
+        .await?;
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::ExtraSearchPathMissing { schemas: missing })
+        }
+    }
+}
