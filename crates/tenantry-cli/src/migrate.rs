@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
-use tenantry::{Error, MigrateOptions, PlannedSchema, SchemaResult, SharedPlan, Tenantry};
+use tenantry::{Error, MigrateOptions, PlannedSchema, SchemaResult, PendingShared, Tenantry};
 
 use crate::cli::MigrateArgs;
 use crate::output::outln;
@@ -17,7 +17,7 @@ pub const EXIT_PENDING: u8 = 2;
 
 /// What is pending, read from the migration tables and the ledger.
 struct Plan {
-    shared: Option<SharedPlan>,
+    shared: Option<PendingShared>,
     /// (tenant schemas in scope, schemas the ledger says are pending); None when not in scope.
     tenants: Option<(usize, Vec<PlannedSchema>)>,
 }

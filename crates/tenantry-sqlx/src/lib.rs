@@ -47,7 +47,7 @@ pub use handle::Tenantry;
 pub use hooks::{NoHooks, TenantHooks};
 pub use migrate::{
     FleetReport, MIGRATIONS_TABLE, MigrateOptions, MigrationSet, PlannedSchema, SchemaOutcome,
-    SchemaResult, SharedPlan,
+    SchemaResult, PendingShared,
 };
 pub use provision::{Provision, template_schema};
 pub use registry::{DomainRecord, NOTIFY_CHANNEL};

@@ -22,4 +22,4 @@ mod shared;
 
 pub use fleet::{FleetReport, MigrateOptions, PlannedSchema, SchemaResult};
 pub use set::{MIGRATIONS_TABLE, MigrationSet, SchemaOutcome};
-pub use shared::SharedPlan;
+pub use shared::PendingShared;

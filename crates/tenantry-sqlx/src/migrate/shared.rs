@@ -12,7 +12,7 @@ use crate::request::begin::begin_shielded;
 
 /// What [`Tenantry::migrate_shared`] would apply, read without changing anything.
 #[derive(Debug, Clone, Default)]
-pub struct SharedPlan {
+pub struct PendingShared {
     /// Whether Tenantry's registry tables exist yet (if not, there are no tenants to plan).
     pub registry_installed: bool,
     /// Tenantry's own registry migrations not yet applied.
@@ -21,7 +21,7 @@ pub struct SharedPlan {
     pub shared_pending: Vec<i64>,
 }
 
-impl SharedPlan {
+impl PendingShared {
     /// True when the shared schema is up to date.
     pub fn is_empty(&self) -> bool {
         self.registry_pending.is_empty() && self.shared_pending.is_empty()
@@ -65,7 +65,7 @@ impl Tenantry {
 
     /// What [`Tenantry::migrate_shared`] would apply (versions missing from the shared schema's
     /// applied-migrations tables). Read-only: for `--plan`/`--check` in tools.
-    pub async fn plan_shared(&self) -> Result<SharedPlan> {
+    pub async fn plan_shared(&self) -> Result<PendingShared> {
         let shared = self.config().shared_schema.clone();
         let mut conn = self.inner.pool.acquire().await?;
         let mut pending = Vec::new();
@@ -106,7 +106,7 @@ impl Tenantry {
             .await?;
         let shared_pending = pending.pop().unwrap_or_default();
         let registry_pending = pending.pop().unwrap_or_default();
-        Ok(SharedPlan {
+        Ok(PendingShared {
             registry_installed,
             registry_pending,
             shared_pending,
