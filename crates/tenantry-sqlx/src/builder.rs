@@ -16,10 +16,10 @@ use crate::hooks::{NoHooks, TenantHooks};
 use crate::migrate::set::MigrationSet;
 use crate::registry::RegistrySql;
 use crate::request::shards::Shards;
-use crate::request::statements::path_list;
 use crate::request::tagging::{StatementBudget, UNTAGGED_ROOM};
 use crate::resolve::cache::ResolverCache;
 use crate::resolve::listener::spawn_listener;
+use crate::sql::path_list;
 
 impl Tenantry {
     /// Starts building a handle.

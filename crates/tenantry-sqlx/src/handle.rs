@@ -74,11 +74,7 @@ impl Tenantry {
 
     /// The full search path for a tenant schema: the tenant, the shared schema, the extras.
     pub fn search_path_for(&self, schema: &str) -> String {
-        format!(
-            "{}, {}",
-            tenantry_core::quote_ident(schema),
-            self.inner.shared_path
-        )
+        format!("{}, {}", crate::sql::ident(schema), self.inner.shared_path)
     }
 
     /// The home connection shard of a tenant schema, when [`TenantryBuilder::pool_shards`] is

@@ -32,6 +32,7 @@ mod provision;
 mod registry;
 mod request;
 mod resolve;
+mod sql;
 mod stats;
 
 pub use admin::{MAX_DISPLAY_NAME_CHARS, NewTenant, SchemaOnDelete};
@@ -46,8 +47,8 @@ pub use error::{BoxError, Error, Result};
 pub use handle::Tenantry;
 pub use hooks::{NoHooks, TenantHooks};
 pub use migrate::{
-    FleetReport, MIGRATIONS_TABLE, MigrateOptions, MigrationSet, PlannedSchema, SchemaOutcome,
-    SchemaResult, PendingShared,
+    FleetReport, MIGRATIONS_TABLE, MigrateOptions, MigrationSet, PendingShared, PlannedSchema,
+    SchemaOutcome, SchemaResult,
 };
 pub use provision::{Provision, template_schema};
 pub use registry::{DomainRecord, NOTIFY_CHANNEL};

@@ -2,7 +2,7 @@
 //! empties the resolution caches (here at once, elsewhere through the registry's notification).
 
 use sqlx::AssertSqlSafe;
-use tenantry_core::{normalize_host, validate_domain};
+use tenantry_core::{DomainName, normalize_host};
 
 use super::lookup::fetch_tenant;
 use crate::error::{Error, Result, conflict_or, domain_taken};
@@ -11,11 +11,12 @@ use crate::request::begin::begin_shielded;
 
 impl Tenantry {
     /// Normalises and validates a domain given by a user.
-    pub(crate) fn clean_domain(&self, raw: &str) -> Result<String> {
-        let host = self.normalize_domain(raw)?;
-        validate_domain(&host)?;
-        if self.config().public_domains.contains(&host) {
-            return Err(Error::DomainIsPublic { domain: host });
+    pub(crate) fn clean_domain(&self, raw: &str) -> Result<DomainName> {
+        let host = DomainName::new(self.normalize_domain(raw)?)?;
+        if self.config().public_domains.iter().any(|d| *d == *host) {
+            return Err(Error::DomainIsPublic {
+                domain: host.into_string(),
+            });
         }
         Ok(host)
     }
@@ -47,7 +48,7 @@ impl Tenantry {
             "INSERT INTO {} (domain, tenant_id, is_primary) VALUES ($1, $2, $3)",
             sql.domains
         )))
-        .bind(&domain)
+        .bind(domain.as_str())
         .bind(tenant.id)
         .bind(primary || tenant.primary_domain.is_none())
         .execute(&mut *tx)

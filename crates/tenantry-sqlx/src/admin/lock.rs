@@ -7,7 +7,7 @@ use tenantry_core::Tenant;
 use super::lookup::fetch_tenant;
 use crate::error::{Error, Result};
 use crate::handle::Tenantry;
-use crate::registry::{TENANT_LOCK_CLASS, tenant_lock_key};
+use crate::sql::tenant_lock_exclusive;
 
 impl Tenantry {
     /// Takes the tenant's lock exclusively (see `tenantry_enter`): waits until every scoped
@@ -36,13 +36,7 @@ impl Tenantry {
         what: &str,
     ) -> Result<()> {
         let wait = self.config().lifecycle_wait;
-        let sql = format!(
-            "SET LOCAL lock_timeout = {}; SELECT pg_advisory_xact_lock({}, {}); \
-             SET LOCAL lock_timeout TO DEFAULT",
-            wait.as_millis().max(1),
-            TENANT_LOCK_CLASS,
-            tenant_lock_key(id),
-        );
+        let sql = tenant_lock_exclusive(id, wait.as_millis().max(1));
         conn.execute(sqlx::raw_sql(AssertSqlSafe(sql)))
             .await
             .map_err(|e| match &e {

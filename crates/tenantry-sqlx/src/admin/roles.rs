@@ -4,12 +4,11 @@
 //! names, always quoted.
 
 use sqlx::{AssertSqlSafe, Executor, PgConnection, PgPool};
-use tenantry_core::quote_ident;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::handle::Tenantry;
-use crate::request::statements::path_list;
+use crate::sql::{ident, ident_literal, literal, path_list};
 
 /// `<prefix><schema>`, or when that exceeds PostgreSQL's 63 bytes, a truncated name plus a hash
 /// (PostgreSQL would truncate silently and two tenants could share a role).
@@ -31,7 +30,7 @@ pub(crate) fn group_role_name(prefix: &str) -> String {
 
 /// Creates the group role if missing and lets it use the shared schemas.
 pub(crate) async fn setup_group_role(pool: &PgPool, group: &str, config: &Config) -> Result<()> {
-    let g = tenantry_core::quote_ident(group);
+    let g = ident(group);
     let schemas = path_list(
         std::iter::once(config.shared_schema.as_str())
             .chain(config.extra_search_path.iter().map(String::as_str)),
@@ -75,8 +74,7 @@ impl Tenantry {
         let (Some(role), Some(group)) = (self.tenant_role(schema), self.tenant_group_role()) else {
             return Ok(());
         };
-        let (r, g, s) = (quote_ident(&role), quote_ident(&group), quote_ident(schema));
-        let literal = |x: &str| format!("'{}'", x.replace('\'', "''"));
+        let (r, g, s) = (ident(&role), ident(&group), ident(schema));
         // `GRANT r TO CURRENT_USER` lets a non-superuser owner SET ROLE and migrate later.
         let sql = format!(
             "CREATE ROLE {r} NOLOGIN IN ROLE {g}; GRANT {r} TO CURRENT_USER; \
@@ -93,7 +91,7 @@ impl Tenantry {
              ALTER DEFAULT PRIVILEGES IN SCHEMA {s} GRANT ALL ON TABLES TO {r}; \
              ALTER DEFAULT PRIVILEGES IN SCHEMA {s} GRANT ALL ON SEQUENCES TO {r}; \
              ALTER DEFAULT PRIVILEGES IN SCHEMA {s} GRANT EXECUTE ON ROUTINES TO {r}",
-            ns = literal(&s),
+            ns = ident_literal(schema),
             rl = literal(&role),
         );
         conn.execute(sqlx::raw_sql(AssertSqlSafe(sql)))
@@ -125,7 +123,7 @@ impl Tenantry {
                 .fetch_one(&mut *conn)
                 .await?;
         if exists {
-            let r = quote_ident(&role);
+            let r = ident(&role);
             conn.execute(sqlx::raw_sql(AssertSqlSafe(format!(
                 "REASSIGN OWNED BY {r} TO CURRENT_USER; DROP OWNED BY {r}; DROP ROLE {r}"
             ))))
@@ -147,8 +145,8 @@ impl Tenantry {
         };
         conn.execute(AssertSqlSafe(format!(
             "ALTER ROLE {} RENAME TO {}",
-            quote_ident(&old_role),
-            quote_ident(&new_role)
+            ident(&old_role),
+            ident(&new_role)
         )))
         .await
         .map_err(|e| match e {

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 use sqlx::{AssertSqlSafe, Executor};
-use tenantry_core::{Tenant, TenantStatus, quote_ident, validate_schema_name};
+use tenantry_core::{SchemaName, Tenant, TenantStatus};
 
 use super::lookup::fetch_tenant;
 use crate::config::DEFAULT_TENANT_TYPE;
@@ -16,6 +16,7 @@ use crate::migrate::set::MIGRATIONS_TABLE;
 use crate::provision::spares::claim_spare;
 use crate::provision::{Provision, SPARE_PREFIX, template_schema};
 use crate::request::begin::begin_shielded;
+use crate::sql::{begin_with_path, create_schema, drop_schema, lock_migrations, rename_schema};
 
 /// What to create: see [`Tenantry::create_tenant`]. Built with [`NewTenant::new`] and its
 /// setters (fields may be added).
@@ -123,10 +124,7 @@ impl Tenantry {
         &self,
         schema: &str,
     ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
-        let sql = format!(
-            "BEGIN; SET LOCAL search_path TO {}",
-            self.search_path_for(schema)
-        );
+        let sql = begin_with_path(&self.search_path_for(schema));
         Ok(begin_shielded(&self.inner.pool, sql).await?)
     }
 
@@ -141,8 +139,8 @@ impl Tenantry {
     pub async fn create_tenant(&self, new: NewTenant) -> Result<Tenant> {
         let reserved = self.reserved();
         let reserved: Vec<&str> = reserved.iter().map(String::as_str).collect();
-        validate_schema_name(&new.schema, &reserved)?;
-        if new.schema.starts_with(SPARE_PREFIX) {
+        let schema = SchemaName::with_reserved(new.schema.as_str(), &reserved)?;
+        if schema.starts_with(SPARE_PREFIX) {
             return Err(tenantry_core::NameError::SchemaReserved(new.schema).into());
         }
         let domain = self.clean_domain(&new.domain)?;
@@ -189,31 +187,30 @@ impl Tenantry {
             "SELECT EXISTS (SELECT 1 FROM {} WHERE domain = $1)",
             sql.domains
         )))
-        .bind(&domain)
+        .bind(domain.as_str())
         .fetch_one(&mut *tx)
         .await?;
         if taken {
-            return Err(Error::DomainTaken { domain });
+            return Err(Error::DomainTaken {
+                domain: domain.into_string(),
+            });
         }
         let applied = match plan.as_deref() {
-            Some(Ok(_)) if claim_spare(&mut tx, self, &new.schema, &tenant_type, &set).await? => {
+            Some(Ok(_)) if claim_spare(&mut tx, self, &schema, &tenant_type, &set).await? => {
                 // A pre-created clone (see `fill_spares`), renamed.
                 set.migrations().iter().map(|m| m.version).collect()
             }
             Some(Ok(plan)) => {
                 // The whole schema, its seed rows and migration history in one batch.
-                tx.execute(sqlx::raw_sql(AssertSqlSafe(plan.sql_for(&new.schema))))
+                tx.execute(sqlx::raw_sql(AssertSqlSafe(plan.sql_for(&schema))))
                     .await
                     .map_err(|e| conflict_or(e, || name_taken(&new.schema)))?;
                 set.migrations().iter().map(|m| m.version).collect()
             }
             _ => {
-                tx.execute(AssertSqlSafe(format!(
-                    "CREATE SCHEMA {}",
-                    quote_ident(&new.schema)
-                )))
-                .await
-                .map_err(|e| conflict_or(e, || name_taken(&new.schema)))?;
+                tx.execute(AssertSqlSafe(create_schema(&schema)))
+                    .await
+                    .map_err(|e| conflict_or(e, || name_taken(&new.schema)))?;
                 apply_in_tx(&mut tx, &new.schema, MIGRATIONS_TABLE, &set).await?
             }
         };
@@ -232,7 +229,7 @@ impl Tenantry {
             "INSERT INTO {} (domain, tenant_id, is_primary) VALUES ($1, $2, TRUE)",
             sql.domains
         )))
-        .bind(&domain)
+        .bind(domain.as_str())
         .bind(id)
         .execute(&mut *tx)
         .await
@@ -270,10 +267,7 @@ impl Tenantry {
         let mut tx = self.begin_admin(schema).await?;
         let tenant = self.lock_tenant(&mut tx, schema).await?;
         // Serialise with migrations of this schema.
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('tenantry.migrate'), hashtext($1))")
-            .bind(schema)
-            .execute(&mut *tx)
-            .await?;
+        lock_migrations(&mut tx, schema).await?;
         self.inner
             .hooks
             .before_delete(&tenant, &mut tx)
@@ -298,10 +292,9 @@ impl Tenantry {
         .execute(&mut *tx)
         .await?;
         if on_delete == SchemaOnDelete::Drop {
-            tx.execute(AssertSqlSafe(format!(
-                "DROP SCHEMA IF EXISTS {} CASCADE",
-                quote_ident(schema)
-            )))
+            tx.execute(AssertSqlSafe(drop_schema(&SchemaName::system(
+                tenant.schema.as_str(),
+            )?)))
             .await?;
         }
         self.drop_tenant_role(&mut tx, schema).await?;
@@ -314,7 +307,7 @@ impl Tenantry {
     pub async fn rename_tenant(&self, old: &str, new: &str) -> Result<Tenant> {
         let reserved = self.reserved();
         let reserved: Vec<&str> = reserved.iter().map(String::as_str).collect();
-        validate_schema_name(new, &reserved)?;
+        let new_name = SchemaName::with_reserved(new, &reserved)?;
         if old == new {
             return Err(Error::RenameToSameName {
                 schema: old.to_owned(),
@@ -322,17 +315,11 @@ impl Tenantry {
         }
         let mut tx = self.begin_admin(old).await?;
         let tenant = self.lock_tenant(&mut tx, old).await?;
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('tenantry.migrate'), hashtext($1))")
-            .bind(old)
-            .execute(&mut *tx)
-            .await?;
-        tx.execute(AssertSqlSafe(format!(
-            "ALTER SCHEMA {} RENAME TO {}",
-            quote_ident(old),
-            quote_ident(new)
-        )))
-        .await
-        .map_err(|e| conflict_or(e, || name_taken(new)))?;
+        lock_migrations(&mut tx, old).await?;
+        let old_name = SchemaName::system(tenant.schema.as_str())?;
+        tx.execute(AssertSqlSafe(rename_schema(&old_name, &new_name)))
+            .await
+            .map_err(|e| conflict_or(e, || name_taken(new)))?;
         self.rename_tenant_role(&mut tx, old, new).await?;
         let sql = &self.inner.sql;
         sqlx::query(AssertSqlSafe(format!(

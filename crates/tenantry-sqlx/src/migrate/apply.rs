@@ -3,10 +3,10 @@
 use std::time::Instant;
 
 use sqlx::{AssertSqlSafe, Executor, PgConnection};
-use tenantry_core::quote_ident;
 
 use super::set::MigrationSet;
 use crate::error::{Error, Result};
+use crate::sql::{lock_migrations, qualified};
 
 /// Applies the pending migrations of `set` to `schema`, on a connection that is already inside a
 /// transaction whose `search_path` starts with `schema`. Takes the schema's advisory lock first.
@@ -21,11 +21,8 @@ pub(crate) async fn apply_in_tx(
 ) -> Result<Vec<i64>> {
     // One lock per schema, held until the transaction ends: two concurrent runs serialise on the
     // same schema and never wait on each other across schemas.
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('tenantry.migrate'), hashtext($1))")
-        .bind(schema)
-        .execute(&mut *conn)
-        .await?;
-    let qualified = format!("{}.{}", quote_ident(schema), quote_ident(table));
+    lock_migrations(conn, schema).await?;
+    let qualified = qualified(schema, table);
     conn.execute(AssertSqlSafe(format!(
         "CREATE TABLE IF NOT EXISTS {qualified} (
             version BIGINT PRIMARY KEY,

@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::handle::Tenantry;
 use crate::registry::{REGISTRY_MIGRATIONS_TABLE, install_schema_events_sql, registry_migrations};
 use crate::request::begin::begin_shielded;
+use crate::sql::{begin_with_path, qualified};
 
 /// What [`Tenantry::migrate_shared`] would apply, read without changing anything.
 #[derive(Debug, Clone, Default)]
@@ -33,7 +34,7 @@ impl Tenantry {
     /// atomically in the shared schema. Returns the shared versions applied.
     pub async fn migrate_shared(&self) -> Result<Vec<i64>> {
         let shared = self.config().shared_schema.clone();
-        let sql = format!("BEGIN; SET LOCAL search_path TO {}", self.inner.shared_path);
+        let sql = begin_with_path(&self.inner.shared_path);
         // Registry first (the application's shared migrations may reference it).
         let mut tx = begin_shielded(&self.inner.pool, sql.clone()).await?;
         apply_in_tx(
@@ -73,11 +74,7 @@ impl Tenantry {
             (REGISTRY_MIGRATIONS_TABLE, registry_migrations()),
             (MIGRATIONS_TABLE, self.inner.shared_migrations.clone()),
         ] {
-            let qualified = format!(
-                "{}.{}",
-                tenantry_core::quote_ident(&shared),
-                tenantry_core::quote_ident(table)
-            );
+            let qualified = qualified(&shared, table);
             let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
                 .bind(&qualified)
                 .fetch_one(&mut *conn)
@@ -98,10 +95,7 @@ impl Tenantry {
             );
         }
         let registry_installed: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
-            .bind(format!(
-                "{}.tenantry_tenants",
-                tenantry_core::quote_ident(&shared)
-            ))
+            .bind(qualified(&shared, "tenantry_tenants"))
             .fetch_one(&mut *conn)
             .await?;
         let shared_pending = pending.pop().unwrap_or_default();

@@ -5,9 +5,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use sqlx::{AssertSqlSafe, PgConnection};
-use tenantry_core::quote_ident;
+use tenantry_core::SchemaName;
 
 use crate::error::Result;
+use crate::sql::{ident, ident_literal, literal, qualified};
 
 /// Stands for the new schema's quoted name in a clone script (PostgreSQL text never holds NUL).
 const SCHEMA_SLOT: &str = "\u{0}schema\u{0}";
@@ -20,8 +21,8 @@ pub(crate) struct CloneScript {
 
 impl CloneScript {
     /// The batch for `schema` (a validated name).
-    pub(crate) fn sql_for(&self, schema: &str) -> String {
-        self.sql.replace(SCHEMA_SLOT, &quote_ident(schema))
+    pub(crate) fn sql_for(&self, schema: &SchemaName) -> String {
+        self.sql.replace(SCHEMA_SLOT, &ident(schema))
     }
 }
 
@@ -161,7 +162,7 @@ pub(crate) async fn generate_script(
     for s in sequences.iter().filter(|s| s.9.as_deref() != Some("i")) {
         push(&format!(
             "CREATE SEQUENCE {} {};",
-            quote_ident(&s.0),
+            ident(&s.0),
             sequence_options(s, true)
         ));
     }
@@ -183,7 +184,7 @@ pub(crate) async fn generate_script(
         let mut defs = Vec::new();
         let mut copied = Vec::new();
         for (_, name, ty, not_null, identity, generated, default, collation) in &cols {
-            let mut d = format!("{} {ty}", quote_ident(name));
+            let mut d = format!("{} {ty}", ident(name));
             if let Some(coll) = collation {
                 d.push_str(&format!(" COLLATE {coll}"));
             }
@@ -201,8 +202,8 @@ pub(crate) async fn generate_script(
                 } else if let Some(expr) = default {
                     defaults.push(format!(
                         "ALTER TABLE {} ALTER COLUMN {} SET DEFAULT {expr};",
-                        quote_ident(table),
-                        quote_ident(name)
+                        ident(table),
+                        ident(name)
                     ));
                 }
             }
@@ -221,7 +222,7 @@ pub(crate) async fn generate_script(
                     .map(|s| {
                         format!(
                             " (SEQUENCE NAME {} {})",
-                            quote_ident(&s.0),
+                            ident(&s.0),
                             sequence_options(s, false)
                         )
                     })
@@ -258,7 +259,7 @@ pub(crate) async fn generate_script(
             .unwrap_or_default();
         push(&format!(
             "CREATE {unlogged}TABLE {} ({}){with};",
-            quote_ident(table),
+            ident(table),
             defs.join(", ")
         ));
         created.insert(table);
@@ -268,22 +269,21 @@ pub(crate) async fn generate_script(
     }
     // Seed rows: whatever the migrations left in the template, rendered as typed literals.
     for (table, cols) in &seed_queries {
-        let names: Vec<String> = cols.iter().map(|c| quote_ident(&c.0)).collect();
+        let names: Vec<String> = cols.iter().map(|c| ident(&c.0)).collect();
         let values: Vec<String> = cols
             .iter()
             .map(|(name, ty)| {
                 format!(
                     "quote_nullable({}::text) || '::' || {}",
-                    quote_ident(name),
-                    quote_literal(ty)
+                    ident(name),
+                    literal(ty)
                 )
             })
             .collect();
         let select = format!(
-            "SELECT string_agg('(' || concat_ws(', ', {}) || ')', ', ' ORDER BY ctid) FROM {}.{}",
+            "SELECT string_agg('(' || concat_ws(', ', {}) || ')', ', ' ORDER BY ctid) FROM {}",
             values.join(", "),
-            quote_ident(template),
-            quote_ident(table)
+            qualified(template, table)
         );
         let rows: Option<String> = sqlx::query_scalar(AssertSqlSafe(select))
             .fetch_one(&mut *conn)
@@ -291,7 +291,7 @@ pub(crate) async fn generate_script(
         if let Some(rows) = rows {
             push(&format!(
                 "INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE VALUES {rows};",
-                quote_ident(table),
+                ident(table),
                 names.join(", ")
             ));
         }
@@ -306,15 +306,15 @@ pub(crate) async fn generate_script(
         if let (Some("a"), Some(table), Some(col)) = (s.9.as_deref(), &s.10, &s.11) {
             push(&format!(
                 "ALTER SEQUENCE {} OWNED BY {}.{};",
-                quote_ident(&s.0),
-                quote_ident(table),
-                quote_ident(col)
+                ident(&s.0),
+                ident(table),
+                ident(col)
             ));
         }
         if let Some(last) = s.8 {
             push(&format!(
                 "SELECT pg_catalog.setval({}, {last}, true);",
-                quote_literal(&quote_ident(&s.0))
+                ident_literal(&s.0)
             ));
         }
     }
@@ -330,7 +330,7 @@ pub(crate) async fn generate_script(
         }
         push(&format!(
             "ALTER TABLE {} {};",
-            quote_ident(table),
+            ident(table),
             adds.join(", ")
         ));
     }
@@ -342,11 +342,6 @@ pub(crate) async fn generate_script(
     Ok(Ok(CloneScript {
         sql: requalify(&out, template),
     }))
-}
-
-/// A SQL string literal.
-fn quote_literal(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
 }
 
 /// Replaces references qualified with the template schema (`tpl.` or `"tpl".`, not inside a

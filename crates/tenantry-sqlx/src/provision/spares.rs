@@ -1,7 +1,7 @@
 //! Spare schemas: clones made ahead of time, claimed by a sign-up with a rename.
 
 use sqlx::{AssertSqlSafe, Executor, PgConnection};
-use tenantry_core::quote_ident;
+use tenantry_core::SchemaName;
 
 use super::SPARE_PREFIX;
 use crate::error::{Error, Result};
@@ -9,6 +9,7 @@ use crate::handle::Tenantry;
 use crate::migrate::ledger::write_ledger;
 use crate::migrate::set::MigrationSet;
 use crate::request::begin::begin_shielded;
+use crate::sql::{begin_with_path, drop_schema, rename_schema};
 
 impl Tenantry {
     /// Pre-creates spare clones of `tenant_type`'s template so that up to `count` sign-ups are
@@ -60,10 +61,9 @@ impl Tenantry {
             .fetch_optional(&mut *tx)
             .await?;
             if locked.is_some() {
-                tx.execute(AssertSqlSafe(format!(
-                    "DROP SCHEMA IF EXISTS {} CASCADE",
-                    quote_ident(schema)
-                )))
+                tx.execute(AssertSqlSafe(drop_schema(&SchemaName::system(
+                    schema.as_str(),
+                )?)))
                 .await?;
                 sqlx::query(AssertSqlSafe(format!(
                     "DELETE FROM {ledger} WHERE schema_name = $1"
@@ -79,11 +79,8 @@ impl Tenantry {
             let nanos = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos());
-            let schema = format!("{SPARE_PREFIX}{nanos:x}");
-            let begin = format!(
-                "BEGIN; SET LOCAL search_path TO {}",
-                self.search_path_for(&schema)
-            );
+            let schema = SchemaName::system(format!("{SPARE_PREFIX}{nanos:x}"))?;
+            let begin = begin_with_path(&self.search_path_for(&schema));
             let mut tx = begin_shielded(&self.inner.pool, begin).await?;
             tx.execute(sqlx::raw_sql(AssertSqlSafe(plan.sql_for(&schema))))
                 .await?;
@@ -100,7 +97,7 @@ impl Tenantry {
 pub(crate) async fn claim_spare(
     conn: &mut PgConnection,
     t: &Tenantry,
-    schema: &str,
+    schema: &SchemaName,
     tenant_type: &str,
     set: &MigrationSet,
 ) -> Result<bool> {
@@ -117,10 +114,9 @@ pub(crate) async fn claim_spare(
     let Some(spare) = spare else {
         return Ok(false);
     };
-    conn.execute(AssertSqlSafe(format!(
-        "ALTER SCHEMA {} RENAME TO {}",
-        quote_ident(&spare),
-        quote_ident(schema)
+    conn.execute(AssertSqlSafe(rename_schema(
+        &SchemaName::system(spare.as_str())?,
+        schema,
     )))
     .await?;
     sqlx::query(AssertSqlSafe(format!(

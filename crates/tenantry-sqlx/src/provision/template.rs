@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use sqlx::{AssertSqlSafe, Executor};
-use tenantry_core::quote_ident;
+use tenantry_core::SchemaName;
 
 use super::script::{CloneScript, generate_script};
 use super::template_schema;
@@ -14,6 +14,7 @@ use crate::migrate::apply::apply_in_tx;
 use crate::migrate::ledger::write_ledger;
 use crate::migrate::set::{MIGRATIONS_TABLE, MigrationSet};
 use crate::request::begin::begin_shielded;
+use crate::sql::{begin_with_path, create_schema, drop_schema, ident, lock_migrations};
 
 impl Tenantry {
     /// Rebuilds the template schema of `tenant_type` if its ledger fingerprint differs from the
@@ -42,7 +43,7 @@ impl Tenantry {
         schema: &str,
     ) -> Result<std::result::Result<String, String>> {
         Ok(match self.clone_plan(tenant_type).await?.as_ref() {
-            Ok(plan) => Ok(plan.sql_for(schema)),
+            Ok(plan) => Ok(plan.sql_for(&SchemaName::new(schema)?)),
             Err(why) => Err(why.clone()),
         })
     }
@@ -94,15 +95,9 @@ impl Tenantry {
         tenant_type: &str,
         set: &MigrationSet,
     ) -> Result<std::result::Result<CloneScript, String>> {
-        let begin = format!(
-            "BEGIN; SET LOCAL search_path TO {}",
-            self.search_path_for(template)
-        );
+        let begin = begin_with_path(&self.search_path_for(template));
         let mut tx = begin_shielded(&self.inner.pool, begin).await?;
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('tenantry.migrate'), hashtext($1))")
-            .bind(template)
-            .execute(&mut *tx)
-            .await?;
+        lock_migrations(&mut tx, template).await?;
         let registered: bool = sqlx::query_scalar(AssertSqlSafe(format!(
             "SELECT EXISTS (SELECT 1 FROM {} WHERE schema_name = $1)",
             self.inner.sql.tenants
@@ -123,10 +118,12 @@ impl Tenantry {
         .await?;
         if current.as_deref() != Some(set.fingerprint()) {
             tracing::info!(template, tenant_type, "rebuilding tenant template schema");
-            let q = quote_ident(template);
+            let name = SchemaName::system(template)?;
             tx.execute(AssertSqlSafe(format!(
-                "DROP SCHEMA IF EXISTS {q} CASCADE; CREATE SCHEMA {q}; \
-                 COMMENT ON SCHEMA {q} IS 'Tenantry template: cloned into new tenant schemas, never served'"
+                "{}; {}; COMMENT ON SCHEMA {} IS 'Tenantry template: cloned into new tenant schemas, never served'",
+                drop_schema(&name),
+                create_schema(&name),
+                ident(&name)
             )))
             .await?;
             apply_in_tx(&mut tx, template, MIGRATIONS_TABLE, set).await?;

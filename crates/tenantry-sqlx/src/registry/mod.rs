@@ -13,9 +13,10 @@
 use chrono::{DateTime, Utc};
 use sqlx::postgres::PgRow;
 use sqlx::{FromRow, Row};
-use tenantry_core::{Tenant, TenantStatus, quote_ident, quote_literal};
+use tenantry_core::{Tenant, TenantStatus};
 
-use crate::migrate::MigrationSet;
+use crate::migrate::set::MigrationSet;
+use crate::sql::{SCHEMA_EVENTS_LOCK, ident, literal};
 
 /// The channel the registry triggers notify on.
 pub const NOTIFY_CHANNEL: &str = "tenantry_registry";
@@ -42,20 +43,6 @@ pub(crate) fn registry_migrations() -> MigrationSet {
     ])
 }
 
-/// First key of the advisory lock that guards a tenant's identity: scoped access takes it
-/// shared (in `tenantry_enter`), renames, deletes, status and domain changes exclusively.
-pub(crate) const TENANT_LOCK_CLASS: i32 = 1_952_804_468;
-
-/// The registry lock (one `bigint` key): registry writes take it exclusively (in the
-/// `tenantry_notify` trigger, until they commit), resolutions shared, so the version a
-/// resolution reads matches the rows it reads.
-pub(crate) const REGISTRY_LOCK: i64 = 1_952_804_469;
-
-/// The second key of a tenant's lock (its id, folded into `int4` as `tenantry_enter` does).
-pub(crate) fn tenant_lock_key(id: i64) -> i32 {
-    (id & 0x7fff_ffff) as i32
-}
-
 /// Event triggers that notify [`NOTIFY_CHANNEL`] when a schema is dropped or altered (renamed)
 /// by any SQL, Tenantry's or not, so cached resolutions are dropped at once (the scoped `BEGIN`
 /// checks identity anyway; this spares requests the refused `BEGIN`).
@@ -65,11 +52,11 @@ pub(crate) const SCHEMA_EVENT_TRIGGERS: [&str; 2] =
 /// Creates the schema event triggers if missing. Needs superuser (PostgreSQL's rule for event
 /// triggers): without it this is a no-op.
 pub(crate) fn install_schema_events_sql(shared_schema: &str) -> String {
-    let f = format!("{}.tenantry_schema_event()", quote_ident(shared_schema));
+    let f = format!("{}.tenantry_schema_event()", ident(shared_schema));
     let [drop, alter] = SCHEMA_EVENT_TRIGGERS;
     format!(
         "DO $do$ BEGIN \
-           PERFORM pg_advisory_xact_lock(hashtext('tenantry.schema_events')); \
+           {SCHEMA_EVENTS_LOCK}; \
            IF NOT EXISTS (SELECT 1 FROM pg_event_trigger WHERE evtname = '{drop}') THEN \
              CREATE EVENT TRIGGER {drop} ON sql_drop EXECUTE FUNCTION {f}; \
            END IF; \
@@ -102,7 +89,7 @@ pub(crate) struct RegistrySql {
 
 impl RegistrySql {
     pub fn new(shared_schema: &str) -> Self {
-        let s = quote_ident(shared_schema);
+        let s = ident(shared_schema);
         let tenants = format!("{s}.tenantry_tenants");
         let domains = format!("{s}.tenantry_domains");
         let ledger = format!("{s}.tenantry_migration_ledger");
@@ -112,7 +99,7 @@ impl RegistrySql {
              (SELECT n.oid::int8 FROM pg_catalog.pg_namespace n WHERE n.nspname = t.schema_name) AS schema_oid \
              FROM {tenants} t"
         );
-        let version = quote_literal(&format!("{s}.tenantry_registry_version"));
+        let version = literal(&format!("{s}.tenantry_registry_version"));
         let version_now = format!("coalesce(pg_sequence_last_value({version}::regclass), 0)");
         let select_resolved = select_tenant.replacen(
             &format!(" FROM {tenants} t"),

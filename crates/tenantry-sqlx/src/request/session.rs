@@ -5,10 +5,11 @@ use std::sync::Arc;
 
 use sqlx::pool::PoolConnection;
 use sqlx::{AssertSqlSafe, Executor, PgConnection, PgPool, Postgres};
-use tenantry_core::{Tenant, quote_ident};
+use tenantry_core::Tenant;
 
 use super::statements::{Enter, map_begin_error};
 use crate::error::{Error, Result};
+use crate::sql::ident;
 
 /// A pooled connection whose *session* `search_path` is the tenant's.
 ///
@@ -86,7 +87,7 @@ impl TenantConn {
             idle_timeout: None,
         };
         let role_set = role
-            .map(|r| format!("; SET ROLE {}", quote_ident(r)))
+            .map(|r| format!("; SET ROLE {}", ident(r)))
             .unwrap_or_default();
         let sql = format!(
             "SELECT {OUTSIDE_TX_CHECK}; {}; SET search_path TO {path}{role_set}",

@@ -1,18 +1,10 @@
 //! The SQL that opens scoped access: the full and fast forms of the tenant `BEGIN`, the shared
 //! schema's `BEGIN`, and how their refusals map to [`Error`]s.
 
-use tenantry_core::{Tenant, TenantStatus, quote_ident, quote_literal};
+use tenantry_core::{Tenant, TenantStatus};
 
 use crate::error::Error;
-
-/// Builds `"a", "b", ...` from schema names (already validated).
-pub(crate) fn path_list<'a>(schemas: impl IntoIterator<Item = &'a str>) -> String {
-    schemas
-        .into_iter()
-        .map(quote_ident)
-        .collect::<Vec<_>>()
-        .join(", ")
-}
+use crate::sql::{ident, ident_literal, literal, tenant_lock_shared};
 
 /// The statement that opens a scoped transaction on a shared schema in one round trip.
 ///
@@ -24,16 +16,16 @@ pub(crate) fn path_list<'a>(schemas: impl IntoIterator<Item = &'a str>) -> Strin
 pub(crate) fn begin_sql(path: &str, first_schema: &str, role: Option<&str>) -> String {
     // The schema name is validated (`[a-z0-9_]`), so it can't contain a quote; quoting as
     // identifier inside a literal is still done for defence in depth.
-    let literal = quote_literal(&quote_ident(first_schema));
+    let schema = ident_literal(first_schema);
     let (role_check, role_set) = match role {
         Some(r) => (
-            format!(", {}::regrole", quote_literal(&quote_ident(r))),
-            format!("; SET LOCAL ROLE {}", quote_ident(r)),
+            format!(", {}::regrole", ident_literal(r)),
+            format!("; SET LOCAL ROLE {}", ident(r)),
         ),
         None => (String::new(), String::new()),
     };
     format!(
-        "SELECT {literal}::regnamespace{role_check}; BEGIN; SET LOCAL search_path TO {path}{role_set}"
+        "SELECT {schema}::regnamespace{role_check}; BEGIN; SET LOCAL search_path TO {path}{role_set}"
     )
 }
 
@@ -63,14 +55,14 @@ impl Enter<'_> {
             .map_or_else(|| "NULL".to_owned(), |o| o.to_string());
         let role_check = self
             .role
-            .map(|r| format!(", {}::regrole", quote_literal(&quote_ident(r))))
+            .map(|r| format!(", {}::regrole", ident_literal(r)))
             .unwrap_or_default();
-        let domain = self.domain.map_or_else(|| "NULL".to_owned(), quote_literal);
+        let domain = self.domain.map_or_else(|| "NULL".to_owned(), literal);
         format!(
             "SELECT {}({}, {}, {oid}, {}, {session}, {domain}){role_check}",
             self.function,
             t.id,
-            quote_literal(&t.schema),
+            literal(&t.schema),
             self.serving,
         )
     }
@@ -99,7 +91,7 @@ pub(crate) fn tenant_begin_sql(enter: &Enter<'_>) -> String {
         .unwrap_or_default();
     let role_set = enter
         .role
-        .map(|r| format!("; SET LOCAL ROLE {}", quote_ident(r)))
+        .map(|r| format!("; SET LOCAL ROLE {}", ident(r)))
         .unwrap_or_default();
     format!(
         "{}; BEGIN; SET LOCAL search_path TO {}{idle}{role_set}",
@@ -136,7 +128,7 @@ pub(crate) fn tenant_fast_begin_sql<'a>(
     // The path is spelled by the server's `quote_ident`, as `SET` would store it.
     let path = path_schemas
         .into_iter()
-        .map(|schema| format!("quote_ident({})", quote_literal(schema)))
+        .map(|schema| format!("quote_ident({})", literal(schema)))
         .collect::<Vec<_>>()
         .join(", ");
     let mut settings = format!(", set_config('search_path', concat_ws(', ', {path}), true)");
@@ -149,15 +141,14 @@ pub(crate) fn tenant_fast_begin_sql<'a>(
     // The role last, after BEGIN (the checks read the registry as the connecting user).
     let role_set = enter
         .role
-        .map(|r| format!("; SET LOCAL ROLE {}", quote_ident(r)))
+        .map(|r| format!("; SET LOCAL ROLE {}", ident(r)))
         .unwrap_or_default();
     format!(
-        "SELECT CASE WHEN pg_advisory_xact_lock_shared({}, {}) IS NULL THEN NULL \
+        "SELECT CASE WHEN {} IS NULL THEN NULL \
          ELSE (CASE WHEN {version_now} = {version} AND to_regnamespace({})::oid = {oid} \
          THEN 'true' ELSE '{REGISTRY_CHANGED}' END)::boolean END{settings}; BEGIN{role_set}",
-        crate::registry::TENANT_LOCK_CLASS,
-        crate::registry::tenant_lock_key(t.id),
-        quote_literal(&quote_ident(&t.schema)),
+        tenant_lock_shared(t.id),
+        ident_literal(&t.schema),
     )
 }
 

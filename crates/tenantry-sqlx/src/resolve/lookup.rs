@@ -4,8 +4,9 @@ use sqlx::{AssertSqlSafe, PgPool};
 use tenantry_core::Tenant;
 
 use crate::error::Error;
-use crate::registry::{REGISTRY_LOCK, RegistrySql, TenantRow};
+use crate::registry::{RegistrySql, TenantRow};
 use crate::request::begin::begin_shielded;
+use crate::sql::registry_read_begin;
 
 /// What a cache miss needs to read the registry.
 pub(crate) struct RegistryReader<'a> {
@@ -40,10 +41,7 @@ impl RegistryReader<'_> {
         let query = sqlx::query_as::<_, TenantRow>(AssertSqlSafe(sql))
             .bind(key)
             .persistent(!self.transaction_pooler);
-        let begin = format!(
-            "SELECT pg_advisory_xact_lock_shared({}); BEGIN",
-            REGISTRY_LOCK
-        );
+        let begin = registry_read_begin();
         let mut tx = begin_shielded(self.pool, begin).await?;
         let row = query.fetch_optional(&mut *tx).await?;
         tx.commit().await?;
