@@ -116,7 +116,7 @@ impl TenantryBuilder {
     /// (`SET LOCAL ROLE`, in the same round trip as `BEGIN`), so PostgreSQL itself refuses
     /// `SELECT * FROM other_tenant.t`. Roles are cluster-wide: use a prefix unique per database
     /// (`^[a-z_][a-z0-9_]{0,29}$`). The application grants what tenants may read in shared
-    /// schemas to the group role ([`Tenantry::tenant_group_role`]); Tenantry grants `USAGE` on
+    /// schemas to the group role ([`crate::Admin::tenant_group_role`]); Tenantry grants `USAGE` on
     /// the shared schemas. The connecting user needs `CREATEROLE` (or superuser).
     pub fn tenant_roles(mut self, prefix: impl Into<String>) -> Self {
         self.config.tenant_roles = Some(prefix.into());
@@ -259,7 +259,7 @@ impl TenantryBuilder {
     }
 
     /// Connects to `database_url` and builds the handle. Does not migrate: call
-    /// [`Tenantry::migrate_shared`] (and [`Tenantry::migrate_tenants`]) at start-up.
+    /// [`crate::Fleet::migrate_shared`] (and [`crate::Fleet::migrate_tenants`]) at start-up.
     pub async fn connect(self, database_url: &str) -> Result<Tenantry> {
         let options: PgConnectOptions = database_url.parse()?;
         self.connect_with(options).await

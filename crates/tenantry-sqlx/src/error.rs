@@ -169,7 +169,7 @@ pub enum Error {
     /// Loading a migration folder failed.
     #[error("migration folder: {0}")]
     MigrationSource(#[from] sqlx::migrate::MigrateError),
-    /// [`crate::Provision::Clone`] (or [`crate::Tenantry::fill_spares`]) needs the tenant
+    /// [`crate::Provision::Clone`] (or [`crate::Fleet::fill_spares`]) needs the tenant
     /// type's template, and it can't be cloned (e.g. its migrations create something the clone
     /// plan does not reproduce).
     #[error("cannot clone tenant type {tenant_type:?}'s template: {reason}")]

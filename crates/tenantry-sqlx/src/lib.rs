@@ -8,15 +8,18 @@
 //! * [`Tenantry::session`] -> [`TenantConn`]: a session-scoped connection, reset on release and
 //!   closed if dropped unreleased.
 //!
-//! The life cycle ([`Tenantry::create_tenant`], [`Tenantry::delete_tenant`], ...) and
-//! migrations ([`Tenantry::migrate_shared`], [`Tenantry::migrate_tenants`]) are atomic per
-//! tenant schema.
-
+//! The rest is grouped so the request path stays short: [`Tenantry::admin`] ([`Admin`]: the
+//! tenant life cycle, domains, registry reads, roles), [`Tenantry::fleet`] ([`Fleet`]:
+//! migrations, templates, spares) and [`Tenantry::stats`] ([`Stats`]: diagnostics). The life
+//! cycle ([`Admin::create_tenant`], [`Admin::delete_tenant`], ...) and migrations
+//! ([`Fleet::migrate_shared`], [`Fleet::migrate_tenants`]) are atomic per tenant schema.
+//!
 //! Where things are: `request/` (the request path: scoped `BEGIN`, access types, shards,
 //! statement tagging), `resolve/` (host -> tenant cache and registry listener), `registry/`
 //! (Tenantry's own tables, SQL in files), `admin/` (tenants, domains, roles), `migrate/` (sets,
-//! ledger, shared schema, fleet), `provision/` (templates, clone scripts, spares), `config.rs`
-//! and `builder.rs` (settings and construction), `handle.rs` (the handle itself).
+//! ledger, shared schema, fleet), `provision/` (templates, clone scripts, spares), `sql.rs`
+//! (quoting and lock statements), `config.rs` and `builder.rs` (settings and construction),
+//! `handle.rs` (the handle itself), `groups.rs` (`admin()`, `fleet()`), `stats.rs`.
 
 #![warn(missing_docs)]
 
@@ -25,6 +28,7 @@ mod builder;
 mod config;
 mod context;
 mod error;
+mod groups;
 mod handle;
 mod hooks;
 mod migrate;
@@ -44,6 +48,7 @@ pub use config::{
 };
 pub use context::{current_tenant, scope, sync_scope};
 pub use error::{BoxError, Error, Result};
+pub use groups::{Admin, Fleet};
 pub use handle::Tenantry;
 pub use hooks::{NoHooks, TenantHooks};
 pub use migrate::{
@@ -55,4 +60,5 @@ pub use registry::{DomainRecord, NOTIFY_CHANNEL};
 pub use request::access::{PublicTx, TenantTx};
 pub use request::session::TenantConn;
 pub use resolve::{Resolution, ResolveError};
+pub use stats::Stats;
 pub use tenantry_core::{Tenant, TenantStatus};

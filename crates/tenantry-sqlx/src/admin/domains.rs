@@ -6,6 +6,7 @@ use tenantry_core::{DomainName, normalize_host};
 
 use super::lookup::fetch_tenant;
 use crate::error::{Error, Result, conflict_or, domain_taken};
+use crate::groups::Admin;
 use crate::handle::Tenantry;
 use crate::request::begin::begin_shielded;
 
@@ -28,13 +29,15 @@ impl Tenantry {
             reason,
         })
     }
+}
 
+impl Admin<'_> {
     /// Adds a domain to a tenant; with `primary`, it becomes the primary one.
-    pub async fn add_domain(&self, schema: &str, domain: &str, primary: bool) -> Result<()> {
-        let domain = self.clean_domain(domain)?;
-        let sql = &self.inner.sql;
-        let mut tx = begin_shielded(&self.inner.pool, "BEGIN".to_owned()).await?;
-        let tenant = fetch_tenant(&mut tx, self, schema).await?;
+    pub async fn add_domain(self, schema: &str, domain: &str, primary: bool) -> Result<()> {
+        let domain = self.tenantry.clean_domain(domain)?;
+        let sql = &self.tenantry.inner.sql;
+        let mut tx = begin_shielded(&self.tenantry.inner.pool, "BEGIN".to_owned()).await?;
+        let tenant = fetch_tenant(&mut tx, self.tenantry, schema).await?;
         if primary {
             sqlx::query(AssertSqlSafe(format!(
                 "UPDATE {} SET is_primary = FALSE WHERE tenant_id = $1 AND is_primary",
@@ -55,16 +58,16 @@ impl Tenantry {
         .await
         .map_err(|e| conflict_or(e, || domain_taken(&domain)))?;
         tx.commit().await?;
-        self.invalidate_cache();
+        self.tenantry.invalidate_cache();
         Ok(())
     }
 
     /// Removes a domain. The primary domain can only be removed when it is the tenant's last
     /// one... which is refused too: set another primary first, or delete the tenant.
-    pub async fn remove_domain(&self, domain: &str) -> Result<()> {
-        let domain = self.normalize_domain(domain)?;
-        let sql = &self.inner.sql;
-        let mut tx = begin_shielded(&self.inner.pool, "BEGIN".to_owned()).await?;
+    pub async fn remove_domain(self, domain: &str) -> Result<()> {
+        let domain = self.tenantry.normalize_domain(domain)?;
+        let sql = &self.tenantry.inner.sql;
+        let mut tx = begin_shielded(&self.tenantry.inner.pool, "BEGIN".to_owned()).await?;
         let row: Option<(bool, i64)> = sqlx::query_as(AssertSqlSafe(format!(
             "SELECT is_primary, tenant_id FROM {} WHERE domain = $1 FOR UPDATE",
             sql.domains
@@ -75,7 +78,9 @@ impl Tenantry {
         // Requests that came in on this domain finish before it goes (it may be added to another
         // tenant next).
         if let Some((_, tenant_id)) = row {
-            self.lock_tenant_id(&mut tx, tenant_id, &domain).await?;
+            self.tenantry
+                .lock_tenant_id(&mut tx, tenant_id, &domain)
+                .await?;
         }
         match row.map(|(primary, _)| primary) {
             None => return Err(Error::DomainNotFound { domain }),
@@ -90,15 +95,15 @@ impl Tenantry {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        self.invalidate_cache();
+        self.tenantry.invalidate_cache();
         Ok(())
     }
 
     /// Makes `domain` its tenant's primary domain.
-    pub async fn set_primary_domain(&self, domain: &str) -> Result<()> {
-        let domain = self.normalize_domain(domain)?;
-        let sql = &self.inner.sql;
-        let mut tx = begin_shielded(&self.inner.pool, "BEGIN".to_owned()).await?;
+    pub async fn set_primary_domain(self, domain: &str) -> Result<()> {
+        let domain = self.tenantry.normalize_domain(domain)?;
+        let sql = &self.tenantry.inner.sql;
+        let mut tx = begin_shielded(&self.tenantry.inner.pool, "BEGIN".to_owned()).await?;
         let tenant_id: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
             "SELECT tenant_id FROM {} WHERE domain = $1 FOR UPDATE",
             sql.domains
@@ -127,7 +132,7 @@ impl Tenantry {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        self.invalidate_cache();
+        self.tenantry.invalidate_cache();
         Ok(())
     }
 }

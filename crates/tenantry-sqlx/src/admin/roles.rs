@@ -7,6 +7,7 @@ use sqlx::{AssertSqlSafe, Executor, PgConnection, PgPool};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::groups::Admin;
 use crate::handle::Tenantry;
 use crate::sql::{ident, ident_literal, literal, path_list};
 
@@ -45,25 +46,6 @@ pub(crate) async fn setup_group_role(pool: &PgPool, group: &str, config: &Config
 }
 
 impl Tenantry {
-    /// The role scoped access to `schema` runs as, when [`Config::tenant_roles`] is on.
-    pub fn tenant_role(&self, schema: &str) -> Option<String> {
-        self.inner
-            .config
-            .tenant_roles
-            .as_deref()
-            .map(|prefix| tenant_role_name(prefix, schema))
-    }
-
-    /// The group role every tenant role belongs to (grant shared tables to it), when
-    /// [`Config::tenant_roles`] is on.
-    pub fn tenant_group_role(&self) -> Option<String> {
-        self.inner
-            .config
-            .tenant_roles
-            .as_deref()
-            .map(group_role_name)
-    }
-
     /// Creates the tenant's role, makes it own the schema and everything in it, and grants it
     /// what later migrations (run by the connecting user) create there.
     pub(crate) async fn create_tenant_role(
@@ -71,7 +53,7 @@ impl Tenantry {
         conn: &mut PgConnection,
         schema: &str,
     ) -> Result<()> {
-        let (Some(role), Some(group)) = (self.tenant_role(schema), self.tenant_group_role()) else {
+        let (Some(role), Some(group)) = (self.role_of(schema), self.group_role()) else {
             return Ok(());
         };
         let (r, g, s) = (ident(&role), ident(&group), ident(schema));
@@ -114,7 +96,7 @@ impl Tenantry {
         conn: &mut PgConnection,
         schema: &str,
     ) -> Result<()> {
-        let Some(role) = self.tenant_role(schema) else {
+        let Some(role) = self.role_of(schema) else {
             return Ok(());
         };
         let exists: bool =
@@ -139,8 +121,7 @@ impl Tenantry {
         old: &str,
         new: &str,
     ) -> Result<()> {
-        let (Some(old_role), Some(new_role)) = (self.tenant_role(old), self.tenant_role(new))
-        else {
+        let (Some(old_role), Some(new_role)) = (self.role_of(old), self.role_of(new)) else {
             return Ok(());
         };
         conn.execute(AssertSqlSafe(format!(
@@ -156,5 +137,38 @@ impl Tenantry {
             e => Error::Database(e),
         })?;
         Ok(())
+    }
+}
+
+impl Tenantry {
+    /// The role scoped access to `schema` runs as, in role mode (see [`Admin::tenant_role`]).
+    pub(crate) fn role_of(&self, schema: &str) -> Option<String> {
+        self.inner
+            .config
+            .tenant_roles
+            .as_deref()
+            .map(|prefix| tenant_role_name(prefix, schema))
+    }
+
+    /// The group role of every tenant role, in role mode.
+    pub(crate) fn group_role(&self) -> Option<String> {
+        self.inner
+            .config
+            .tenant_roles
+            .as_deref()
+            .map(group_role_name)
+    }
+}
+
+impl Admin<'_> {
+    /// The role scoped access to `schema` runs as, when [`Config::tenant_roles`] is on.
+    pub fn tenant_role(self, schema: &str) -> Option<String> {
+        self.tenantry.role_of(schema)
+    }
+
+    /// The group role every tenant role belongs to (grant shared tables to it), when
+    /// [`Config::tenant_roles`] is on.
+    pub fn tenant_group_role(self) -> Option<String> {
+        self.tenantry.group_role()
     }
 }

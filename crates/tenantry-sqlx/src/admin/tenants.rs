@@ -9,6 +9,7 @@ use tenantry_core::{SchemaName, Tenant, TenantStatus};
 use super::lookup::fetch_tenant;
 use crate::config::DEFAULT_TENANT_TYPE;
 use crate::error::{Error, Result, conflict_or, domain_taken, json_kind, name_taken};
+use crate::groups::Admin;
 use crate::handle::Tenantry;
 use crate::migrate::apply::apply_in_tx;
 use crate::migrate::ledger::write_ledger;
@@ -18,7 +19,7 @@ use crate::provision::{Provision, SPARE_PREFIX, template_schema};
 use crate::request::begin::begin_shielded;
 use crate::sql::{begin_with_path, create_schema, drop_schema, lock_migrations, rename_schema};
 
-/// What to create: see [`Tenantry::create_tenant`]. Built with [`NewTenant::new`] and its
+/// What to create: see [`crate::Admin::create_tenant`]. Built with [`NewTenant::new`] and its
 /// setters (fields may be added).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -79,7 +80,7 @@ impl NewTenant {
     }
 }
 
-/// The longest display name [`Tenantry::create_tenant`] accepts, in characters (check it in
+/// The longest display name [`crate::Admin::create_tenant`] accepts, in characters (check it in
 /// your own forms to refuse a name before calling Tenantry).
 pub const MAX_DISPLAY_NAME_CHARS: usize = 200;
 
@@ -127,7 +128,20 @@ impl Tenantry {
         let sql = begin_with_path(&self.search_path_for(schema));
         Ok(begin_shielded(&self.inner.pool, sql).await?)
     }
+}
 
+/// Tenant data must be a JSON object (the application's fields, by name).
+fn check_data(data: &serde_json::Value) -> Result<()> {
+    if data.is_object() {
+        Ok(())
+    } else {
+        Err(Error::TenantDataNotObject {
+            found: json_kind(data),
+        })
+    }
+}
+
+impl Admin<'_> {
     /// Creates a tenant: validate -> `CREATE SCHEMA` -> tenant migrations -> registry rows ->
     /// ledger -> `after_migrate` and `after_create` hooks, all in one transaction.
     ///
@@ -136,18 +150,19 @@ impl Tenantry {
     /// instead of replaying the migrations (the template is built or rebuilt first if the
     /// migrations changed); the result is the same schema, and `after_migrate` still receives
     /// every version. [`Provision::Migrate`] replays the migrations.
-    pub async fn create_tenant(&self, new: NewTenant) -> Result<Tenant> {
-        let reserved = self.reserved();
+    pub async fn create_tenant(self, new: NewTenant) -> Result<Tenant> {
+        let reserved = self.tenantry.reserved();
         let reserved: Vec<&str> = reserved.iter().map(String::as_str).collect();
         let schema = SchemaName::with_reserved(new.schema.as_str(), &reserved)?;
         if schema.starts_with(SPARE_PREFIX) {
             return Err(tenantry_core::NameError::SchemaReserved(new.schema).into());
         }
-        let domain = self.clean_domain(&new.domain)?;
+        let domain = self.tenantry.clean_domain(&new.domain)?;
         let tenant_type = new
             .tenant_type
             .unwrap_or_else(|| DEFAULT_TENANT_TYPE.to_owned());
         let set = self
+            .tenantry
             .tenant_migration_set(&tenant_type)
             .ok_or_else(|| Error::UnknownTenantType {
                 tenant_type: tenant_type.clone(),
@@ -156,13 +171,13 @@ impl Tenantry {
         check_data(&new.data)?;
         let display_name = new.display_name.unwrap_or_else(|| new.schema.clone());
         check_display_name(&display_name)?;
-        let sql = &self.inner.sql;
+        let sql = &self.tenantry.inner.sql;
         let plan = match new.provision {
             Provision::Migrate => None,
             // Falls back to migrating when the template can't be cloned.
-            Provision::Auto => Some(self.clone_plan(&tenant_type).await?),
+            Provision::Auto => Some(self.tenantry.clone_plan(&tenant_type).await?),
             Provision::Clone => {
-                let plan = self.clone_plan(&tenant_type).await?;
+                let plan = self.tenantry.clone_plan(&tenant_type).await?;
                 if let Err(why) = plan.as_ref() {
                     return Err(Error::CannotClone {
                         tenant_type,
@@ -173,7 +188,7 @@ impl Tenantry {
             }
         };
 
-        let mut tx = self.begin_admin(&new.schema).await?;
+        let mut tx = self.tenantry.begin_admin(&new.schema).await?;
         // Schema names are unique across the whole database, tenants or not.
         let exists: bool =
             sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
@@ -196,7 +211,9 @@ impl Tenantry {
             });
         }
         let applied = match plan.as_deref() {
-            Some(Ok(_)) if claim_spare(&mut tx, self, &schema, &tenant_type, &set).await? => {
+            Some(Ok(_))
+                if claim_spare(&mut tx, self.tenantry, &schema, &tenant_type, &set).await? =>
+            {
                 // A pre-created clone (see `fill_spares`), renamed.
                 set.migrations().iter().map(|m| m.version).collect()
             }
@@ -234,11 +251,12 @@ impl Tenantry {
         .execute(&mut *tx)
         .await
         .map_err(|e| conflict_or(e, || domain_taken(&domain)))?;
-        write_ledger(&mut tx, self, &new.schema, &tenant_type, &set).await?;
+        write_ledger(&mut tx, self.tenantry, &new.schema, &tenant_type, &set).await?;
 
-        let tenant = fetch_tenant(&mut tx, self, &new.schema).await?;
+        let tenant = fetch_tenant(&mut tx, self.tenantry, &new.schema).await?;
         if !applied.is_empty() {
-            self.inner
+            self.tenantry
+                .inner
                 .hooks
                 .after_migrate(&new.schema, &applied, &mut tx)
                 .await
@@ -247,7 +265,8 @@ impl Tenantry {
                     source,
                 })?;
         }
-        self.inner
+        self.tenantry
+            .inner
             .hooks
             .after_create(&tenant, &mut tx)
             .await
@@ -255,20 +274,23 @@ impl Tenantry {
                 hook: "after_create",
                 source,
             })?;
-        self.create_tenant_role(&mut tx, &new.schema).await?;
+        self.tenantry
+            .create_tenant_role(&mut tx, &new.schema)
+            .await?;
         tx.commit().await?;
-        self.invalidate_cache();
+        self.tenantry.invalidate_cache();
         Ok(tenant)
     }
 
     /// Deletes a tenant: `before_delete` hook, registry rows (domains cascade), ledger row, and
     /// the schema unless `SchemaOnDelete::Keep`. One transaction.
-    pub async fn delete_tenant(&self, schema: &str, on_delete: SchemaOnDelete) -> Result<()> {
-        let mut tx = self.begin_admin(schema).await?;
-        let tenant = self.lock_tenant(&mut tx, schema).await?;
+    pub async fn delete_tenant(self, schema: &str, on_delete: SchemaOnDelete) -> Result<()> {
+        let mut tx = self.tenantry.begin_admin(schema).await?;
+        let tenant = self.tenantry.lock_tenant(&mut tx, schema).await?;
         // Serialise with migrations of this schema.
         lock_migrations(&mut tx, schema).await?;
-        self.inner
+        self.tenantry
+            .inner
             .hooks
             .before_delete(&tenant, &mut tx)
             .await
@@ -276,7 +298,7 @@ impl Tenantry {
                 hook: "before_delete",
                 source,
             })?;
-        let sql = &self.inner.sql;
+        let sql = &self.tenantry.inner.sql;
         sqlx::query(AssertSqlSafe(format!(
             "DELETE FROM {} WHERE id = $1",
             sql.tenants
@@ -297,15 +319,15 @@ impl Tenantry {
             )?)))
             .await?;
         }
-        self.drop_tenant_role(&mut tx, schema).await?;
+        self.tenantry.drop_tenant_role(&mut tx, schema).await?;
         tx.commit().await?;
-        self.invalidate_cache();
+        self.tenantry.invalidate_cache();
         Ok(())
     }
 
     /// Renames a tenant's schema (and its registry and ledger rows) in one transaction.
-    pub async fn rename_tenant(&self, old: &str, new: &str) -> Result<Tenant> {
-        let reserved = self.reserved();
+    pub async fn rename_tenant(self, old: &str, new: &str) -> Result<Tenant> {
+        let reserved = self.tenantry.reserved();
         let reserved: Vec<&str> = reserved.iter().map(String::as_str).collect();
         let new_name = SchemaName::with_reserved(new, &reserved)?;
         if old == new {
@@ -313,15 +335,15 @@ impl Tenantry {
                 schema: old.to_owned(),
             });
         }
-        let mut tx = self.begin_admin(old).await?;
-        let tenant = self.lock_tenant(&mut tx, old).await?;
+        let mut tx = self.tenantry.begin_admin(old).await?;
+        let tenant = self.tenantry.lock_tenant(&mut tx, old).await?;
         lock_migrations(&mut tx, old).await?;
         let old_name = SchemaName::system(tenant.schema.as_str())?;
         tx.execute(AssertSqlSafe(rename_schema(&old_name, &new_name)))
             .await
             .map_err(|e| conflict_or(e, || name_taken(new)))?;
-        self.rename_tenant_role(&mut tx, old, new).await?;
-        let sql = &self.inner.sql;
+        self.tenantry.rename_tenant_role(&mut tx, old, new).await?;
+        let sql = &self.tenantry.inner.sql;
         sqlx::query(AssertSqlSafe(format!(
             "UPDATE {} SET schema_name = $1 WHERE id = $2",
             sql.tenants
@@ -338,9 +360,9 @@ impl Tenantry {
         .bind(old)
         .execute(&mut *tx)
         .await?;
-        let renamed = fetch_tenant(&mut tx, self, new).await?;
+        let renamed = fetch_tenant(&mut tx, self.tenantry, new).await?;
         tx.commit().await?;
-        self.invalidate_cache();
+        self.tenantry.invalidate_cache();
         Ok(renamed)
     }
 
@@ -349,49 +371,38 @@ impl Tenantry {
     /// Waits (up to [`crate::Config::lifecycle_wait`]) for the tenant's transactions and
     /// sessions in flight to end, so that once this returns, no work of a tenant that is not
     /// active is running anywhere, and none starts (every scoped `BEGIN` checks the status).
-    pub async fn set_status(&self, schema: &str, status: TenantStatus) -> Result<()> {
-        let mut tx = begin_shielded(&self.inner.pool, "BEGIN".to_owned()).await?;
-        let tenant = self.lock_tenant(&mut tx, schema).await?;
+    pub async fn set_status(self, schema: &str, status: TenantStatus) -> Result<()> {
+        let mut tx = begin_shielded(&self.tenantry.inner.pool, "BEGIN".to_owned()).await?;
+        let tenant = self.tenantry.lock_tenant(&mut tx, schema).await?;
         sqlx::query(AssertSqlSafe(format!(
             "UPDATE {} SET status = $1 WHERE id = $2",
-            self.inner.sql.tenants
+            self.tenantry.inner.sql.tenants
         )))
         .bind(status.as_str())
         .bind(tenant.id)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        self.invalidate_cache();
+        self.tenantry.invalidate_cache();
         Ok(())
     }
 
     /// Replaces the application's fields of a tenant.
-    pub async fn set_data<T: Serialize>(&self, schema: &str, data: &T) -> Result<()> {
+    pub async fn set_data<T: Serialize>(self, schema: &str, data: &T) -> Result<()> {
         let value = serde_json::to_value(data).map_err(Error::TenantDataNotSerializable)?;
         check_data(&value)?;
         let done = sqlx::query(AssertSqlSafe(format!(
             "UPDATE {} SET data = $1 WHERE schema_name = $2",
-            self.inner.sql.tenants
+            self.tenantry.inner.sql.tenants
         )))
         .bind(&value)
         .bind(schema)
-        .execute(&self.inner.pool)
+        .execute(&self.tenantry.inner.pool)
         .await?;
         if done.rows_affected() == 0 {
             return Err(Error::TenantNotFound(schema.to_owned()));
         }
-        self.invalidate_cache();
+        self.tenantry.invalidate_cache();
         Ok(())
-    }
-}
-
-/// Tenant data must be a JSON object (the application's fields, by name).
-fn check_data(data: &serde_json::Value) -> Result<()> {
-    if data.is_object() {
-        Ok(())
-    } else {
-        Err(Error::TenantDataNotObject {
-            found: json_kind(data),
-        })
     }
 }

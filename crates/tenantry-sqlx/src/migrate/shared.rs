@@ -6,12 +6,12 @@ use sqlx::AssertSqlSafe;
 use super::apply::apply_in_tx;
 use super::set::MIGRATIONS_TABLE;
 use crate::error::{Error, Result};
-use crate::handle::Tenantry;
+use crate::groups::Fleet;
 use crate::registry::{REGISTRY_MIGRATIONS_TABLE, install_schema_events_sql, registry_migrations};
 use crate::request::begin::begin_shielded;
 use crate::sql::{begin_with_path, qualified};
 
-/// What [`Tenantry::migrate_shared`] would apply, read without changing anything.
+/// What [`crate::Fleet::migrate_shared`] would apply, read without changing anything.
 #[derive(Debug, Clone, Default)]
 pub struct PendingShared {
     /// Whether Tenantry's registry tables exist yet (if not, there are no tenants to plan).
@@ -29,14 +29,14 @@ impl PendingShared {
     }
 }
 
-impl Tenantry {
+impl Fleet<'_> {
     /// Applies Tenantry's registry migrations, then the application's shared migrations, each
     /// atomically in the shared schema. Returns the shared versions applied.
-    pub async fn migrate_shared(&self) -> Result<Vec<i64>> {
-        let shared = self.config().shared_schema.clone();
-        let sql = begin_with_path(&self.inner.shared_path);
+    pub async fn migrate_shared(self) -> Result<Vec<i64>> {
+        let shared = self.tenantry.config().shared_schema.clone();
+        let sql = begin_with_path(&self.tenantry.inner.shared_path);
         // Registry first (the application's shared migrations may reference it).
-        let mut tx = begin_shielded(&self.inner.pool, sql.clone()).await?;
+        let mut tx = begin_shielded(&self.tenantry.inner.pool, sql.clone()).await?;
         apply_in_tx(
             &mut tx,
             &shared,
@@ -47,15 +47,15 @@ impl Tenantry {
         tx.commit().await?;
         // Best effort (needs superuser): schema drops and renames by any SQL empty the caches.
         sqlx::raw_sql(AssertSqlSafe(install_schema_events_sql(&shared)))
-            .execute(&self.inner.pool)
+            .execute(&self.tenantry.inner.pool)
             .await?;
 
-        let mut tx = begin_shielded(&self.inner.pool, sql).await?;
+        let mut tx = begin_shielded(&self.tenantry.inner.pool, sql).await?;
         let applied = apply_in_tx(
             &mut tx,
             &shared,
             MIGRATIONS_TABLE,
-            &self.inner.shared_migrations,
+            &self.tenantry.inner.shared_migrations,
         )
         .await?;
         tx.commit().await?;
@@ -64,15 +64,18 @@ impl Tenantry {
         Ok(applied)
     }
 
-    /// What [`Tenantry::migrate_shared`] would apply (versions missing from the shared schema's
+    /// What [`crate::Fleet::migrate_shared`] would apply (versions missing from the shared schema's
     /// applied-migrations tables). Read-only: for `--plan`/`--check` in tools.
-    pub async fn plan_shared(&self) -> Result<PendingShared> {
-        let shared = self.config().shared_schema.clone();
-        let mut conn = self.inner.pool.acquire().await?;
+    pub async fn plan_shared(self) -> Result<PendingShared> {
+        let shared = self.tenantry.config().shared_schema.clone();
+        let mut conn = self.tenantry.inner.pool.acquire().await?;
         let mut pending = Vec::new();
         for (table, set) in [
             (REGISTRY_MIGRATIONS_TABLE, registry_migrations()),
-            (MIGRATIONS_TABLE, self.inner.shared_migrations.clone()),
+            (
+                MIGRATIONS_TABLE,
+                self.tenantry.inner.shared_migrations.clone(),
+            ),
         ] {
             let qualified = qualified(&shared, table);
             let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
@@ -110,10 +113,10 @@ impl Tenantry {
     /// Checks that every schema of [`crate::Config::extra_search_path`] exists. PostgreSQL
     /// silently skips a missing schema in `search_path`, so a typo would otherwise surface as
     /// "type citext does not exist" deep in some tenant query. Called at the end of
-    /// [`Tenantry::migrate_shared`] (shared migrations may create the schemas); call it yourself
+    /// [`crate::Fleet::migrate_shared`] (shared migrations may create the schemas); call it yourself
     /// if you don't migrate at start-up.
-    pub async fn verify_extra_search_path(&self) -> Result<()> {
-        let extra = &self.config().extra_search_path;
+    pub async fn verify_extra_search_path(self) -> Result<()> {
+        let extra = &self.tenantry.config().extra_search_path;
         if extra.is_empty() {
             return Ok(());
         }
@@ -122,7 +125,7 @@ impl Tenantry {
              WHERE NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = s)",
         )
         .bind(extra)
-        .fetch_all(&self.inner.pool)
+        .fetch_all(&self.tenantry.inner.pool)
         .await?;
         if missing.is_empty() {
             Ok(())

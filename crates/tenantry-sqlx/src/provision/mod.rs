@@ -4,7 +4,7 @@
 //! `tenantry_template_<type>` for the others) that Tenantry migrates itself and never serves.
 //! Its ledger row records the fingerprint of the migration set it was built from; when the
 //! application's tenant migrations change, the template is dropped and rebuilt on the next
-//! creation (or by [`Tenantry::refresh_template`]).
+//! creation (or by [`crate::Fleet::refresh_template`]).
 //!
 //! From the template's catalogs Tenantry generates, once per process and fingerprint, a *clone
 //! script*: one SQL batch that recreates every object (sequences, tables with their columns,
@@ -29,7 +29,7 @@ pub(crate) mod script;
 pub(crate) mod spares;
 pub(crate) mod template;
 
-/// How [`Tenantry::create_tenant`] builds a new tenant schema.
+/// How [`crate::Admin::create_tenant`] builds a new tenant schema.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Provision {
     /// Clone the tenant type's template when it is usable, otherwise migrate from scratch

@@ -9,6 +9,7 @@ use tenantry_core::SchemaName;
 use super::script::{CloneScript, generate_script};
 use super::template_schema;
 use crate::error::{Error, Result};
+use crate::groups::Fleet;
 use crate::handle::Tenantry;
 use crate::migrate::apply::apply_in_tx;
 use crate::migrate::ledger::write_ledger;
@@ -17,37 +18,6 @@ use crate::request::begin::begin_shielded;
 use crate::sql::{begin_with_path, create_schema, drop_schema, ident, lock_migrations};
 
 impl Tenantry {
-    /// Rebuilds the template schema of `tenant_type` if its ledger fingerprint differs from the
-    /// configured migration set's (or it is missing), and prepares the clone plan. Called
-    /// automatically by [`Tenantry::create_tenant`]; call it at start-up to take the rebuild out
-    /// of the first sign-up. Done once per process (later calls answer from memory). Returns
-    /// whether the template can be cloned (and if not, why).
-    pub async fn refresh_template(
-        &self,
-        tenant_type: &str,
-    ) -> Result<std::result::Result<(), String>> {
-        Ok(self
-            .clone_plan(tenant_type)
-            .await?
-            .as_ref()
-            .as_ref()
-            .map(|_| ())
-            .map_err(Clone::clone))
-    }
-
-    /// The SQL batch that would create `schema` as a clone of `tenant_type`'s template (for
-    /// inspection and debugging), or why the template can't be cloned.
-    pub async fn clone_script(
-        &self,
-        tenant_type: &str,
-        schema: &str,
-    ) -> Result<std::result::Result<String, String>> {
-        Ok(match self.clone_plan(tenant_type).await?.as_ref() {
-            Ok(plan) => Ok(plan.sql_for(&SchemaName::new(schema)?)),
-            Err(why) => Err(why.clone()),
-        })
-    }
-
     /// The clone plan for `tenant_type`, building the template and the plan when needed.
     pub(crate) async fn clone_plan(
         &self,
@@ -132,5 +102,41 @@ impl Tenantry {
         let script = generate_script(&mut tx, template).await?;
         tx.commit().await?;
         Ok(script)
+    }
+}
+
+impl Fleet<'_> {
+    /// Rebuilds the template schema of `tenant_type` if its ledger fingerprint differs from the
+    /// configured migration set's (or it is missing), and prepares the clone plan. Called
+    /// automatically by [`crate::Admin::create_tenant`]; call it at start-up to take the rebuild out
+    /// of the first sign-up. Done once per process (later calls answer from memory). Returns
+    /// whether the template can be cloned (and if not, why).
+    pub async fn refresh_template(
+        self,
+        tenant_type: &str,
+    ) -> Result<std::result::Result<(), String>> {
+        Ok(self
+            .tenantry
+            .clone_plan(tenant_type)
+            .await?
+            .as_ref()
+            .as_ref()
+            .map(|_| ())
+            .map_err(Clone::clone))
+    }
+
+    /// The SQL batch that would create `schema` as a clone of `tenant_type`'s template (for
+    /// inspection and debugging), or why the template can't be cloned.
+    pub async fn clone_script(
+        self,
+        tenant_type: &str,
+        schema: &str,
+    ) -> Result<std::result::Result<String, String>> {
+        Ok(
+            match self.tenantry.clone_plan(tenant_type).await?.as_ref() {
+                Ok(plan) => Ok(plan.sql_for(&SchemaName::new(schema)?)),
+                Err(why) => Err(why.clone()),
+            },
+        )
     }
 }

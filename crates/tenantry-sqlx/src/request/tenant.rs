@@ -60,7 +60,7 @@ impl Tenantry {
     ) -> Result<TenantTx> {
         // Records built by hand can hold any text; registry ones are always valid.
         validate_schema_name(&tenant.schema, &[])?;
-        let role = self.tenant_role(&tenant.schema);
+        let role = self.role_of(&tenant.schema);
         let enter = Enter {
             function: &self.inner.sql.enter,
             tenant,
@@ -174,7 +174,7 @@ impl Tenantry {
             SessionEnter {
                 function: &self.inner.sql.enter,
                 path: &self.search_path_for(&tenant.schema),
-                role: self.tenant_role(&tenant.schema).as_deref(),
+                role: self.role_of(&tenant.schema).as_deref(),
                 domain,
             },
         )
@@ -183,7 +183,7 @@ impl Tenantry {
 
     /// Runs `fut` as tenant `schema` (task-local context), e.g. in a background job.
     pub async fn run_in<F: Future>(&self, schema: &str, fut: F) -> Result<F::Output> {
-        let tenant = Arc::new(self.tenant(schema).await?);
+        let tenant = Arc::new(self.admin().tenant(schema).await?);
         Ok(context::scope(tenant, fut).await)
     }
 

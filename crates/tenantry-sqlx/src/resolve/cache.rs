@@ -281,11 +281,6 @@ impl ResolverCache {
         self.listening.load(Ordering::Acquire)
     }
 
-    /// Number of cached known hosts (approximate; for diagnostics and benchmarks).
-    pub fn len(&self) -> u64 {
-        self.known.len() as u64
-    }
-
     /// Exact entry counts (known, unknown) after moka's pending maintenance has run.
     pub(crate) async fn counts(&self) -> (u64, u64) {
         self.unknown.run_pending_tasks().await;

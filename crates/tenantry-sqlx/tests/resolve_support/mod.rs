@@ -35,7 +35,7 @@ pub async fn tenantry(url: &str, listen: bool) -> Tenantry {
         .connect(url)
         .await
         .unwrap();
-    t.migrate_shared().await.unwrap();
+    t.fleet().migrate_shared().await.unwrap();
     t
 }
 
@@ -43,7 +43,7 @@ pub async fn tenantry(url: &str, listen: bool) -> Tenantry {
 /// the generation), so that registry changes made from now on reach it.
 pub async fn wait_listening(t: &Tenantry) {
     let ok = eventually(Duration::from_secs(10), || async {
-        t.resolver_generation() >= 1
+        t.stats().await.resolver_generation >= 1
     })
     .await;
     assert!(ok, "the registry listener never started listening");

@@ -38,7 +38,7 @@ pub async fn demo_tenantry(url: &str, set: MigrationSet) -> Tenantry {
         .connect(url)
         .await
         .expect("connect");
-    t.migrate_shared().await.expect("migrate shared");
+    t.fleet().migrate_shared().await.expect("migrate shared");
     t
 }
 
