@@ -88,7 +88,7 @@ pub(crate) struct RegistrySql {
 }
 
 impl RegistrySql {
-    pub fn new(shared_schema: &str) -> Self {
+    pub(crate) fn new(shared_schema: &str) -> Self {
         let s = ident(shared_schema);
         let tenants = format!("{s}.tenantry_tenants");
         let domains = format!("{s}.tenantry_domains");

@@ -40,7 +40,7 @@ pub(crate) struct StatementBudget {
 }
 
 impl StatementBudget {
-    pub fn new(budget: usize) -> Self {
+    pub(crate) fn new(budget: usize) -> Self {
         Self {
             budget,
             admitted: RwLock::new(HashSet::new()),
@@ -74,7 +74,7 @@ impl StatementBudget {
     }
 
     /// Pairs admitted so far.
-    pub fn admitted(&self) -> usize {
+    pub(crate) fn admitted(&self) -> usize {
         self.admitted.read().map_or(0, |s| s.len())
     }
 }
@@ -89,7 +89,7 @@ pub(crate) struct Tagged<E> {
 }
 
 impl<E> Tagged<E> {
-    pub fn new(inner: E, tenant: &Arc<Tenant>, budget: &SharedBudget) -> Self {
+    pub(crate) fn new(inner: E, tenant: &Arc<Tenant>, budget: &SharedBudget) -> Self {
         Self {
             inner,
             tenant: Arc::clone(tenant),

@@ -132,7 +132,7 @@ enum Miss {
 }
 
 impl ResolverCache {
-    pub fn new(config: &Config) -> Self {
+    pub(crate) fn new(config: &Config) -> Self {
         Self {
             // Sized as it fills (estimated 1,024 entries), bounded at POSITIVE_CAPACITY.
             known: quick_cache::sync::Cache::with_weighter(
@@ -156,12 +156,12 @@ impl ResolverCache {
     }
 
     /// The invalidation count.
-    pub fn generation(&self) -> u64 {
+    pub(crate) fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
     }
 
     /// The tenant owning `host` (already normalised), from memory when possible.
-    pub async fn get(
+    pub(crate) async fn get(
         &self,
         reader: &RegistryReader<'_>,
         host: &str,
@@ -170,7 +170,7 @@ impl ResolverCache {
     }
 
     /// The tenant whose schema is `schema` (already validated), from memory when possible.
-    pub async fn get_schema(
+    pub(crate) async fn get_schema(
         &self,
         reader: &RegistryReader<'_>,
         schema: &str,
@@ -257,7 +257,7 @@ impl ResolverCache {
     }
 
     /// Forgets everything, including the answers of lookups still running.
-    pub fn invalidate_all(&self) {
+    pub(crate) fn invalidate_all(&self) {
         // Bump first: whatever a running lookup inserts from now on is already stale.
         self.generation.fetch_add(1, Ordering::AcqRel);
         self.known.clear();
@@ -277,7 +277,7 @@ impl ResolverCache {
     }
 
     /// Whether the registry listener is connected and LISTENing.
-    pub fn listening(&self) -> bool {
+    pub(crate) fn listening(&self) -> bool {
         self.listening.load(Ordering::Acquire)
     }
 

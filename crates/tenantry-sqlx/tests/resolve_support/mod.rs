@@ -2,7 +2,7 @@
 
 #![allow(dead_code)]
 
-pub mod wire;
+pub(crate) mod wire;
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -11,10 +11,10 @@ use sqlx::postgres::PgPoolOptions;
 use tenantry_sqlx::{MigrationSet, Resolution, Tenantry};
 
 /// The SQL text of the host lookup (a join on the domains table), to count its executions.
-pub const HOST_LOOKUP: &str = "tenantry_domains d ON d.tenant_id";
+pub(crate) const HOST_LOOKUP: &str = "tenantry_domains d ON d.tenant_id";
 
 /// A tiny tenant schema.
-pub fn tenant_migrations() -> MigrationSet {
+pub(crate) fn tenant_migrations() -> MigrationSet {
     MigrationSet::from_sql(&[(
         1,
         "notes",
@@ -23,7 +23,7 @@ pub fn tenant_migrations() -> MigrationSet {
 }
 
 /// A migrated handle on `url`, listening for registry changes or not.
-pub async fn tenantry(url: &str, listen: bool) -> Tenantry {
+pub(crate) async fn tenantry(url: &str, listen: bool) -> Tenantry {
     let t = Tenantry::builder()
         .tenant_migration_set("default", tenant_migrations())
         .pool_options(
@@ -41,7 +41,7 @@ pub async fn tenantry(url: &str, listen: bool) -> Tenantry {
 
 /// Waits until the handle's listener has LISTENed at least once (its first full refresh bumps
 /// the generation), so that registry changes made from now on reach it.
-pub async fn wait_listening(t: &Tenantry) {
+pub(crate) async fn wait_listening(t: &Tenantry) {
     let ok = eventually(Duration::from_secs(10), || async {
         t.stats().await.resolver_generation >= 1
     })
@@ -50,7 +50,7 @@ pub async fn wait_listening(t: &Tenantry) {
 }
 
 /// Polls `check` until it returns true or `deadline` passes; returns the last answer.
-pub async fn eventually<F, Fut>(deadline: Duration, mut check: F) -> bool
+pub(crate) async fn eventually<F, Fut>(deadline: Duration, mut check: F) -> bool
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
@@ -68,7 +68,7 @@ where
 }
 
 /// The schema a host resolves to (None for unknown or public hosts).
-pub async fn schema_of(t: &Tenantry, host: &str) -> Option<(String, tenantry_sqlx::TenantStatus)> {
+pub(crate) async fn schema_of(t: &Tenantry, host: &str) -> Option<(String, tenantry_sqlx::TenantStatus)> {
     match t.resolve_host(host).await.unwrap() {
         Resolution::Tenant(t) => Some((t.schema.clone(), t.status)),
         _ => None,
