@@ -28,7 +28,29 @@ impl Tenantry {
     }
 }
 
-/// Builds a [`Tenantry`].
+/// Builds a [`Tenantry`]: settings, migration folders (or sets), hooks, then
+/// [`TenantryBuilder::connect`]. Start from [`Tenantry::builder`].
+///
+/// ```no_run
+/// # async fn demo() -> tenantry_sqlx::Result<()> {
+/// use std::time::Duration;
+/// use tenantry_sqlx::{NoHooks, Tenantry};
+///
+/// let tenantry = Tenantry::builder()
+///     .shared_schema("public")
+///     .public_domains(["example.com", "www.example.com"])
+///     .shared_migrations("migrations/shared")
+///     .tenant_migrations("migrations/tenant")
+///     .tenant_type_migrations("pro", "migrations/tenant_pro")
+///     .cache_ttl(Duration::from_secs(600), Duration::from_secs(5))
+///     .pool_shards(4)
+///     .hooks(NoHooks)
+///     .connect("postgres://app@localhost/app")
+///     .await?;
+/// assert_eq!(tenantry.config().pool_shards, 4);
+/// # Ok(())
+/// # }
+/// ```
 pub struct TenantryBuilder {
     config: Config,
     pool_options: PgPoolOptions,

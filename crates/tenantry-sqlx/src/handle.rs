@@ -41,6 +41,35 @@ pub(crate) struct Inner {
 }
 
 /// The Tenantry handle. Cheap to clone.
+///
+/// The request path lives here ([`Tenantry::begin`], [`Tenantry::session`],
+/// [`Tenantry::begin_public`], [`Tenantry::resolve_host`], [`Tenantry::run_in`]...);
+/// administration behind [`Tenantry::admin`], migrations and templates behind
+/// [`Tenantry::fleet`], diagnostics behind [`Tenantry::stats`].
+///
+/// ```no_run
+/// # async fn demo(tenantry: tenantry_sqlx::Tenantry) -> tenantry_sqlx::Result<()> {
+/// use tenantry_sqlx::Resolution;
+///
+/// // What a request handler does: resolve the host, then work inside the tenant's schema.
+/// if let Ok(Resolution::Tenant(tenant)) = tenantry.resolve_host("acme.example.com").await {
+///     let mut tx = tenantry.begin(&tenant).await?;
+///     let notes: i64 = sqlx::query_scalar("SELECT count(*) FROM notes")
+///         .fetch_one(&mut tx)
+///         .await?;
+///     tx.commit().await?;
+///     println!("{} has {notes} notes", tenant.display_name);
+/// }
+/// // A background job in one tenant's scope.
+/// tenantry
+///     .run_in("acme", async {
+///         let tenant = tenantry_sqlx::current_tenant().expect("inside run_in");
+///         println!("working for {}", tenant.schema);
+///     })
+///     .await?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct Tenantry {
     pub(crate) inner: Arc<Inner>,

@@ -14,6 +14,26 @@
 //! cycle ([`Admin::create_tenant`], [`Admin::delete_tenant`], ...) and migrations
 //! ([`Fleet::migrate_shared`], [`Fleet::migrate_tenants`]) are atomic per tenant schema.
 //!
+//! ```no_run
+//! # async fn demo() -> tenantry_sqlx::Result<()> {
+//! use tenantry_sqlx::{NewTenant, Tenantry};
+//!
+//! let tenantry = Tenantry::builder()
+//!     .tenant_migrations("migrations/tenant")
+//!     .connect("postgres://localhost/app")
+//!     .await?;
+//! tenantry.fleet().migrate_shared().await?;
+//! let acme = tenantry
+//!     .admin()
+//!     .create_tenant(NewTenant::new("acme", "acme.example.com"))
+//!     .await?;
+//! let mut tx = tenantry.begin(&std::sync::Arc::new(acme)).await?;
+//! sqlx::query("SELECT 1").execute(&mut tx).await?;
+//! tx.commit().await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! Where things are: `request/` (the request path: scoped `BEGIN`, access types, shards,
 //! statement tagging), `resolve/` (host -> tenant cache and registry listener), `registry/`
 //! (Tenantry's own tables, SQL in files), `admin/` (tenants, domains, roles), `migrate/` (sets,

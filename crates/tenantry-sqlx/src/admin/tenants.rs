@@ -21,6 +21,27 @@ use crate::sql::{begin_with_path, create_schema, drop_schema, lock_migrations, r
 
 /// What to create: see [`crate::Admin::create_tenant`]. Built with [`NewTenant::new`] and its
 /// setters (fields may be added).
+///
+/// ```no_run
+/// # async fn demo(tenantry: tenantry_sqlx::Tenantry) -> tenantry_sqlx::Result<()> {
+/// use tenantry_sqlx::{NewTenant, Provision};
+///
+/// #[derive(serde::Serialize)]
+/// struct Billing {
+///     plan: &'static str,
+/// }
+///
+/// let new = NewTenant::new("acme", "acme.example.com")
+///     .display_name("Acme Corp")
+///     .tenant_type("default")
+///     .provision(Provision::Auto)
+///     .data(&Billing { plan: "pro" })
+///     .expect("a JSON object");
+/// let acme = tenantry.admin().create_tenant(new).await?;
+/// assert_eq!(acme.schema, "acme");
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct NewTenant {
