@@ -40,6 +40,35 @@ pub(crate) fn path_list<'a>(schemas: impl IntoIterator<Item = &'a str>) -> Strin
         .join(", ")
 }
 
+/// Fills `{key}` slots of a statement template with SQL fragments built here (quoted names,
+/// qualified names), in one pass: a filled-in fragment is never scanned again. Unknown slots
+/// are left as they are (the tests of each template catch them).
+pub(crate) fn fill(template: &str, slots: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(template.len() + 64);
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        match after.find('}').and_then(|close| {
+            slots
+                .iter()
+                .find(|(k, _)| *k == &after[..close])
+                .map(|s| (close, s.1))
+        }) {
+            Some((close, value)) => {
+                out.push_str(value);
+                rest = &after[close + 1..];
+            }
+            None => {
+                out.push('{');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// `BEGIN; SET LOCAL search_path TO <path>` (`path` from [`path_list`]).
 pub(crate) fn begin_with_path(path: &str) -> String {
     format!("BEGIN; SET LOCAL search_path TO {path}")
@@ -126,6 +155,17 @@ pub(crate) const SCHEMA_EVENTS_LOCK: &str =
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fill_replaces_known_slots_once() {
+        assert_eq!(
+            fill(
+                "SELECT {a} FROM {t} WHERE x = '{}' {b",
+                &[("t", "\"s\".\"t\""), ("a", "{t}")]
+            ),
+            "SELECT {t} FROM \"s\".\"t\" WHERE x = '{}' {b"
+        );
+    }
 
     #[test]
     fn statements_read_as_before() {

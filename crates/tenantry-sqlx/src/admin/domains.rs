@@ -39,17 +39,15 @@ impl Admin<'_> {
         let mut tx = begin_shielded(&self.tenantry.inner.pool, "BEGIN".to_owned()).await?;
         let tenant = fetch_tenant(&mut tx, self.tenantry, schema).await?;
         if primary {
-            sqlx::query(AssertSqlSafe(format!(
-                "UPDATE {} SET is_primary = FALSE WHERE tenant_id = $1 AND is_primary",
-                sql.domains
+            sqlx::query(AssertSqlSafe(sql.stmt(
+                "UPDATE {domains} SET is_primary = FALSE WHERE tenant_id = $1 AND is_primary",
             )))
             .bind(tenant.id)
             .execute(&mut *tx)
             .await?;
         }
-        sqlx::query(AssertSqlSafe(format!(
-            "INSERT INTO {} (domain, tenant_id, is_primary) VALUES ($1, $2, $3)",
-            sql.domains
+        sqlx::query(AssertSqlSafe(sql.stmt(
+            "INSERT INTO {domains} (domain, tenant_id, is_primary) VALUES ($1, $2, $3)",
         )))
         .bind(domain.as_str())
         .bind(tenant.id)
@@ -68,10 +66,9 @@ impl Admin<'_> {
         let domain = self.tenantry.normalize_domain(domain)?;
         let sql = &self.tenantry.inner.sql;
         let mut tx = begin_shielded(&self.tenantry.inner.pool, "BEGIN".to_owned()).await?;
-        let row: Option<(bool, i64)> = sqlx::query_as(AssertSqlSafe(format!(
-            "SELECT is_primary, tenant_id FROM {} WHERE domain = $1 FOR UPDATE",
-            sql.domains
-        )))
+        let row: Option<(bool, i64)> = sqlx::query_as(AssertSqlSafe(
+            sql.stmt("SELECT is_primary, tenant_id FROM {domains} WHERE domain = $1 FOR UPDATE"),
+        ))
         .bind(&domain)
         .fetch_optional(&mut *tx)
         .await?;
@@ -87,10 +84,9 @@ impl Admin<'_> {
             Some(true) => return Err(Error::PrimaryDomainRemoval { domain }),
             Some(false) => {}
         }
-        sqlx::query(AssertSqlSafe(format!(
-            "DELETE FROM {} WHERE domain = $1",
-            sql.domains
-        )))
+        sqlx::query(AssertSqlSafe(
+            sql.stmt("DELETE FROM {domains} WHERE domain = $1"),
+        ))
         .bind(&domain)
         .execute(&mut *tx)
         .await?;
@@ -104,10 +100,9 @@ impl Admin<'_> {
         let domain = self.tenantry.normalize_domain(domain)?;
         let sql = &self.tenantry.inner.sql;
         let mut tx = begin_shielded(&self.tenantry.inner.pool, "BEGIN".to_owned()).await?;
-        let tenant_id: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT tenant_id FROM {} WHERE domain = $1 FOR UPDATE",
-            sql.domains
-        )))
+        let tenant_id: Option<i64> = sqlx::query_scalar(AssertSqlSafe(
+            sql.stmt("SELECT tenant_id FROM {domains} WHERE domain = $1 FOR UPDATE"),
+        ))
         .bind(&domain)
         .fetch_optional(&mut *tx)
         .await?;
@@ -116,18 +111,14 @@ impl Admin<'_> {
         };
         // Two statements: the partial unique index is checked row by row, so the old primary
         // must be cleared before the new one is set.
-        sqlx::query(AssertSqlSafe(format!(
-            "UPDATE {} SET is_primary = FALSE WHERE tenant_id = $1 AND is_primary AND domain <> $2",
-            sql.domains
-        )))
+        sqlx::query(AssertSqlSafe(sql.stmt("UPDATE {domains} SET is_primary = FALSE WHERE tenant_id = $1 AND is_primary AND domain <> $2")))
         .bind(tenant_id)
         .bind(&domain)
         .execute(&mut *tx)
         .await?;
-        sqlx::query(AssertSqlSafe(format!(
-            "UPDATE {} SET is_primary = TRUE WHERE domain = $1",
-            sql.domains
-        )))
+        sqlx::query(AssertSqlSafe(
+            sql.stmt("UPDATE {domains} SET is_primary = TRUE WHERE domain = $1"),
+        ))
         .bind(&domain)
         .execute(&mut *tx)
         .await?;

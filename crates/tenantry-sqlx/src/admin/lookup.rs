@@ -17,10 +17,9 @@ pub(crate) async fn fetch_tenant(
     t: &Tenantry,
     schema: &str,
 ) -> Result<Tenant> {
-    let row: Option<TenantRow> = sqlx::query_as(AssertSqlSafe(format!(
-        "{} WHERE t.schema_name = $1",
-        t.inner.sql.select_tenant
-    )))
+    let row: Option<TenantRow> = sqlx::query_as(AssertSqlSafe(
+        t.inner.sql.stmt("{select_tenant} WHERE t.schema_name = $1"),
+    ))
     .bind(schema)
     .fetch_optional(conn)
     .await?;
@@ -39,10 +38,12 @@ impl Admin<'_> {
     /// it was deleted. Ids are never reused, so this is how long-lived holders of a tenant
     /// re-check it.
     pub async fn tenant_by_id(self, id: i64) -> Result<Option<Tenant>> {
-        let row: Option<TenantRow> = sqlx::query_as(AssertSqlSafe(format!(
-            "{} WHERE t.id = $1",
-            self.tenantry.inner.sql.select_tenant
-        )))
+        let row: Option<TenantRow> = sqlx::query_as(AssertSqlSafe(
+            self.tenantry
+                .inner
+                .sql
+                .stmt("{select_tenant} WHERE t.id = $1"),
+        ))
         .bind(id)
         .fetch_optional(&self.tenantry.inner.pool)
         .await?;
@@ -51,10 +52,12 @@ impl Admin<'_> {
 
     /// Every tenant, ordered by schema name.
     pub async fn tenants(self) -> Result<Vec<Tenant>> {
-        let rows: Vec<TenantRow> = sqlx::query_as(AssertSqlSafe(format!(
-            "{} ORDER BY t.schema_name",
-            self.tenantry.inner.sql.select_tenant
-        )))
+        let rows: Vec<TenantRow> = sqlx::query_as(AssertSqlSafe(
+            self.tenantry
+                .inner
+                .sql
+                .stmt("{select_tenant} ORDER BY t.schema_name"),
+        ))
         .fetch_all(&self.tenantry.inner.pool)
         .await?;
         Ok(rows.into_iter().map(|r| r.0).collect())
@@ -63,10 +66,9 @@ impl Admin<'_> {
     /// The domains of a tenant, primary first.
     pub async fn domains(self, schema: &str) -> Result<Vec<DomainRecord>> {
         let sql = &self.tenantry.inner.sql;
-        Ok(sqlx::query_as(AssertSqlSafe(format!(
-            "SELECT d.domain, d.is_primary FROM {} d JOIN {} t ON t.id = d.tenant_id \
+        Ok(sqlx::query_as(AssertSqlSafe(sql.stmt(
+            "SELECT d.domain, d.is_primary FROM {domains} d JOIN {tenants} t ON t.id = d.tenant_id \
              WHERE t.schema_name = $1 ORDER BY d.is_primary DESC, d.domain",
-            sql.domains, sql.tenants
         )))
         .bind(schema)
         .fetch_all(&self.tenantry.inner.pool)

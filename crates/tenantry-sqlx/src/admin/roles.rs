@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::groups::Admin;
 use crate::handle::Tenantry;
-use crate::sql::{ident, ident_literal, literal, path_list};
+use crate::sql::{fill, ident, ident_literal, literal, path_list};
 
 /// `<prefix><schema>`, or when that exceeds PostgreSQL's 63 bytes, a truncated name plus a hash
 /// (PostgreSQL would truncate silently and two tenants could share a role).
@@ -36,10 +36,9 @@ pub(crate) async fn setup_group_role(pool: &PgPool, group: &str, config: &Config
         std::iter::once(config.shared_schema.as_str())
             .chain(config.extra_search_path.iter().map(String::as_str)),
     );
-    let sql = format!(
-        "DO $tenantry$ BEGIN CREATE ROLE {g} NOLOGIN; \
-         EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $tenantry$; \
-         GRANT USAGE ON SCHEMA {schemas} TO {g}"
+    let sql = fill(
+        include_str!("sql/group_role.sql"),
+        &[("g", &g), ("schemas", &schemas)],
     );
     pool.execute(sqlx::raw_sql(AssertSqlSafe(sql))).await?;
     Ok(())
@@ -58,23 +57,10 @@ impl Tenantry {
         };
         let (r, g, s) = (ident(&role), ident(&group), ident(schema));
         // `GRANT r TO CURRENT_USER` lets a non-superuser owner SET ROLE and migrate later.
-        let sql = format!(
-            "CREATE ROLE {r} NOLOGIN IN ROLE {g}; GRANT {r} TO CURRENT_USER; \
-             ALTER SCHEMA {s} OWNER TO {r}; \
-             DO $tenantry$ DECLARE o record; BEGIN \
-               FOR o IN SELECT c.oid::regclass AS name FROM pg_class c \
-                 WHERE c.relnamespace = {ns}::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S') \
-                   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass \
-                     AND d.objid = c.oid AND d.deptype IN ('a', 'i')) \
-               LOOP EXECUTE format('ALTER TABLE %s OWNER TO %I', o.name, {rl}); END LOOP; \
-               FOR o IN SELECT p.oid::regprocedure AS name FROM pg_proc p WHERE p.pronamespace = {ns}::regnamespace \
-               LOOP EXECUTE format('ALTER ROUTINE %s OWNER TO %I', o.name, {rl}); END LOOP; \
-             END $tenantry$; \
-             ALTER DEFAULT PRIVILEGES IN SCHEMA {s} GRANT ALL ON TABLES TO {r}; \
-             ALTER DEFAULT PRIVILEGES IN SCHEMA {s} GRANT ALL ON SEQUENCES TO {r}; \
-             ALTER DEFAULT PRIVILEGES IN SCHEMA {s} GRANT EXECUTE ON ROUTINES TO {r}",
-            ns = ident_literal(schema),
-            rl = literal(&role),
+        let (ns, rl) = (ident_literal(schema), literal(&role));
+        let sql = fill(
+            include_str!("sql/create_role.sql"),
+            &[("r", &r), ("g", &g), ("s", &s), ("ns", &ns), ("rl", &rl)],
         );
         conn.execute(sqlx::raw_sql(AssertSqlSafe(sql)))
             .await
@@ -106,8 +92,9 @@ impl Tenantry {
                 .await?;
         if exists {
             let r = ident(&role);
-            conn.execute(sqlx::raw_sql(AssertSqlSafe(format!(
-                "REASSIGN OWNED BY {r} TO CURRENT_USER; DROP OWNED BY {r}; DROP ROLE {r}"
+            conn.execute(sqlx::raw_sql(AssertSqlSafe(fill(
+                "REASSIGN OWNED BY {r} TO CURRENT_USER; DROP OWNED BY {r}; DROP ROLE {r}",
+                &[("r", &r)],
             ))))
             .await?;
         }
@@ -124,10 +111,9 @@ impl Tenantry {
         let (Some(old_role), Some(new_role)) = (self.role_of(old), self.role_of(new)) else {
             return Ok(());
         };
-        conn.execute(AssertSqlSafe(format!(
-            "ALTER ROLE {} RENAME TO {}",
-            ident(&old_role),
-            ident(&new_role)
+        conn.execute(AssertSqlSafe(fill(
+            "ALTER ROLE {old} RENAME TO {new}",
+            &[("old", &ident(&old_role)), ("new", &ident(&new_role))],
         )))
         .await
         .map_err(|e| match e {

@@ -219,10 +219,9 @@ impl Admin<'_> {
         if exists {
             return Err(Error::TenantNameTaken { schema: new.schema });
         }
-        let taken: bool = sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT EXISTS (SELECT 1 FROM {} WHERE domain = $1)",
-            sql.domains
-        )))
+        let taken: bool = sqlx::query_scalar(AssertSqlSafe(
+            sql.stmt("SELECT EXISTS (SELECT 1 FROM {domains} WHERE domain = $1)"),
+        ))
         .bind(domain.as_str())
         .fetch_one(&mut *tx)
         .await?;
@@ -252,10 +251,7 @@ impl Admin<'_> {
                 apply_in_tx(&mut tx, &new.schema, MIGRATIONS_TABLE, &set).await?
             }
         };
-        let id: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
-            "INSERT INTO {} (schema_name, display_name, tenant_type, data) VALUES ($1, $2, $3, $4) RETURNING id",
-            sql.tenants
-        )))
+        let id: i64 = sqlx::query_scalar(AssertSqlSafe(sql.stmt("INSERT INTO {tenants} (schema_name, display_name, tenant_type, data) VALUES ($1, $2, $3, $4) RETURNING id")))
         .bind(&new.schema)
         .bind(&display_name)
         .bind(&tenant_type)
@@ -263,9 +259,8 @@ impl Admin<'_> {
         .fetch_one(&mut *tx)
         .await
         .map_err(|e| conflict_or(e, || name_taken(&new.schema)))?;
-        sqlx::query(AssertSqlSafe(format!(
-            "INSERT INTO {} (domain, tenant_id, is_primary) VALUES ($1, $2, TRUE)",
-            sql.domains
+        sqlx::query(AssertSqlSafe(sql.stmt(
+            "INSERT INTO {domains} (domain, tenant_id, is_primary) VALUES ($1, $2, TRUE)",
         )))
         .bind(domain.as_str())
         .bind(id)
@@ -320,17 +315,15 @@ impl Admin<'_> {
                 source,
             })?;
         let sql = &self.tenantry.inner.sql;
-        sqlx::query(AssertSqlSafe(format!(
-            "DELETE FROM {} WHERE id = $1",
-            sql.tenants
-        )))
+        sqlx::query(AssertSqlSafe(
+            sql.stmt("DELETE FROM {tenants} WHERE id = $1"),
+        ))
         .bind(tenant.id)
         .execute(&mut *tx)
         .await?;
-        sqlx::query(AssertSqlSafe(format!(
-            "DELETE FROM {} WHERE schema_name = $1",
-            sql.ledger
-        )))
+        sqlx::query(AssertSqlSafe(
+            sql.stmt("DELETE FROM {ledger} WHERE schema_name = $1"),
+        ))
         .bind(schema)
         .execute(&mut *tx)
         .await?;
@@ -365,17 +358,15 @@ impl Admin<'_> {
             .map_err(|e| conflict_or(e, || name_taken(new)))?;
         self.tenantry.rename_tenant_role(&mut tx, old, new).await?;
         let sql = &self.tenantry.inner.sql;
-        sqlx::query(AssertSqlSafe(format!(
-            "UPDATE {} SET schema_name = $1 WHERE id = $2",
-            sql.tenants
-        )))
+        sqlx::query(AssertSqlSafe(
+            sql.stmt("UPDATE {tenants} SET schema_name = $1 WHERE id = $2"),
+        ))
         .bind(new)
         .bind(tenant.id)
         .execute(&mut *tx)
         .await?;
-        sqlx::query(AssertSqlSafe(format!(
-            "UPDATE {} SET schema_name = $1 WHERE schema_name = $2",
-            sql.ledger
+        sqlx::query(AssertSqlSafe(sql.stmt(
+            "UPDATE {ledger} SET schema_name = $1 WHERE schema_name = $2",
         )))
         .bind(new)
         .bind(old)
@@ -395,10 +386,12 @@ impl Admin<'_> {
     pub async fn set_status(self, schema: &str, status: TenantStatus) -> Result<()> {
         let mut tx = begin_shielded(&self.tenantry.inner.pool, "BEGIN".to_owned()).await?;
         let tenant = self.tenantry.lock_tenant(&mut tx, schema).await?;
-        sqlx::query(AssertSqlSafe(format!(
-            "UPDATE {} SET status = $1 WHERE id = $2",
-            self.tenantry.inner.sql.tenants
-        )))
+        sqlx::query(AssertSqlSafe(
+            self.tenantry
+                .inner
+                .sql
+                .stmt("UPDATE {tenants} SET status = $1 WHERE id = $2"),
+        ))
         .bind(status.as_str())
         .bind(tenant.id)
         .execute(&mut *tx)
@@ -412,10 +405,12 @@ impl Admin<'_> {
     pub async fn set_data<T: Serialize>(self, schema: &str, data: &T) -> Result<()> {
         let value = serde_json::to_value(data).map_err(Error::TenantDataNotSerializable)?;
         check_data(&value)?;
-        let done = sqlx::query(AssertSqlSafe(format!(
-            "UPDATE {} SET data = $1 WHERE schema_name = $2",
-            self.tenantry.inner.sql.tenants
-        )))
+        let done = sqlx::query(AssertSqlSafe(
+            self.tenantry
+                .inner
+                .sql
+                .stmt("UPDATE {tenants} SET data = $1 WHERE schema_name = $2"),
+        ))
         .bind(&value)
         .bind(schema)
         .execute(&self.tenantry.inner.pool)

@@ -6,7 +6,7 @@ use sqlx::{AssertSqlSafe, Executor, PgConnection};
 
 use super::set::MigrationSet;
 use crate::error::{Error, Result};
-use crate::sql::{lock_migrations, qualified};
+use crate::sql::{fill, lock_migrations, qualified};
 
 /// Applies the pending migrations of `set` to `schema`, on a connection that is already inside a
 /// transaction whose `search_path` starts with `schema`. Takes the schema's advisory lock first.
@@ -23,7 +23,7 @@ pub(crate) async fn apply_in_tx(
     // same schema and never wait on each other across schemas.
     lock_migrations(conn, schema).await?;
     let qualified = qualified(schema, table);
-    conn.execute(AssertSqlSafe(format!(
+    conn.execute(AssertSqlSafe(fill(
         "CREATE TABLE IF NOT EXISTS {qualified} (
             version BIGINT PRIMARY KEY,
             description TEXT NOT NULL,
@@ -31,11 +31,13 @@ pub(crate) async fn apply_in_tx(
             success BOOLEAN NOT NULL,
             checksum BYTEA NOT NULL,
             execution_time BIGINT NOT NULL
-        )"
+        )",
+        &[("qualified", &qualified)],
     )))
     .await?;
-    let applied: Vec<(i64, Vec<u8>)> = sqlx::query_as(AssertSqlSafe(format!(
-        "SELECT version, checksum FROM {qualified} ORDER BY version"
+    let applied: Vec<(i64, Vec<u8>)> = sqlx::query_as(AssertSqlSafe(fill(
+        "SELECT version, checksum FROM {qualified} ORDER BY version",
+        &[("qualified", &qualified)],
     )))
     .fetch_all(&mut *conn)
     .await?;
@@ -64,9 +66,10 @@ pub(crate) async fn apply_in_tx(
     }
 
     let mut done = Vec::new();
-    let insert = format!(
+    let insert = fill(
         "INSERT INTO {qualified} (version, description, success, checksum, execution_time) \
-         VALUES ($1, $2, TRUE, $3, $4)"
+         VALUES ($1, $2, TRUE, $3, $4)",
+        &[("qualified", &qualified)],
     );
     for m in set.migrations() {
         if applied.iter().any(|(v, _)| *v == m.version) {

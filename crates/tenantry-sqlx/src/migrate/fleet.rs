@@ -182,12 +182,9 @@ impl Fleet<'_> {
     ) -> Result<(usize, Vec<PlannedSchema>)> {
         let sql = &self.tenantry.inner.sql;
         let rows: Vec<(String, String, Option<String>, Option<i64>)> =
-            sqlx::query_as(AssertSqlSafe(format!(
-                "SELECT t.schema_name, t.tenant_type, l.fingerprint, l.last_version FROM {} t \
-             LEFT JOIN {} l ON l.schema_name = t.schema_name \
-             WHERE ($1::text IS NULL OR t.schema_name = $1) ORDER BY t.schema_name",
-                sql.tenants, sql.ledger
-            )))
+            sqlx::query_as(AssertSqlSafe(sql.stmt("SELECT t.schema_name, t.tenant_type, l.fingerprint, l.last_version FROM {tenants} t \
+             LEFT JOIN {ledger} l ON l.schema_name = t.schema_name \
+             WHERE ($1::text IS NULL OR t.schema_name = $1) ORDER BY t.schema_name")))
             .bind(only_schema)
             .fetch_all(&self.tenantry.inner.pool)
             .await?;

@@ -14,12 +14,11 @@ pub(crate) async fn write_ledger(
     tenant_type: &str,
     set: &MigrationSet,
 ) -> Result<()> {
-    sqlx::query(AssertSqlSafe(format!(
-        "INSERT INTO {} (schema_name, tenant_type, last_version, fingerprint, updated_at) \
+    sqlx::query(AssertSqlSafe(t.inner.sql.stmt(
+        "INSERT INTO {ledger} (schema_name, tenant_type, last_version, fingerprint, updated_at) \
          VALUES ($1, $2, $3, $4, now()) ON CONFLICT (schema_name) DO UPDATE \
          SET tenant_type = EXCLUDED.tenant_type, last_version = EXCLUDED.last_version, \
              fingerprint = EXCLUDED.fingerprint, updated_at = now()",
-        t.inner.sql.ledger
     )))
     .bind(schema)
     .bind(tenant_type)

@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::groups::Fleet;
 use crate::registry::{REGISTRY_MIGRATIONS_TABLE, install_schema_events_sql, registry_migrations};
 use crate::request::begin::begin_shielded;
-use crate::sql::{begin_with_path, qualified};
+use crate::sql::{begin_with_path, fill, qualified};
 
 /// What [`crate::Fleet::migrate_shared`] would apply, read without changing anything.
 #[derive(Debug, Clone, Default)]
@@ -83,9 +83,12 @@ impl Fleet<'_> {
                 .fetch_one(&mut *conn)
                 .await?;
             let applied: Vec<i64> = if exists {
-                sqlx::query_scalar(AssertSqlSafe(format!("SELECT version FROM {qualified}")))
-                    .fetch_all(&mut *conn)
-                    .await?
+                sqlx::query_scalar(AssertSqlSafe(fill(
+                    "SELECT version FROM {qualified}",
+                    &[("qualified", &qualified)],
+                )))
+                .fetch_all(&mut *conn)
+                .await?
             } else {
                 Vec::new()
             };

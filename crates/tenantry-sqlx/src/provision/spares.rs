@@ -21,10 +21,10 @@ pub(crate) async fn claim_spare(
     tenant_type: &str,
     set: &MigrationSet,
 ) -> Result<bool> {
-    let ledger = &t.inner.sql.ledger;
-    let spare: Option<String> = sqlx::query_scalar(AssertSqlSafe(format!(
+    let registry = &t.inner.sql;
+    let spare: Option<String> = sqlx::query_scalar(AssertSqlSafe(registry.stmt(
         "SELECT schema_name FROM {ledger} WHERE starts_with(schema_name, $1) AND tenant_type = $2 \
-         AND fingerprint = $3 LIMIT 1 FOR UPDATE SKIP LOCKED"
+         AND fingerprint = $3 LIMIT 1 FOR UPDATE SKIP LOCKED",
     )))
     .bind(SPARE_PREFIX)
     .bind(tenant_type)
@@ -39,9 +39,9 @@ pub(crate) async fn claim_spare(
         schema,
     )))
     .await?;
-    sqlx::query(AssertSqlSafe(format!(
-        "DELETE FROM {ledger} WHERE schema_name = $1"
-    )))
+    sqlx::query(AssertSqlSafe(
+        registry.stmt("DELETE FROM {ledger} WHERE schema_name = $1"),
+    ))
     .bind(&spare)
     .execute(&mut *conn)
     .await?;
@@ -76,10 +76,8 @@ impl Fleet<'_> {
                 });
             }
         };
-        let ledger = &self.tenantry.inner.sql.ledger;
-        let spares: Vec<(String, String)> = sqlx::query_as(AssertSqlSafe(format!(
-            "SELECT schema_name, fingerprint FROM {ledger} WHERE starts_with(schema_name, $1) AND tenant_type = $2"
-        )))
+        let registry = &self.tenantry.inner.sql;
+        let spares: Vec<(String, String)> = sqlx::query_as(AssertSqlSafe(registry.stmt("SELECT schema_name, fingerprint FROM {ledger} WHERE starts_with(schema_name, $1) AND tenant_type = $2")))
         .bind(SPARE_PREFIX)
         .bind(tenant_type)
         .fetch_all(&self.tenantry.inner.pool)
@@ -92,8 +90,8 @@ impl Fleet<'_> {
             }
             // Stale: drop it unless a creation is claiming it right now.
             let mut tx = begin_shielded(&self.tenantry.inner.pool, "BEGIN".to_owned()).await?;
-            let locked: Option<String> = sqlx::query_scalar(AssertSqlSafe(format!(
-                "SELECT schema_name FROM {ledger} WHERE schema_name = $1 FOR UPDATE SKIP LOCKED"
+            let locked: Option<String> = sqlx::query_scalar(AssertSqlSafe(registry.stmt(
+                "SELECT schema_name FROM {ledger} WHERE schema_name = $1 FOR UPDATE SKIP LOCKED",
             )))
             .bind(schema)
             .fetch_optional(&mut *tx)
@@ -103,9 +101,9 @@ impl Fleet<'_> {
                     schema.as_str(),
                 )?)))
                 .await?;
-                sqlx::query(AssertSqlSafe(format!(
-                    "DELETE FROM {ledger} WHERE schema_name = $1"
-                )))
+                sqlx::query(AssertSqlSafe(
+                    registry.stmt("DELETE FROM {ledger} WHERE schema_name = $1"),
+                ))
                 .bind(schema)
                 .execute(&mut *tx)
                 .await?;

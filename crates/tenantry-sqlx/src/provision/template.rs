@@ -15,7 +15,7 @@ use crate::migrate::apply::apply_in_tx;
 use crate::migrate::ledger::write_ledger;
 use crate::migrate::set::{MIGRATIONS_TABLE, MigrationSet};
 use crate::request::begin::begin_shielded;
-use crate::sql::{begin_with_path, create_schema, drop_schema, ident, lock_migrations};
+use crate::sql::{begin_with_path, create_schema, drop_schema, fill, ident, lock_migrations};
 
 impl Tenantry {
     /// The clone plan for `tenant_type`, building the template and the plan when needed.
@@ -68,20 +68,20 @@ impl Tenantry {
         let begin = begin_with_path(&self.search_path_for(template));
         let mut tx = begin_shielded(&self.inner.pool, begin).await?;
         lock_migrations(&mut tx, template).await?;
-        let registered: bool = sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT EXISTS (SELECT 1 FROM {} WHERE schema_name = $1)",
-            self.inner.sql.tenants
-        )))
+        let registered: bool = sqlx::query_scalar(AssertSqlSafe(
+            self.inner
+                .sql
+                .stmt("SELECT EXISTS (SELECT 1 FROM {tenants} WHERE schema_name = $1)"),
+        ))
         .bind(template)
         .fetch_one(&mut *tx)
         .await?;
         if registered {
             return Ok(Err(format!("{template:?} is a registered tenant")));
         }
-        let current: Option<String> = sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT l.fingerprint FROM {} l WHERE l.schema_name = $1 \
+        let current: Option<String> = sqlx::query_scalar(AssertSqlSafe(self.inner.sql.stmt(
+            "SELECT l.fingerprint FROM {ledger} l WHERE l.schema_name = $1 \
              AND EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)",
-            self.inner.sql.ledger
         )))
         .bind(template)
         .fetch_optional(&mut *tx)
@@ -89,11 +89,13 @@ impl Tenantry {
         if current.as_deref() != Some(set.fingerprint()) {
             tracing::info!(template, tenant_type, "rebuilding tenant template schema");
             let name = SchemaName::system(template)?;
-            tx.execute(AssertSqlSafe(format!(
-                "{}; {}; COMMENT ON SCHEMA {} IS 'Tenantry template: cloned into new tenant schemas, never served'",
-                drop_schema(&name),
-                create_schema(&name),
-                ident(&name)
+            tx.execute(AssertSqlSafe(fill(
+                "{drop}; {create}; COMMENT ON SCHEMA {schema} IS 'Tenantry template: cloned into new tenant schemas, never served'",
+                &[
+                    ("drop", &drop_schema(&name)),
+                    ("create", &create_schema(&name)),
+                    ("schema", &ident(&name)),
+                ],
             )))
             .await?;
             apply_in_tx(&mut tx, template, MIGRATIONS_TABLE, set).await?;

@@ -16,7 +16,7 @@ use sqlx::{FromRow, Row};
 use tenantry_core::{Tenant, TenantStatus};
 
 use crate::migrate::set::MigrationSet;
-use crate::sql::{SCHEMA_EVENTS_LOCK, ident, literal};
+use crate::sql::{SCHEMA_EVENTS_LOCK, fill, ident, literal};
 
 /// The channel the registry triggers notify on.
 pub const NOTIFY_CHANNEL: &str = "tenantry_registry";
@@ -115,6 +115,24 @@ impl RegistrySql {
             ledger,
             select_tenant,
         }
+    }
+}
+
+impl RegistrySql {
+    /// A statement on the registry tables: `{tenants}`, `{domains}`, `{ledger}`,
+    /// `{select_tenant}` and `{select_resolved}` in `template` become the shared schema's qualified tables (quoted once,
+    /// at start-up), so call sites never format a name into SQL.
+    pub(crate) fn stmt(&self, template: &str) -> String {
+        fill(
+            template,
+            &[
+                ("tenants", &self.tenants),
+                ("domains", &self.domains),
+                ("ledger", &self.ledger),
+                ("select_tenant", &self.select_tenant),
+                ("select_resolved", &self.select_resolved),
+            ],
+        )
     }
 }
 

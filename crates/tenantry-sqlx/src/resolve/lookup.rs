@@ -19,16 +19,15 @@ pub(crate) struct RegistryReader<'a> {
 impl RegistryReader<'_> {
     /// The tenant owning `host` (normalised), read from the registry.
     pub(crate) async fn tenant_by_domain(&self, host: &str) -> Result<Option<Tenant>, Error> {
-        let sql = format!(
-            "{} JOIN {} d ON d.tenant_id = t.id WHERE d.domain = $1",
-            self.sql.select_resolved, self.sql.domains
-        );
+        let sql = self
+            .sql
+            .stmt("{select_resolved} JOIN {domains} d ON d.tenant_id = t.id WHERE d.domain = $1");
         self.registry_row(sql, host).await
     }
 
     /// The tenant whose schema is `schema`, read from the registry.
     pub(crate) async fn tenant_by_schema(&self, schema: &str) -> Result<Option<Tenant>, Error> {
-        let sql = format!("{} WHERE t.schema_name = $1", self.sql.select_resolved);
+        let sql = self.sql.stmt("{select_resolved} WHERE t.schema_name = $1");
         self.registry_row(sql, schema).await
     }
 

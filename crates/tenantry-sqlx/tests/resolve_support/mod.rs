@@ -68,7 +68,10 @@ where
 }
 
 /// The schema a host resolves to (None for unknown or public hosts).
-pub(crate) async fn schema_of(t: &Tenantry, host: &str) -> Option<(String, tenantry_sqlx::TenantStatus)> {
+pub(crate) async fn schema_of(
+    t: &Tenantry,
+    host: &str,
+) -> Option<(String, tenantry_sqlx::TenantStatus)> {
     match t.resolve_host(host).await.unwrap() {
         Resolution::Tenant(t) => Some((t.schema.clone(), t.status)),
         _ => None,
