@@ -187,3 +187,61 @@ pub(crate) fn map_begin_error(err: sqlx::Error, schema: &str) -> Error {
     }
     Error::Database(err)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tenantry_core::{Tenant, TenantStatus};
+
+    use super::*;
+
+    fn acme() -> Tenant {
+        Tenant {
+            id: 7,
+            schema: "acme".into(),
+            display_name: "Acme".into(),
+            status: TenantStatus::Active,
+            tenant_type: "default".into(),
+            primary_domain: None,
+            data: serde_json::json!({}),
+            created_at: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+            schema_oid: Some(123),
+            registry_version: Some(5),
+        }
+    }
+
+    // The request path's statements, spelled out: they travel with every tenant BEGIN, so a
+    // change here is a behaviour change (and a round-trip or plan-cache change) to review.
+    #[test]
+    fn tenant_begin_statements_are_pinned() {
+        let tenant = acme();
+        let enter = Enter {
+            function: "\"public\".tenantry_enter",
+            tenant: &tenant,
+            serving: true,
+            path: "\"acme\", \"public\"",
+            role: Some("app_acme"),
+            domain: Some("acme.example.com"),
+            idle_timeout: Some(Duration::from_secs(30)),
+        };
+        assert_eq!(
+            tenant_begin_sql(&enter),
+            "SELECT \"public\".tenantry_enter(7, E'acme', 123, true, false, E'acme.example.com'), \
+             E'\"app_acme\"'::regrole; BEGIN; SET LOCAL search_path TO \"acme\", \"public\"; \
+             SET LOCAL idle_in_transaction_session_timeout = 30000; SET LOCAL ROLE \"app_acme\""
+        );
+        assert_eq!(
+            tenant_fast_begin_sql(&enter, ["acme", "public"], "V", 5, 123),
+            "SELECT CASE WHEN pg_advisory_xact_lock_shared(1952804468, 7) IS NULL THEN NULL \
+             ELSE (CASE WHEN V = 5 AND to_regnamespace(E'\"acme\"')::oid = 123 \
+             THEN 'true' ELSE 'tenantry: registry changed since the tenant was resolved' END)::boolean END, \
+             set_config('search_path', concat_ws(', ', quote_ident(E'acme'), quote_ident(E'public')), true), \
+             set_config('idle_in_transaction_session_timeout', '30000', true); BEGIN; SET LOCAL ROLE \"app_acme\""
+        );
+        assert_eq!(
+            begin_sql("\"public\"", "public", None),
+            "SELECT E'\"public\"'::regnamespace; BEGIN; SET LOCAL search_path TO \"public\""
+        );
+    }
+}
