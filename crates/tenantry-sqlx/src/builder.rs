@@ -176,7 +176,7 @@ impl TenantryBuilder {
     ///
     /// PostgreSQL re-plans a prepared statement whenever it runs under another `search_path`
     /// than the last time, which on a pool shared by many tenants is nearly every time. Queries
-    /// sent through a [`TenantTx`] (`&mut tx`; `&mut *db` with the axum `TenantDb`) are tagged
+    /// sent through a [`crate::TenantTx`] (`&mut tx`; `&mut *db` with the axum `TenantDb`) are tagged
     /// with the tenant (a trailing SQL comment) for the first `budget` (tenant, statement)
     /// pairs seen, so each keeps its own valid plan; the rest run untagged. Each connection's
     /// statement cache is sized to `budget` + 100, so tagging never causes evictions.

@@ -106,7 +106,7 @@ impl Tenantry {
         format!("{}, {}", crate::sql::ident(schema), self.inner.shared_path)
     }
 
-    /// The home connection shard of a tenant schema, when [`TenantryBuilder::pool_shards`] is
+    /// The home connection shard of a tenant schema, when [`crate::TenantryBuilder::pool_shards`] is
     /// above 1.
     pub fn pool_shard_of(&self, schema: &str) -> Option<usize> {
         self.inner.shards.for_schema(schema)

@@ -143,7 +143,7 @@ impl Tenantry {
 
     /// A session-scoped connection for work that can't run in one transaction (long jobs,
     /// `COPY`, several transactions). Refused with [`Error::SessionScopeForbidden`] when
-    /// [`Config::forbid_session_scope`] is set.
+    /// [`crate::Config::forbid_session_scope`] is set.
     pub async fn session(&self, tenant: &Arc<Tenant>) -> Result<TenantConn> {
         self.session_tenant(tenant, None).await
     }

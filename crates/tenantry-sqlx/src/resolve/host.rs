@@ -40,7 +40,7 @@ impl Tenantry {
     }
 
     /// [`Tenantry::resolve_host`] for a host already normalised with
-    /// `tenantry_core::normalize_host` and this handle's [`Config::host_policy`] (the HTTP layer
+    /// `tenantry_core::normalize_host` and this handle's [`crate::Config::host_policy`] (the HTTP layer
     /// normalises once per request). A host that is not in normal form is simply unknown.
     pub async fn resolve_normalized_host(&self, host: &str) -> Result<Resolution, ResolveError> {
         self.resolve_normalized(host).await
