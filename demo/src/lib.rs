@@ -152,8 +152,8 @@ pub async fn build(config: &DemoConfig) -> anyhow::Result<(Tenantry, TenantRoute
         .pool_options(sqlx::postgres::PgPoolOptions::new().max_connections(config.max_connections))
         .connect(&config.database_url)
         .await?;
-    tenantry.migrate_shared().await?;
-    let report = tenantry.migrate_tenants(Default::default()).await?;
+    tenantry.fleet().migrate_shared().await?;
+    let report = tenantry.fleet().migrate_tenants(Default::default()).await?;
     for (schema, err) in report.failures() {
         tracing::error!(schema, error = %err, "tenant migration failed");
     }

@@ -117,7 +117,7 @@ async fn serve(mut config: DemoConfig) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     config.url_port = Some(listener.local_addr()?.port());
     let (tenantry, app) = build(&config).await?;
-    let tenants = tenantry.tenants().await?.len();
+    let tenants = tenantry.admin().tenants().await?.len();
     tracing::info!(
         "Tenantry demo on http://{addr} (public site: http://localhost:{port}/, {tenants} tenant(s); \
          sign up, then visit http://<subdomain>.localhost:{port}/)",

@@ -107,7 +107,7 @@ async fn signup(
         })
         .map_err(|e| HttpError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
     // Tenantry's refusals, worded for what the user typed rather than for the schema.
-    match tenantry.create_tenant(new).await {
+    match tenantry.admin().create_tenant(new).await {
         Ok(_) => {}
         Err(tenantry::Error::InvalidName(NameError::SchemaReserved(_))) => {
             return Err(refuse(format!(
@@ -246,7 +246,7 @@ struct TenantSummary {
 async fn list_tenants(
     TenantryExt(tenantry): TenantryExt,
 ) -> Result<Json<Vec<TenantSummary>>, HttpError> {
-    let tenants = tenantry.tenants().await?;
+    let tenants = tenantry.admin().tenants().await?;
     Ok(Json(
         tenants
             .into_iter()

@@ -398,6 +398,7 @@ async fn signup_subdomains_are_host_names_and_schemas_are_derived() {
 
     // Another way to collide: schema `big_co` made outside the sign-up (CLI, admin).
     s.tenantry
+        .admin()
         .create_tenant(tenantry::NewTenant::new("big_co", "elsewhere.localhost"))
         .await
         .unwrap();

@@ -261,6 +261,7 @@ async fn nasty_names_are_refused_before_anything_runs() {
     ];
     for name in bad_schemas {
         let r = tenantry
+            .admin()
             .create_tenant(NewTenant::new(name, "fresh.test"))
             .await;
         let err = r
@@ -271,7 +272,7 @@ async fn nasty_names_are_refused_before_anything_runs() {
             "schema {name:?}: unexpected error kind {err:?}"
         );
         assert!(!err.to_string().is_empty());
-        let r = tenantry.rename_tenant("t000", name).await;
+        let r = tenantry.admin().rename_tenant("t000", name).await;
         assert!(r.is_err(), "rename to {name:?} accepted");
     }
     let bad_domains = [
@@ -298,6 +299,7 @@ async fn nasty_names_are_refused_before_anything_runs() {
     ];
     for domain in bad_domains {
         let r = tenantry
+            .admin()
             .create_tenant(NewTenant::new("fresh", domain))
             .await;
         let err = r
@@ -313,7 +315,7 @@ async fn nasty_names_are_refused_before_anything_runs() {
             ),
             "domain {domain:?}: unexpected error kind {err:?}"
         );
-        let r = tenantry.add_domain("t000", domain, false).await;
+        let r = tenantry.admin().add_domain("t000", domain, false).await;
         assert!(r.is_err(), "domain {domain:?} accepted for add_domain");
     }
     assert_eq!(

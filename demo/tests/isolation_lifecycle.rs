@@ -119,12 +119,17 @@ impl Demo {
 
     /// Registry id of the tenant whose schema is `schema` now.
     async fn id_of(&self, schema: &str) -> i64 {
-        self.tenantry.tenant(schema).await.expect("tenant").id
+        self.tenantry
+            .admin()
+            .tenant(schema)
+            .await
+            .expect("tenant")
+            .id
     }
 
     /// Schema name of tenant `id` now.
     async fn schema_of(&self, id: i64) -> String {
-        let tenants = self.tenantry.tenants().await.unwrap();
+        let tenants = self.tenantry.admin().tenants().await.unwrap();
         let tenant = tenants.into_iter().find(|t| t.id == id);
         tenant.expect("tenant still exists").schema
     }
@@ -153,6 +158,7 @@ fn client() -> reqwest::Client {
 async fn swap(tenantry: &Tenantry, a: &str, b: &str) {
     for (from, to) in [(a, "swap_tmp"), (b, a), ("swap_tmp", b)] {
         tenantry
+            .admin()
             .rename_tenant(from, to)
             .await
             .unwrap_or_else(|e| panic!("rename {from} -> {to}: {e}"));
@@ -434,6 +440,7 @@ async fn a_withheld_body_of_a_deleted_tenant_never_writes_into_its_successor() {
 
     let started = Instant::now();
     d.tenantry
+        .admin()
         .delete_tenant("acme", SchemaOnDelete::Drop)
         .await
         .expect("delete while a request of the tenant waits for its body");
@@ -611,6 +618,7 @@ async fn queued_requests_across_a_domain_move_never_reach_the_old_owner() {
     admin_config.pool_shards = 1;
     let (admin, _) = build(&admin_config).await.expect("second handle");
     admin
+        .admin()
         .add_domain("alpha", "shop.localhost", true)
         .await
         .unwrap();
@@ -648,9 +656,14 @@ async fn queued_requests_across_a_domain_move_never_reach_the_old_owner() {
         .collect();
     tokio::time::sleep(Duration::from_millis(500)).await;
     // Move the domain: alpha keeps alpha.localhost, bravo gets shop.localhost.
-    admin.set_primary_domain("alpha.localhost").await.unwrap();
-    admin.remove_domain("shop.localhost").await.unwrap();
     admin
+        .admin()
+        .set_primary_domain("alpha.localhost")
+        .await
+        .unwrap();
+    admin.admin().remove_domain("shop.localhost").await.unwrap();
+    admin
+        .admin()
         .add_domain("bravo", "shop.localhost", true)
         .await
         .unwrap();
@@ -909,6 +922,7 @@ async fn sse_and_websocket_end_on_swap_delete_and_suspend() {
     let feeds = Feeds::open(&d, "initech.localhost").await;
     let started = Instant::now();
     d.tenantry
+        .admin()
         .delete_tenant("initech", SchemaOnDelete::Drop)
         .await
         .expect("delete with open feeds");
@@ -933,6 +947,7 @@ async fn sse_and_websocket_end_on_swap_delete_and_suspend() {
     // Suspend.
     let feeds = Feeds::open(&d, "umbrella.localhost").await;
     d.tenantry
+        .admin()
         .set_status("umbrella", TenantStatus::Suspended)
         .await
         .expect("suspend with open feeds");
@@ -980,6 +995,7 @@ async fn a_slow_body_flood_does_not_starve_other_tenants() {
     for name in flood.iter().map(String::as_str).chain(["victim"]) {
         let new = NewTenant::new(name, format!("{name}.localhost"));
         d.tenantry
+            .admin()
             .create_tenant(new.data(&plan).unwrap())
             .await
             .unwrap();

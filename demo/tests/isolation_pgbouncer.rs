@@ -53,7 +53,7 @@ async fn transactional_access_is_as_safe_behind_pgbouncer() {
     assert!(app.config().forbid_session_scope);
 
     // Session-scoped access through a transaction pooler is refused, with a clear error.
-    let t0 = std::sync::Arc::new(direct.tenant(&schema(0)).await.unwrap());
+    let t0 = std::sync::Arc::new(direct.admin().tenant(&schema(0)).await.unwrap());
     match app.session(&t0).await {
         Err(e @ Error::SessionScopeForbidden) => {
             assert!(e.to_string().contains("forbid_session_scope"), "{e}")

@@ -80,8 +80,9 @@ async fn setup() -> (TestDb, String, reqwest::Client) {
         .connect(db.url())
         .await
         .unwrap();
-    tenantry.migrate_shared().await.unwrap();
+    tenantry.fleet().migrate_shared().await.unwrap();
     tenantry
+        .admin()
         .create_tenant(NewTenant::new("acme", "acme.localhost"))
         .await
         .unwrap();

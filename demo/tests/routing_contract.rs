@@ -66,6 +66,7 @@ async fn suspended_and_maintenance_tenants_by_host_and_subfolder() {
     ];
 
     d.tenantry
+        .admin()
         .set_status("acme", TenantStatus::Suspended)
         .await
         .unwrap();
@@ -73,6 +74,7 @@ async fn suspended_and_maintenance_tenants_by_host_and_subfolder() {
         assert_eq!(d.fetch(host, path).await.0, 403, "{host}{path}");
     }
     d.tenantry
+        .admin()
         .set_status("acme", TenantStatus::Maintenance)
         .await
         .unwrap();
@@ -82,6 +84,7 @@ async fn suspended_and_maintenance_tenants_by_host_and_subfolder() {
         assert!(r.headers().contains_key("retry-after"));
     }
     d.tenantry
+        .admin()
         .set_status("acme", TenantStatus::Active)
         .await
         .unwrap();
@@ -90,6 +93,7 @@ async fn suspended_and_maintenance_tenants_by_host_and_subfolder() {
     }
     // The directory shows the status.
     d.tenantry
+        .admin()
         .set_status("acme", TenantStatus::Suspended)
         .await
         .unwrap();
@@ -105,6 +109,7 @@ async fn non_primary_domains_redirect_to_the_primary_one() {
     d.signup("acme", "").await;
     // What `tenantry domain add acme acme-corp.localhost` does.
     d.tenantry
+        .admin()
         .add_domain("acme", "acme-corp.localhost", false)
         .await
         .unwrap();

@@ -217,6 +217,7 @@ async fn create_range(
         let schema = format!("t{i:05}");
         let start = Instant::now();
         let tenant = t
+            .admin()
             .create_tenant(
                 NewTenant::new(&schema, format!("{schema}.bench.local")).provision(provision),
             )
@@ -249,8 +250,9 @@ async fn run_fleet(
     // the WAL; which run caught it used to decide which looked slow).
     sqlx::raw_sql("CHECKPOINT").execute(t.raw_pool()).await?;
     let start = Instant::now();
-    t.migrate_shared().await?;
+    t.fleet().migrate_shared().await?;
     let report = t
+        .fleet()
         .migrate_tenants(MigrateOptions {
             jobs,
             synchronous_commit: sync_commit,
@@ -273,8 +275,9 @@ async fn main() -> Result<()> {
     if let Some(path) = &args.clone_script {
         let db = BenchDb::create(&args.admin_url, "probe").await?;
         let t = handle(&db.url(), shared.clone(), base.clone(), 2).await?;
-        t.migrate_shared().await?;
+        t.fleet().migrate_shared().await?;
         let script = t
+            .fleet()
             .clone_script("default", "probe")
             .await?
             .map_err(anyhow::Error::msg)?;
@@ -292,9 +295,10 @@ async fn main() -> Result<()> {
     // 1. Creation with the 30-table schema, by clone.
     let db = BenchDb::create(&args.admin_url, "clone").await?;
     let t = handle(&db.url(), shared.clone(), base.clone(), max_jobs as u32 + 2).await?;
-    t.migrate_shared().await?;
+    t.fleet().migrate_shared().await?;
     let start = Instant::now();
-    t.refresh_template("default")
+    t.fleet()
+        .refresh_template("default")
         .await?
         .map_err(anyhow::Error::msg)?;
     println!(
@@ -319,7 +323,7 @@ async fn main() -> Result<()> {
     // 1b. Sign-ups served from spare clones made beforehand.
     if args.spares > 0 {
         let start = Instant::now();
-        t.fill_spares("default", args.spares).await?;
+        t.fleet().fill_spares("default", args.spares).await?;
         let fill = start.elapsed();
         let s =
             stats(create_range(&t, args.n + 1..=args.n + args.spares, Provision::Auto, 0).await?);
@@ -339,7 +343,7 @@ async fn main() -> Result<()> {
     if args.scratch_n > 0 {
         let db2 = BenchDb::create(&args.admin_url, "scratch").await?;
         let t2 = handle(&db2.url(), shared.clone(), base.clone(), 4).await?;
-        t2.migrate_shared().await?;
+        t2.fleet().migrate_shared().await?;
         let s = stats(create_many(&t2, args.scratch_n, Provision::Migrate, 0).await?);
         let line = format!(
             "create {} tenants (30-table schema) by migrating from scratch: median {:.1} ms, p99 {:.1} ms, mean {:.1} ms (scratch/clone median: {:.2}; the scratch database is fresh, the clone one holds the N clones)",
@@ -403,8 +407,9 @@ async fn main() -> Result<()> {
         )]);
         let db3 = BenchDb::create(&args.admin_url, "dt").await?;
         let t3 = handle(&db3.url(), None, items.clone(), 4).await?;
-        t3.migrate_shared().await?;
-        t3.refresh_template("default")
+        t3.fleet().migrate_shared().await?;
+        t3.fleet()
+            .refresh_template("default")
             .await?
             .map_err(anyhow::Error::msg)?;
         // The recorded baseline is for 1,000 tenants: ratios only at that size.
@@ -499,7 +504,7 @@ async fn main() -> Result<()> {
             )
             .await?;
             let start = Instant::now();
-            tk.fill_spares("default", args.dt_n).await?;
+            tk.fleet().fill_spares("default", args.dt_n).await?;
             let fill = start.elapsed();
             let s =
                 stats(create_range(&tk, args.dt_n + 1..=2 * args.dt_n, Provision::Auto, 10).await?);

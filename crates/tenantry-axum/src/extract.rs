@@ -101,7 +101,7 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestHost {
 ///     Json((name, domain)): Json<(String, String)>,
 /// ) -> Result<String, HttpError> {
 ///     // Invalid or taken names answer 422 / 409 through `HttpError` (docs/errors.md).
-///     let tenant = tenantry.create_tenant(NewTenant::new(&name, &domain)).await?;
+///     let tenant = tenantry.admin().create_tenant(NewTenant::new(&name, &domain)).await?;
 ///     Ok(format!("created {}", tenant.schema))
 /// }
 /// # let _: axum::Router = axum::Router::new().route("/signup", axum::routing::post(sign_up));

@@ -108,7 +108,8 @@ async fn resolve_again(
             .await
             .map_err(|e| unavailable(&e)),
         // Resolved by the application's strategy, or outside the router: by id.
-        Some(TenantKey::Resolved(_)) | None => match tenantry.tenant_by_id(tenant.id).await {
+        Some(TenantKey::Resolved(_)) | None => match tenantry.admin().tenant_by_id(tenant.id).await
+        {
             Ok(t) => Ok(t.map(Arc::new)),
             Err(e) => Err(unavailable(&e)),
         },

@@ -137,7 +137,7 @@ impl TenantContext {
             let mut waited = false;
             loop {
                 if waited {
-                    let fallback = if tenantry.registry_listener_connected() {
+                    let fallback = if tenantry.stats().await.listener_connected {
                         REVOKE_POLL_LISTENING
                     } else {
                         REVOKE_POLL_DEAF

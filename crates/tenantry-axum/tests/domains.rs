@@ -11,6 +11,7 @@ async fn non_primary_domains_redirect_to_the_primary_one() {
     let (_db, tenantry) = setup().await;
     tenant(&tenantry, "acme").await;
     tenantry
+        .admin()
         .add_domain("acme", "acme-old.example.com", false)
         .await
         .unwrap();
@@ -44,6 +45,7 @@ async fn non_primary_domains_redirect_to_the_primary_one() {
 
     // Make the other domain primary: the redirect turns around (cache invalidated).
     tenantry
+        .admin()
         .set_primary_domain("acme-old.example.com")
         .await
         .unwrap();
@@ -57,6 +59,7 @@ async fn without_the_option_every_domain_is_served() {
     let (_db, tenantry) = setup().await;
     tenant(&tenantry, "acme").await;
     tenantry
+        .admin()
         .add_domain("acme", "acme-old.example.com", false)
         .await
         .unwrap();
@@ -72,7 +75,7 @@ async fn without_the_option_every_domain_is_served() {
 async fn canonical_urls() {
     let (_db, tenantry) = setup().await;
     tenant(&tenantry, "acme").await;
-    let acme = tenantry.tenant("acme").await.unwrap();
+    let acme = tenantry.admin().tenant("acme").await.unwrap();
     let urls = TenantUrls::new();
     assert_eq!(
         urls.base_url(&acme).as_deref(),

@@ -231,7 +231,7 @@ async fn sign_up(
     if let Some(data) = form.get("data") {
         new = new.data(data).expect("JSON is JSON");
     }
-    tenantry.create_tenant(new).await?;
+    tenantry.admin().create_tenant(new).await?;
     Ok(StatusCode::CREATED)
 }
 
@@ -315,5 +315,5 @@ async fn sign_up_mistakes_are_4xx_not_500() {
         assert_eq!(got, status, "{body}: {text}");
         assert!(text.starts_with(message), "{body}: {text}");
     }
-    assert_eq!(tenantry.tenants().await.unwrap().len(), 1);
+    assert_eq!(tenantry.admin().tenants().await.unwrap().len(), 1);
 }

@@ -19,13 +19,18 @@ async fn a_missing_extra_schema_is_a_clear_start_up_error() {
         .connect(db.url())
         .await
         .unwrap();
-    let err = tenantry.migrate_shared().await.unwrap_err().to_string();
+    let err = tenantry
+        .fleet()
+        .migrate_shared()
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("\"extensions\"") && err.contains("\"postgis\""),
         "{err}"
     );
     assert!(err.contains("do not exist"), "{err}");
-    assert!(tenantry.verify_extra_search_path().await.is_err());
+    assert!(tenantry.fleet().verify_extra_search_path().await.is_err());
 }
 
 #[tokio::test]
@@ -53,10 +58,11 @@ async fn extensions_schema_serves_every_tenant() {
         .await
         .unwrap();
     // The shared migration creates the schema, then the check passes.
-    tenantry.migrate_shared().await.unwrap();
-    tenantry.verify_extra_search_path().await.unwrap();
+    tenantry.fleet().migrate_shared().await.unwrap();
+    tenantry.fleet().verify_extra_search_path().await.unwrap();
     for name in ["acme", "globex"] {
         tenantry
+            .admin()
             .create_tenant(NewTenant::new(name, format!("{name}.localhost")))
             .await
             .unwrap();

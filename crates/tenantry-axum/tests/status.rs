@@ -29,6 +29,7 @@ async fn suspended_and_maintenance_by_host_and_subfolder() {
     assert_eq!(s.json("acme.localhost", "/whoami").await["tenant"], "acme");
 
     tenantry
+        .admin()
         .set_status("acme", TenantStatus::Suspended)
         .await
         .unwrap();
@@ -42,6 +43,7 @@ async fn suspended_and_maintenance_by_host_and_subfolder() {
     }
 
     tenantry
+        .admin()
         .set_status("acme", TenantStatus::Maintenance)
         .await
         .unwrap();
@@ -55,6 +57,7 @@ async fn suspended_and_maintenance_by_host_and_subfolder() {
     }
 
     tenantry
+        .admin()
         .set_status("acme", TenantStatus::Active)
         .await
         .unwrap();
@@ -80,6 +83,7 @@ async fn custom_status_pages() {
     });
     let s = Server::start(app).await;
     tenantry
+        .admin()
         .set_status("acme", TenantStatus::Suspended)
         .await
         .unwrap();
@@ -91,6 +95,7 @@ async fn custom_status_pages() {
         "acme is suspended: contact billing"
     );
     tenantry
+        .admin()
         .set_status("acme", TenantStatus::Maintenance)
         .await
         .unwrap();
@@ -133,7 +138,7 @@ async fn a_status_change_reaches_another_instance_within_a_second() {
         (TenantStatus::Maintenance, 503),
         (TenantStatus::Active, 200),
     ] {
-        tenantry_a.set_status("acme", status).await.unwrap();
+        tenantry_a.admin().set_status("acme", status).await.unwrap();
         let seen = eventually(Duration::from_secs(1), async || {
             let by_host = matches!(
                 tenantry_b.resolve_host("acme.localhost").await,

@@ -31,7 +31,7 @@ async fn connect(db: &TestDb, lab: &[(i64, &'static str, &'static str)]) -> Tena
 }
 
 async fn tables(tenantry: &Tenantry, schema: &str) -> Vec<String> {
-    let mut tx = tenantry.begin_schema(schema).await.unwrap();
+    let mut tx = tenantry.admin().begin_schema(schema).await.unwrap();
     sqlx::query_scalar(
         "SELECT table_name::text FROM information_schema.tables \
          WHERE table_schema = current_schema() AND table_name NOT LIKE '\\_%' ORDER BY 1",
@@ -53,7 +53,7 @@ async fn samples(tenant: CurrentTenant, mut db: TenantDb) -> String {
 async fn each_type_has_its_router_and_migrations() {
     let db = TestDb::new().await;
     let tenantry = connect(&db, &lab_v1()).await;
-    tenantry.migrate_shared().await.unwrap();
+    tenantry.fleet().migrate_shared().await.unwrap();
     for (name, ty) in [
         ("acme", None),
         ("lab1", Some("lab")),
@@ -63,9 +63,10 @@ async fn each_type_has_its_router_and_migrations() {
         if let Some(ty) = ty {
             new = new.tenant_type(ty);
         }
-        tenantry.create_tenant(new).await.unwrap();
+        tenantry.admin().create_tenant(new).await.unwrap();
     }
     let err = tenantry
+        .admin()
         .create_tenant(NewTenant::new("x", "x.localhost").tenant_type("garage"))
         .await
         .unwrap_err();
@@ -104,7 +105,11 @@ async fn each_type_has_its_router_and_migrations() {
     let mut lab_v2 = lab_v1();
     lab_v2.push((3, "instruments", "CREATE TABLE instruments (id INT)"));
     let upgraded = connect(&db, &lab_v2).await;
-    let report = upgraded.migrate_tenants(Default::default()).await.unwrap();
+    let report = upgraded
+        .fleet()
+        .migrate_tenants(Default::default())
+        .await
+        .unwrap();
     assert!(report.is_ok());
     assert_eq!(report.migrated(), 1);
     assert_eq!(

@@ -204,8 +204,8 @@ pub(crate) async fn run(
     args: ArgMatches,
 ) -> Result<ExitCode> {
     let tenants = match target {
-        Target::One(name) => vec![t.tenant(&name).await?],
-        Target::All => t.tenants().await?,
+        Target::One(name) => vec![t.admin().tenant(&name).await?],
+        Target::All => t.admin().tenants().await?,
     };
     let name = &command.name;
     if tenants.is_empty() {

@@ -26,8 +26,8 @@ struct Output {
 /// Runs `tenantry exec`.
 pub(crate) async fn run(t: &Tenantry, args: &ExecArgs) -> Result<ExitCode> {
     let tenants = match &args.schema {
-        Some(schema) => vec![t.tenant(schema).await?],
-        None => t.tenants().await?,
+        Some(schema) => vec![t.admin().tenant(schema).await?],
+        None => t.admin().tenants().await?,
     };
     if tenants.is_empty() {
         outln!("no tenants");

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
-use tenantry_sqlx::{Error, MigrateOptions, PlannedSchema, SchemaResult, SharedPlan, Tenantry};
+use tenantry_sqlx::{Error, MigrateOptions, PendingShared, PlannedSchema, SchemaResult, Tenantry};
 
 use crate::cli::MigrateArgs;
 use crate::output::outln;
@@ -17,7 +17,7 @@ pub(crate) const EXIT_PENDING: u8 = 2;
 
 /// What is pending, read from the migration tables and the ledger.
 struct Plan {
-    shared: Option<SharedPlan>,
+    shared: Option<PendingShared>,
     /// (tenant schemas in scope, schemas the ledger says are pending); None when not in scope.
     tenants: Option<(usize, Vec<PlannedSchema>)>,
 }
@@ -42,7 +42,7 @@ pub(crate) async fn run(t: &Tenantry, args: &MigrateArgs) -> Result<ExitCode> {
     let do_tenants = !args.shared;
     let shared_schema = t.config().shared_schema.clone();
 
-    let shared_plan = t.plan_shared().await?;
+    let shared_plan = t.fleet().plan_shared().await?;
     let tenants = if !do_tenants {
         None
     } else if !shared_plan.registry_installed {
@@ -55,6 +55,7 @@ pub(crate) async fn run(t: &Tenantry, args: &MigrateArgs) -> Result<ExitCode> {
         Some((0, Vec::new()))
     } else {
         let (total, pending) = t
+            .fleet()
             .plan_tenants(args.schema.as_deref(), args.ignore_ledger)
             .await?;
         if let Some(only) = &args.schema
@@ -113,7 +114,7 @@ pub(crate) async fn run(t: &Tenantry, args: &MigrateArgs) -> Result<ExitCode> {
         && !shared.is_empty()
     {
         let start = Instant::now();
-        match t.migrate_shared().await {
+        match t.fleet().migrate_shared().await {
             Ok(applied) => {
                 if !shared.registry_pending.is_empty() {
                     outln!(
@@ -184,7 +185,7 @@ async fn migrate_tenants(t: &Tenantry, args: &MigrateArgs, pending: usize) -> Re
     if let Some(jobs) = args.jobs {
         options.jobs = jobs.into();
     }
-    let report = t.migrate_tenants(options).await;
+    let report = t.fleet().migrate_tenants(options).await;
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }

@@ -28,6 +28,7 @@ struct TenantView {
 
 async fn view(t: &Tenantry, tenant: Tenant) -> Result<TenantView> {
     let domains = t
+        .admin()
         .domains(&tenant.schema)
         .await?
         .into_iter()
@@ -62,7 +63,7 @@ pub(crate) async fn tenant(t: &Tenantry, cmd: &TenantCommand) -> Result<()> {
             if let Some(data) = data {
                 new.data = serde_json::from_str(data).context("--data is not valid JSON")?;
             }
-            let tenant = t.create_tenant(new).await?;
+            let tenant = t.admin().create_tenant(new).await?;
             outln!(
                 "created tenant {} (type {}, domain {})",
                 tenant.schema,
@@ -71,7 +72,7 @@ pub(crate) async fn tenant(t: &Tenantry, cmd: &TenantCommand) -> Result<()> {
             );
         }
         TenantCommand::List { json } => {
-            let tenants = t.tenants().await?;
+            let tenants = t.admin().tenants().await?;
             if *json {
                 let views: Vec<TenantView> = futures::stream::iter(tenants)
                     .map(|tenant| view(t, tenant))
@@ -101,7 +102,7 @@ pub(crate) async fn tenant(t: &Tenantry, cmd: &TenantCommand) -> Result<()> {
             }
         }
         TenantCommand::Show { name, json } => {
-            let v = view(t, t.tenant(name).await?).await?;
+            let v = view(t, t.admin().tenant(name).await?).await?;
             if *json {
                 outln!("{}", serde_json::to_string_pretty(&v)?);
             } else {
@@ -124,7 +125,7 @@ pub(crate) async fn tenant(t: &Tenantry, cmd: &TenantCommand) -> Result<()> {
             yes,
         } => {
             // An unknown tenant fails before anything is asked.
-            let tenant = t.tenant(name).await?;
+            let tenant = t.admin().tenant(name).await?;
             if !*yes {
                 let served_at = tenant.primary_domain.as_deref().unwrap_or("no domain");
                 let (action, question) = if *keep_schema {
@@ -149,7 +150,7 @@ pub(crate) async fn tenant(t: &Tenantry, cmd: &TenantCommand) -> Result<()> {
             } else {
                 SchemaOnDelete::Drop
             };
-            t.delete_tenant(name, on_delete).await?;
+            t.admin().delete_tenant(name, on_delete).await?;
             if *keep_schema {
                 outln!("deleted tenant {name} (schema {name} kept)");
             } else {
@@ -169,7 +170,7 @@ pub(crate) async fn tenant(t: &Tenantry, cmd: &TenantCommand) -> Result<()> {
             if let Some(data) = data {
                 new.data = serde_json::from_str(data).context("--data is not valid JSON")?;
             }
-            let adopted = t.adopt_tenant(new).await?;
+            let adopted = t.admin().adopt_tenant(new).await?;
             let applied = if adopted.applied.is_empty() {
                 "its migrations were up to date".to_owned()
             } else {
@@ -191,7 +192,7 @@ pub(crate) async fn tenant(t: &Tenantry, cmd: &TenantCommand) -> Result<()> {
             );
         }
         TenantCommand::Rename { old, new } => {
-            t.rename_tenant(old, new).await?;
+            t.admin().rename_tenant(old, new).await?;
             outln!("renamed tenant {old} to {new}");
         }
         TenantCommand::Suspend { name } => status(t, name, TenantStatus::Suspended).await?,
@@ -202,7 +203,7 @@ pub(crate) async fn tenant(t: &Tenantry, cmd: &TenantCommand) -> Result<()> {
 }
 
 async fn status(t: &Tenantry, name: &str, status: TenantStatus) -> Result<()> {
-    t.set_status(name, status).await?;
+    t.admin().set_status(name, status).await?;
     let state = match status {
         TenantStatus::Maintenance => "in maintenance",
         other => other.as_str(),
@@ -219,24 +220,24 @@ pub(crate) async fn domain(t: &Tenantry, cmd: &DomainCommand) -> Result<()> {
             host,
             primary,
         } => {
-            t.add_domain(name, host, *primary).await?;
+            t.admin().add_domain(name, host, *primary).await?;
             outln!(
                 "added domain {host} to tenant {name}{}",
                 if *primary { " (primary)" } else { "" }
             );
         }
         DomainCommand::Remove { host } => {
-            t.remove_domain(host).await?;
+            t.admin().remove_domain(host).await?;
             outln!("removed domain {host}");
         }
         DomainCommand::SetPrimary { host } => {
-            t.set_primary_domain(host).await?;
+            t.admin().set_primary_domain(host).await?;
             outln!("{host} is now its tenant's primary domain");
         }
         DomainCommand::List { name, json } => {
             // Distinguish "no such tenant" from "no domains".
-            t.tenant(name).await?;
-            let domains = t.domains(name).await?;
+            t.admin().tenant(name).await?;
+            let domains = t.admin().domains(name).await?;
             if *json {
                 outln!("{}", serde_json::to_string_pretty(&domains)?);
             } else {

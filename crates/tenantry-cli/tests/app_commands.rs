@@ -32,9 +32,10 @@ async fn setup(db: &TestDb) -> Tenantry {
         .connect(db.url())
         .await
         .unwrap();
-    t.migrate_shared().await.unwrap();
+    t.fleet().migrate_shared().await.unwrap();
     for name in ["a", "b", "c"] {
-        t.create_tenant(NewTenant::new(name, format!("{name}.test")))
+        t.admin()
+            .create_tenant(NewTenant::new(name, format!("{name}.test")))
             .await
             .unwrap();
     }
@@ -66,7 +67,7 @@ fn stamp() -> AppCommand {
 }
 
 async fn notes(t: &Tenantry, schema: &str) -> Vec<String> {
-    let tenant = Arc::new(t.tenant(schema).await.unwrap());
+    let tenant = Arc::new(t.admin().tenant(schema).await.unwrap());
     let mut tx = t.begin(&tenant).await.unwrap();
     let titles = sqlx::query_scalar("SELECT title FROM notes ORDER BY id")
         .fetch_all(&mut *tx)

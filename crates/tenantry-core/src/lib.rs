@@ -7,7 +7,9 @@
 mod host;
 mod names;
 mod tenant;
+mod validated;
 
 pub use host::{HostError, HostPolicy, normalize_host};
 pub use names::{NameError, quote_ident, quote_literal, validate_domain, validate_schema_name};
 pub use tenant::{Tenant, TenantStatus, TenantStatusParseError};
+pub use validated::{DomainName, SchemaName};

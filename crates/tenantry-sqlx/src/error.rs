@@ -175,7 +175,7 @@ pub enum Error {
     /// Loading a migration folder failed.
     #[error("migration folder: {0}")]
     MigrationSource(#[from] sqlx::migrate::MigrateError),
-    /// [`crate::Provision::Clone`] (or [`crate::Tenantry::fill_spares`]) needs the tenant
+    /// [`crate::Provision::Clone`] (or [`crate::Fleet::fill_spares`]) needs the tenant
     /// type's template, and it can't be cloned (e.g. its migrations create something the clone
     /// plan does not reproduce).
     #[error("cannot clone tenant type {tenant_type:?}'s template: {reason}")]
@@ -307,5 +307,30 @@ pub(crate) fn json_kind(value: &serde_json::Value) -> &'static str {
         serde_json::Value::String(_) => "a string",
         serde_json::Value::Array(_) => "an array",
         serde_json::Value::Object(_) => "an object",
+    }
+}
+
+/// Unique violations (23505) and duplicate schemas (42P06), found only once the statement ran
+/// (a concurrent creation won), become `conflict()`; other errors stay database errors.
+pub(crate) fn conflict_or(e: sqlx::Error, conflict: impl FnOnce() -> Error) -> Error {
+    if let sqlx::Error::Database(db) = &e
+        && matches!(db.code().as_deref(), Some("23505" | "42P06"))
+    {
+        return conflict();
+    }
+    Error::Database(e)
+}
+
+/// The tenant name is taken (a concurrent creation won).
+pub(crate) fn name_taken(schema: &str) -> Error {
+    Error::TenantNameTaken {
+        schema: schema.to_owned(),
+    }
+}
+
+/// The domain is taken (a concurrent change won).
+pub(crate) fn domain_taken(domain: &str) -> Error {
+    Error::DomainTaken {
+        domain: domain.to_owned(),
     }
 }

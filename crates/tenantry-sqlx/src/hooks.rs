@@ -12,6 +12,37 @@ use crate::error::BoxError;
 /// Each hook runs *inside* the transaction of the operation, with `search_path` set to the
 /// tenant's schema followed by the shared schema: an error from a hook rolls the whole operation
 /// back (a failed seed leaves no schema and no row behind).
+///
+/// ```no_run
+/// use tenantry_sqlx::{BoxError, Tenant, TenantHooks, Tenantry, async_trait};
+///
+/// struct Seed;
+///
+/// #[async_trait]
+/// impl TenantHooks for Seed {
+///     async fn after_create(
+///         &self,
+///         tenant: &Tenant,
+///         conn: &mut sqlx::PgConnection,
+///     ) -> Result<(), BoxError> {
+///         // `search_path` is the new tenant's schema: no schema name in the SQL.
+///         sqlx::query("INSERT INTO settings (name, value) VALUES ('welcome', $1)")
+///             .bind(format!("Welcome to {}", tenant.display_name))
+///             .execute(conn)
+///             .await?;
+///         Ok(())
+///     }
+/// }
+///
+/// # async fn demo() -> tenantry_sqlx::Result<()> {
+/// let tenantry = Tenantry::builder()
+///     .tenant_migrations("migrations/tenant")
+///     .hooks(Seed)
+///     .connect("postgres://localhost/app")
+///     .await?;
+/// # Ok(())
+/// # }
+/// ```
 #[async_trait]
 pub trait TenantHooks: Send + Sync + 'static {
     /// After a tenant's schema has been created and migrated and its rows inserted: seed data.

@@ -8,41 +8,77 @@
 //! * [`Tenantry::session`] -> [`TenantConn`]: a session-scoped connection, reset on release and
 //!   closed if dropped unreleased.
 //!
-//! The life cycle ([`Tenantry::create_tenant`], [`Tenantry::delete_tenant`], ...) and
-//! migrations ([`Tenantry::migrate_shared`], [`Tenantry::migrate_tenants`]) are atomic per
-//! tenant schema.
+//! The rest is grouped so the request path stays short: [`Tenantry::admin`] ([`Admin`]: the
+//! tenant life cycle, domains, registry reads, roles), [`Tenantry::fleet`] ([`Fleet`]:
+//! migrations, templates, spares) and [`Tenantry::stats`] ([`Stats`]: diagnostics). The life
+//! cycle ([`Admin::create_tenant`], [`Admin::delete_tenant`], ...) and migrations
+//! ([`Fleet::migrate_shared`], [`Fleet::migrate_tenants`]) are atomic per tenant schema.
+//!
+//! ```no_run
+//! # async fn demo() -> tenantry_sqlx::Result<()> {
+//! use tenantry_sqlx::{NewTenant, Tenantry};
+//!
+//! let tenantry = Tenantry::builder()
+//!     .tenant_migrations("migrations/tenant")
+//!     .connect("postgres://localhost/app")
+//!     .await?;
+//! tenantry.fleet().migrate_shared().await?;
+//! let acme = tenantry
+//!     .admin()
+//!     .create_tenant(NewTenant::new("acme", "acme.example.com"))
+//!     .await?;
+//! let mut tx = tenantry.begin(&std::sync::Arc::new(acme)).await?;
+//! sqlx::query("SELECT 1").execute(&mut tx).await?;
+//! tx.commit().await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Where things are: `request/` (the request path: scoped `BEGIN`, access types, shards,
+//! statement tagging), `resolve/` (host -> tenant cache and registry listener), `registry/`
+//! (Tenantry's own tables, SQL in files), `admin/` (tenants, domains, roles), `migrate/` (sets,
+//! ledger, shared schema, fleet), `provision/` (templates, clone scripts, spares), `sql.rs`
+//! (quoting and lock statements), `config.rs` and `builder.rs` (settings and construction),
+//! `handle.rs` (the handle itself), `groups.rs` (`admin()`, `fleet()`), `stats.rs`.
 
 #![warn(missing_docs)]
 
-mod adopt;
+mod admin;
+mod builder;
+mod config;
 mod context;
 mod error;
-mod fleet;
+mod groups;
 mod handle;
 mod hooks;
-mod lifecycle;
-mod lookup;
 mod migrate;
-mod plans;
 mod provision;
 mod registry;
+mod request;
 mod resolve;
-mod scoped;
-mod shards;
+mod sql;
+mod stats;
 
-pub use adopt::AdoptedTenant;
+pub use admin::{AdoptedTenant, MAX_DISPLAY_NAME_CHARS, NewTenant, SchemaOnDelete};
 pub use async_trait::async_trait;
+pub use builder::TenantryBuilder;
+pub use config::{
+    Config, DEFAULT_LIFECYCLE_WAIT, DEFAULT_TENANT_IDLE_TIMEOUT, DEFAULT_TENANT_PLANS,
+    DEFAULT_TENANT_TYPE,
+};
 pub use context::{current_tenant, scope, sync_scope};
 pub use error::{BoxError, Error, Result};
-pub use fleet::{FleetReport, MigrateOptions, PlannedSchema, SchemaResult, SharedPlan};
-pub use handle::{
-    Config, DEFAULT_TENANT_PLANS, DEFAULT_TENANT_TYPE, Resolution, ResolveError, Tenantry,
-    TenantryBuilder,
-};
+pub use groups::{Admin, Fleet};
+pub use handle::Tenantry;
 pub use hooks::{NoHooks, TenantHooks};
-pub use lifecycle::{MAX_DISPLAY_NAME_CHARS, NewTenant, SchemaOnDelete};
-pub use migrate::{MIGRATIONS_TABLE, MigrationSet, SchemaOutcome};
+pub use migrate::{
+    FleetReport, MIGRATIONS_TABLE, MigrateOptions, MigrationSet, PendingShared, PlannedSchema,
+    SchemaOutcome, SchemaResult,
+};
 pub use provision::{Provision, template_schema};
 pub use registry::{DomainRecord, NOTIFY_CHANNEL};
-pub use scoped::{PublicTx, TenantConn, TenantTx};
+pub use request::access::{PublicTx, TenantTx};
+pub use request::session::TenantConn;
+pub use resolve::{Resolution, ResolveError};
+pub use stats::Stats;
 pub use tenantry_core::{Tenant, TenantStatus};

@@ -56,12 +56,12 @@ async fn handle(
         b = b.tenant_roles(db.role_prefix());
     }
     let t = b.connect(db.url()).await.unwrap();
-    t.migrate_shared().await.unwrap();
+    t.fleet().migrate_shared().await.unwrap();
     t
 }
 
 async fn note(t: &Tenantry, schema: &str, title: &str) {
-    let tenant = Arc::new(t.tenant(schema).await.unwrap());
+    let tenant = Arc::new(t.admin().tenant(schema).await.unwrap());
     let mut tx = t.begin(&tenant).await.unwrap();
     sqlx::query("INSERT INTO notes (title) VALUES ($1)")
         .bind(title)
@@ -72,7 +72,7 @@ async fn note(t: &Tenantry, schema: &str, title: &str) {
 }
 
 async fn titles(t: &Tenantry, schema: &str) -> Vec<String> {
-    let tenant = Arc::new(t.tenant(schema).await.unwrap());
+    let tenant = Arc::new(t.admin().tenant(schema).await.unwrap());
     let mut tx = t.begin(&tenant).await.unwrap();
     let titles = sqlx::query_scalar("SELECT title FROM notes ORDER BY id")
         .fetch_all(&mut *tx)
@@ -108,17 +108,22 @@ async fn registered(pool: &PgPool, schema: &str) -> (bool, bool, bool) {
 async fn kept_schema_comes_back_with_its_rows() {
     let db = TestDb::new().await;
     let t = handle(&db, &[(1, "notes", NOTES)], false).await;
-    t.create_tenant(NewTenant::new("acme", "acme.test"))
+    t.admin()
+        .create_tenant(NewTenant::new("acme", "acme.test"))
         .await
         .unwrap();
     note(&t, "acme", "kept note").await;
-    t.delete_tenant("acme", SchemaOnDelete::Keep).await.unwrap();
+    t.admin()
+        .delete_tenant("acme", SchemaOnDelete::Keep)
+        .await
+        .unwrap();
     assert!(matches!(
-        t.tenant("acme").await,
+        t.admin().tenant("acme").await,
         Err(Error::TenantNotFound(_))
     ));
 
     let adopted = t
+        .admin()
         .adopt_tenant(NewTenant::new("acme", "acme.example").display_name("Acme again"))
         .await
         .unwrap();
@@ -137,7 +142,7 @@ async fn kept_schema_comes_back_with_its_rows() {
     // Served again by its new domain; and the ledger knows it (migrate has nothing to do).
     let pool = t.raw_pool();
     assert_eq!(registered(pool, "acme").await, (true, true, true));
-    let (_, pending) = t.plan_tenants(None, false).await.unwrap();
+    let (_, pending) = t.fleet().plan_tenants(None, false).await.unwrap();
     assert!(pending.is_empty(), "{pending:?}");
     t.close().await;
 }
@@ -146,10 +151,12 @@ async fn kept_schema_comes_back_with_its_rows() {
 async fn pending_migrations_are_applied_in_the_same_transaction() {
     let db = TestDb::new().await;
     let old = handle(&db, &[(1, "notes", NOTES)], false).await;
-    old.create_tenant(NewTenant::new("acme", "acme.test"))
+    old.admin()
+        .create_tenant(NewTenant::new("acme", "acme.test"))
         .await
         .unwrap();
-    old.delete_tenant("acme", SchemaOnDelete::Keep)
+    old.admin()
+        .delete_tenant("acme", SchemaOnDelete::Keep)
         .await
         .unwrap();
     old.close().await;
@@ -166,6 +173,7 @@ async fn pending_migrations_are_applied_in_the_same_transaction() {
     )
     .await;
     let err = broken
+        .admin()
         .adopt_tenant(NewTenant::new("acme", "acme.test"))
         .await
         .unwrap_err();
@@ -181,6 +189,7 @@ async fn pending_migrations_are_applied_in_the_same_transaction() {
 
     let new = handle(&db, &[(1, "notes", NOTES), (2, "tags", TAGS)], false).await;
     let adopted = new
+        .admin()
         .adopt_tenant(NewTenant::new("acme", "acme.test"))
         .await
         .unwrap();
@@ -194,12 +203,14 @@ async fn refusals_name_the_problem_and_leave_nothing_behind() {
     let db = TestDb::new().await;
     let t = handle(&db, &[(1, "notes", NOTES)], false).await;
     let pool = t.raw_pool().clone();
-    t.create_tenant(NewTenant::new("acme", "acme.test"))
+    t.admin()
+        .create_tenant(NewTenant::new("acme", "acme.test"))
         .await
         .unwrap();
 
     // Missing schema.
     let err = t
+        .admin()
         .adopt_tenant(NewTenant::new("ghost", "ghost.test"))
         .await
         .unwrap_err();
@@ -210,6 +221,7 @@ async fn refusals_name_the_problem_and_leave_nothing_behind() {
 
     // Already a tenant's.
     let err = t
+        .admin()
         .adopt_tenant(NewTenant::new("acme", "other.test"))
         .await
         .unwrap_err();
@@ -228,6 +240,7 @@ async fn refusals_name_the_problem_and_leave_nothing_behind() {
         .await
         .unwrap();
     let err = t
+        .admin()
         .adopt_tenant(NewTenant::new("plain", "plain.test"))
         .await
         .unwrap_err();
@@ -247,11 +260,16 @@ async fn refusals_name_the_problem_and_leave_nothing_behind() {
     );
 
     // A schema of another type: its history holds a migration `default` does not have.
-    t.create_tenant(NewTenant::new("lab1", "lab1.test").tenant_type("lab"))
+    t.admin()
+        .create_tenant(NewTenant::new("lab1", "lab1.test").tenant_type("lab"))
         .await
         .unwrap();
-    t.delete_tenant("lab1", SchemaOnDelete::Keep).await.unwrap();
+    t.admin()
+        .delete_tenant("lab1", SchemaOnDelete::Keep)
+        .await
+        .unwrap();
     let err = t
+        .admin()
         .adopt_tenant(NewTenant::new("lab1", "lab1.test"))
         .await
         .unwrap_err();
@@ -263,15 +281,20 @@ async fn refusals_name_the_problem_and_leave_nothing_behind() {
     assert_eq!(versions(&pool, "lab1").await, [7], "nothing applied");
 
     // A changed migration (checksum mismatch).
-    t.create_tenant(NewTenant::new("old", "old.test"))
+    t.admin()
+        .create_tenant(NewTenant::new("old", "old.test"))
         .await
         .unwrap();
-    t.delete_tenant("old", SchemaOnDelete::Keep).await.unwrap();
+    t.admin()
+        .delete_tenant("old", SchemaOnDelete::Keep)
+        .await
+        .unwrap();
     sqlx::query("UPDATE old._sqlx_migrations SET checksum = '\\x00'::bytea")
         .execute(&pool)
         .await
         .unwrap();
     let err = t
+        .admin()
         .adopt_tenant(NewTenant::new("old", "old.test"))
         .await
         .unwrap_err();
@@ -281,16 +304,22 @@ async fn refusals_name_the_problem_and_leave_nothing_behind() {
     );
 
     // A taken domain, a reserved name.
-    t.create_tenant(NewTenant::new("kept", "kept.test"))
+    t.admin()
+        .create_tenant(NewTenant::new("kept", "kept.test"))
         .await
         .unwrap();
-    t.delete_tenant("kept", SchemaOnDelete::Keep).await.unwrap();
+    t.admin()
+        .delete_tenant("kept", SchemaOnDelete::Keep)
+        .await
+        .unwrap();
     let err = t
+        .admin()
         .adopt_tenant(NewTenant::new("kept", "acme.test"))
         .await
         .unwrap_err();
     assert!(matches!(&err, Error::DomainTaken { .. }), "{err:?}");
     let err = t
+        .admin()
         .adopt_tenant(NewTenant::new("public", "pub.test"))
         .await
         .unwrap_err();
@@ -304,10 +333,12 @@ async fn refusals_name_the_problem_and_leave_nothing_behind() {
         );
     }
     // The refused ones still adopt fine under the right type.
-    t.adopt_tenant(NewTenant::new("lab1", "lab1.test").tenant_type("lab"))
+    t.admin()
+        .adopt_tenant(NewTenant::new("lab1", "lab1.test").tenant_type("lab"))
         .await
         .unwrap();
-    t.adopt_tenant(NewTenant::new("kept", "kept.test"))
+    t.admin()
+        .adopt_tenant(NewTenant::new("kept", "kept.test"))
         .await
         .unwrap();
     t.close().await;
@@ -317,15 +348,20 @@ async fn refusals_name_the_problem_and_leave_nothing_behind() {
 async fn role_mode_gives_the_adopted_tenant_its_role() {
     let db = TestDb::new().await;
     let t = handle(&db, &[(1, "notes", NOTES)], true).await;
-    t.create_tenant(NewTenant::new("acme", "acme.test"))
+    t.admin()
+        .create_tenant(NewTenant::new("acme", "acme.test"))
         .await
         .unwrap();
-    t.create_tenant(NewTenant::new("beta", "beta.test"))
+    t.admin()
+        .create_tenant(NewTenant::new("beta", "beta.test"))
         .await
         .unwrap();
     note(&t, "acme", "kept").await;
-    t.delete_tenant("acme", SchemaOnDelete::Keep).await.unwrap();
-    let role = t.tenant_role("acme").unwrap();
+    t.admin()
+        .delete_tenant("acme", SchemaOnDelete::Keep)
+        .await
+        .unwrap();
+    let role = t.admin().tenant_role("acme").unwrap();
     let role_exists = |pool: PgPool, role: String| async move {
         sqlx::query_scalar::<_, bool>("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)")
             .bind(role)
@@ -335,12 +371,13 @@ async fn role_mode_gives_the_adopted_tenant_its_role() {
     };
     assert!(!role_exists(t.raw_pool().clone(), role.clone()).await);
 
-    t.adopt_tenant(NewTenant::new("acme", "acme.test"))
+    t.admin()
+        .adopt_tenant(NewTenant::new("acme", "acme.test"))
         .await
         .unwrap();
     assert!(role_exists(t.raw_pool().clone(), role.clone()).await);
     // Scoped access runs as the role, owns its (kept) tables, and can't read another tenant.
-    let tenant = Arc::new(t.tenant("acme").await.unwrap());
+    let tenant = Arc::new(t.admin().tenant("acme").await.unwrap());
     let mut tx = t.begin(&tenant).await.unwrap();
     let (user, notes): (String, i64) =
         sqlx::query_as("SELECT current_user::text, (SELECT count(*) FROM notes)")

@@ -13,12 +13,13 @@ use tenantry_testing::TestDb;
 use support::{catalog_snapshot, demo_set_with, demo_tenantry};
 
 async fn create(t: &Tenantry, schema: &str, provision: Provision) -> Tenant {
-    t.create_tenant(
-        NewTenant::new(schema, format!("{}.example.com", schema.replace('_', "-")))
-            .provision(provision),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("create {schema}: {e}"))
+    t.admin()
+        .create_tenant(
+            NewTenant::new(schema, format!("{}.example.com", schema.replace('_', "-")))
+                .provision(provision),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("create {schema}: {e}"))
 }
 
 async fn scalar_i64(t: &Tenantry, sql: &'static str) -> i64 {
@@ -45,7 +46,10 @@ async fn cloned_schema_equals_migrated_schema() {
     let db = TestDb::new().await;
     let t = demo_tenantry(db.url(), demo_set_with(&[]).await).await;
     assert_eq!(
-        t.refresh_template("default").await.expect("template"),
+        t.fleet()
+            .refresh_template("default")
+            .await
+            .expect("template"),
         Ok(())
     );
 
@@ -112,10 +116,14 @@ async fn clone_takes_later_migrations_and_template_is_rebuilt() {
     )])
     .await;
     let v2 = demo_tenantry(db.url(), set_v2.clone()).await;
-    let (_, plan) = v2.plan_tenants(None, false).await.unwrap();
+    let (_, plan) = v2.fleet().plan_tenants(None, false).await.unwrap();
     assert_eq!(plan.len(), 1);
     assert_eq!(plan[0].pending_versions, vec![6]);
-    let report = v2.migrate_tenants(MigrateOptions::default()).await.unwrap();
+    let report = v2
+        .fleet()
+        .migrate_tenants(MigrateOptions::default())
+        .await
+        .unwrap();
     assert!(report.is_ok(), "{report:?}");
     assert_eq!(report.results[0].result.as_ref().unwrap().applied, vec![6]);
 
@@ -136,7 +144,7 @@ async fn clone_takes_later_migrations_and_template_is_rebuilt() {
         &catalog_snapshot(db.url(), "zz_early").await,
         &catalog_snapshot(db.url(), "zz_late").await,
     );
-    let (_, plan) = v2.plan_tenants(None, false).await.unwrap();
+    let (_, plan) = v2.fleet().plan_tenants(None, false).await.unwrap();
     assert!(plan.is_empty(), "{plan:?}");
 }
 
@@ -207,6 +215,7 @@ async fn failed_clone_creation_leaves_nothing() {
         .await
         .unwrap();
     let err = t
+        .admin()
         .create_tenant(NewTenant::new("doomed", "doomed.example.com").provision(Provision::Clone))
         .await
         .expect_err("hook fails");
@@ -243,11 +252,17 @@ async fn unsupported_template_falls_back_to_migrating() {
         "CREATE TYPE status AS ENUM ('a', 'b'); CREATE TABLE things (s status);",
     )]);
     let t = demo_tenantry(db.url(), set).await;
-    let why = t.refresh_template("default").await.unwrap().unwrap_err();
+    let why = t
+        .fleet()
+        .refresh_template("default")
+        .await
+        .unwrap()
+        .unwrap_err();
     assert!(why.contains("type status"), "{why}");
     create(&t, "auto", Provision::Auto).await;
     assert_eq!(scalar_i64(&t, "SELECT count(*) FROM auto.things").await, 0);
     let err = t
+        .admin()
         .create_tenant(NewTenant::new("forced", "forced.example.com").provision(Provision::Clone))
         .await
         .expect_err("clone refused");
@@ -258,6 +273,7 @@ async fn unsupported_template_falls_back_to_migrating() {
     );
     // Template names are reserved for tenants.
     let err = t
+        .admin()
         .create_tenant(NewTenant::new("tenantry_template", "tpl.example.com"))
         .await
         .expect_err("reserved");
@@ -268,9 +284,9 @@ async fn unsupported_template_falls_back_to_migrating() {
 async fn spares_are_claimed_by_sign_ups_and_equal_migrated_schemas() {
     let db = TestDb::new().await;
     let t = demo_tenantry(db.url(), demo_set_with(&[]).await).await;
-    assert_eq!(t.fill_spares("default", 2).await.unwrap(), 2);
+    assert_eq!(t.fleet().fill_spares("default", 2).await.unwrap(), 2);
     assert_eq!(
-        t.fill_spares("default", 2).await.unwrap(),
+        t.fleet().fill_spares("default", 2).await.unwrap(),
         0,
         "already full"
     );
@@ -286,7 +302,7 @@ async fn spares_are_claimed_by_sign_ups_and_equal_migrated_schemas() {
         &catalog_snapshot(db.url(), "from_spare").await,
         &catalog_snapshot(db.url(), "migrated").await,
     );
-    let (_, plan) = t.plan_tenants(None, false).await.unwrap();
+    let (_, plan) = t.fleet().plan_tenants(None, false).await.unwrap();
     assert!(plan.is_empty(), "{plan:?}");
 
     // After a migration change the remaining spare is stale: dropped, never claimed.
@@ -297,7 +313,7 @@ async fn spares_are_claimed_by_sign_ups_and_equal_migrated_schemas() {
     .await;
     create(&v2, "after_change", Provision::Auto).await;
     assert_eq!(scalar_i64(&t, spares).await, 1, "stale spare not claimed");
-    assert_eq!(v2.fill_spares("default", 1).await.unwrap(), 1);
+    assert_eq!(v2.fleet().fill_spares("default", 1).await.unwrap(), 1);
     assert_eq!(scalar_i64(&t, spares).await, 1, "stale spare replaced");
     assert_eq!(
         scalar_i64(
@@ -308,6 +324,7 @@ async fn spares_are_claimed_by_sign_ups_and_equal_migrated_schemas() {
         0
     );
     let err = t
+        .admin()
         .create_tenant(NewTenant::new("tenantry_spare_x", "x.example.com"))
         .await
         .expect_err("reserved prefix");

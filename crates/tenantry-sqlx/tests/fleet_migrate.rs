@@ -27,7 +27,7 @@ async fn handle(url: &str, list: &[(i64, &'static str, &'static str)]) -> Tenant
 async fn fleet(n: usize) -> (TestDb, Vec<String>) {
     let db = TestDb::new().await;
     let t = handle(db.url(), &[V1]).await;
-    t.migrate_shared().await.unwrap();
+    t.fleet().migrate_shared().await.unwrap();
     sqlx::query("CREATE TABLE public.applied (schema_name TEXT NOT NULL)")
         .execute(t.raw_pool())
         .await
@@ -35,7 +35,8 @@ async fn fleet(n: usize) -> (TestDb, Vec<String>) {
     let mut schemas = Vec::new();
     for i in 0..n {
         let s = format!("s{i:03}");
-        t.create_tenant(NewTenant::new(&s, format!("{s}.example.com")))
+        t.admin()
+            .create_tenant(NewTenant::new(&s, format!("{s}.example.com")))
             .await
             .unwrap();
         schemas.push(s);
@@ -65,7 +66,10 @@ async fn concurrent_runs_apply_each_migration_once() {
         jobs: 4,
         ..MigrateOptions::default()
     };
-    let (ra, rb) = tokio::join!(a.migrate_tenants(opts.clone()), b.migrate_tenants(opts));
+    let (ra, rb) = tokio::join!(
+        a.fleet().migrate_tenants(opts.clone()),
+        b.fleet().migrate_tenants(opts)
+    );
     let (ra, rb) = (ra.unwrap(), rb.unwrap());
     assert!(ra.is_ok() && rb.is_ok(), "{ra:?} {rb:?}");
     // Each schema was migrated by exactly one of the runs; the other found it done.
@@ -75,7 +79,7 @@ async fn concurrent_runs_apply_each_migration_once() {
         24
     );
     assert_eq!(count(&a, "SELECT count(*) FROM public.applied").await, 24);
-    let (_, plan) = a.plan_tenants(None, false).await.unwrap();
+    let (_, plan) = a.fleet().plan_tenants(None, false).await.unwrap();
     assert!(plan.is_empty());
 }
 
@@ -106,7 +110,7 @@ async fn killed_run_leaves_whole_schemas_and_next_run_resumes() {
     };
     let run = {
         let t = t.clone();
-        tokio::spawn(async move { t.migrate_tenants(opts).await })
+        tokio::spawn(async move { t.fleet().migrate_tenants(opts).await })
     };
     notify.notified().await;
     run.abort(); // killed with migrations in flight
@@ -152,9 +156,13 @@ async fn killed_run_leaves_whole_schemas_and_next_run_resumes() {
         "{done} schemas migrated before the kill"
     );
 
-    let (_, plan) = t.plan_tenants(None, false).await.unwrap();
+    let (_, plan) = t.fleet().plan_tenants(None, false).await.unwrap();
     assert_eq!(plan.len(), schemas.len() - done);
-    let report = t.migrate_tenants(MigrateOptions::default()).await.unwrap();
+    let report = t
+        .fleet()
+        .migrate_tenants(MigrateOptions::default())
+        .await
+        .unwrap();
     assert!(report.is_ok(), "{report:?}");
     assert_eq!(
         report.pending,
@@ -175,7 +183,11 @@ async fn failures_name_schema_migration_and_postgres_error() {
         .unwrap();
     let v2 = (2, "extra", "CREATE TABLE extra (id INT PRIMARY KEY);");
     let t = handle(db.url(), &[V1, v2]).await;
-    let report = t.migrate_tenants(MigrateOptions::default()).await.unwrap();
+    let report = t
+        .fleet()
+        .migrate_tenants(MigrateOptions::default())
+        .await
+        .unwrap();
     assert!(!report.is_ok());
     assert_eq!(report.migrated(), 2);
     let failures: Vec<_> = report.failures().collect();
@@ -206,7 +218,7 @@ async fn failures_name_schema_migration_and_postgres_error() {
         "{text}"
     );
     // The failed schema is untouched and still pending.
-    let (_, plan) = t.plan_tenants(None, false).await.unwrap();
+    let (_, plan) = t.fleet().plan_tenants(None, false).await.unwrap();
     assert_eq!(plan.len(), 1);
     assert_eq!(plan[0].schema, "s001");
     assert_eq!(plan[0].pending_versions, vec![2]);
@@ -217,6 +229,7 @@ async fn fail_fast_stops_after_the_first_failure() {
     let (db, schemas) = fleet(12).await;
     let t = handle(db.url(), &[V1, (2, "boom", "SELECT 1 / 0;")]).await;
     let report = t
+        .fleet()
         .migrate_tenants(MigrateOptions {
             jobs: 1,
             fail_fast: true,
@@ -231,7 +244,11 @@ async fn fail_fast_stops_after_the_first_failure() {
     assert!(err.to_string().contains("division by zero"), "{err}");
 
     // Without fail_fast every schema is attempted and reported.
-    let report = t.migrate_tenants(MigrateOptions::default()).await.unwrap();
+    let report = t
+        .fleet()
+        .migrate_tenants(MigrateOptions::default())
+        .await
+        .unwrap();
     assert_eq!(report.failures().count(), schemas.len());
     assert!(report.skipped.is_empty());
 }
@@ -257,7 +274,11 @@ async fn default_run_commits_async_and_ends_with_a_wal_flush_past_every_schema_c
     let (db, schemas) = fleet(6).await;
     let t = handle(db.url(), &[V1, V2_RECORD_COMMIT]).await;
     commits_table(&t).await;
-    let report = t.migrate_tenants(MigrateOptions::default()).await.unwrap();
+    let report = t
+        .fleet()
+        .migrate_tenants(MigrateOptions::default())
+        .await
+        .unwrap();
     // Read right after the run returns, before anything else.
     let flushed: String = sqlx::query_scalar("SELECT pg_current_wal_flush_lsn()::text")
         .fetch_one(t.raw_pool())
@@ -288,7 +309,11 @@ async fn default_run_commits_async_and_ends_with_a_wal_flush_past_every_schema_c
     assert!(durable, "WAL flushed to {flushed}, run claims {run_lsn}");
 
     // A no-op run opens nothing and has nothing to flush.
-    let report = t.migrate_tenants(MigrateOptions::default()).await.unwrap();
+    let report = t
+        .fleet()
+        .migrate_tenants(MigrateOptions::default())
+        .await
+        .unwrap();
     assert_eq!((report.pending, report.flushed_lsn), (0, None));
 }
 
@@ -298,6 +323,7 @@ async fn synchronous_commit_opt_out_syncs_each_schema_and_records_like_the_defau
     let t = handle(db.url(), &[V1, V2_RECORD_COMMIT]).await;
     commits_table(&t).await;
     let report = t
+        .fleet()
         .migrate_tenants(MigrateOptions {
             synchronous_commit: true,
             ..MigrateOptions::default()
@@ -312,7 +338,7 @@ async fn synchronous_commit_opt_out_syncs_each_schema_and_records_like_the_defau
         .await
         .unwrap();
     assert_eq!(modes, ["on"]);
-    let (_, plan) = t.plan_tenants(None, false).await.unwrap();
+    let (_, plan) = t.fleet().plan_tenants(None, false).await.unwrap();
     assert!(plan.is_empty(), "{plan:?}");
     assert_eq!(
         count(

@@ -25,7 +25,7 @@ async fn one_connection_tenantry(db: &TestDb) -> Tenantry {
         .connect(db.url())
         .await
         .unwrap();
-    tenantry.migrate_shared().await.unwrap();
+    tenantry.fleet().migrate_shared().await.unwrap();
     tenantry
 }
 
@@ -35,6 +35,7 @@ async fn missing_schema_is_an_error_and_does_not_poison_the_pool() {
     let tenantry = one_connection_tenantry(&db).await;
     let real = Arc::new(
         tenantry
+            .admin()
             .create_tenant(NewTenant::new("acme", "acme.localhost"))
             .await
             .unwrap(),
@@ -93,11 +94,13 @@ async fn session_on_a_connection_left_in_a_cancelled_begin() {
     let tenantry = one_connection_tenantry(&db).await;
     let acme = Arc::new(
         tenantry
+            .admin()
             .create_tenant(NewTenant::new("acme", "acme.localhost"))
             .await
             .unwrap(),
     );
     tenantry
+        .admin()
         .create_tenant(NewTenant::new("other", "other.localhost"))
         .await
         .unwrap();
@@ -171,9 +174,10 @@ async fn cancelled_begin_leaves_no_open_transaction() {
         .connect(db.url())
         .await
         .unwrap();
-    tenantry.migrate_shared().await.unwrap();
+    tenantry.fleet().migrate_shared().await.unwrap();
     let acme = Arc::new(
         tenantry
+            .admin()
             .create_tenant(NewTenant::new("acme", "acme.localhost"))
             .await
             .unwrap(),

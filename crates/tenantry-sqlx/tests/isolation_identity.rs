@@ -35,7 +35,7 @@ async fn tenantry(db: &TestDb, roles: bool, wait: Duration) -> Tenantry {
         b = b.tenant_roles(db.role_prefix());
     }
     let t = b.connect(db.url()).await.unwrap();
-    t.migrate_shared().await.unwrap();
+    t.fleet().migrate_shared().await.unwrap();
     t
 }
 
@@ -46,7 +46,8 @@ async fn tenant(t: &Tenantry, schema: &str) -> Arc<Tenant> {
 
 async fn tenant_at(t: &Tenantry, schema: &str, domain: &str) -> Arc<Tenant> {
     let tenant = Arc::new(
-        t.create_tenant(NewTenant::new(schema, domain))
+        t.admin()
+            .create_tenant(NewTenant::new(schema, domain))
             .await
             .unwrap(),
     );
@@ -77,7 +78,8 @@ async fn bodies(t: &Tenantry, tenant: &Arc<Tenant>) -> Result<Vec<String>, Error
 /// The current record of a tenant (as a fresh resolution would give it).
 async fn fresh(t: &Tenantry, tenant: &Tenant) -> Arc<Tenant> {
     Arc::new(
-        t.tenant_by_id(tenant.id)
+        t.admin()
+            .tenant_by_id(tenant.id)
             .await
             .unwrap()
             .expect("tenant exists"),
@@ -94,9 +96,9 @@ fn assert_moved<T>(result: Result<T, Error>, what: &str) {
 
 /// Swaps the schema names of `a` and `b` with three renames, as an operator would.
 async fn swap(t: &Tenantry, a: &str, b: &str) {
-    t.rename_tenant(a, "swap_tmp").await.unwrap();
-    t.rename_tenant(b, a).await.unwrap();
-    t.rename_tenant("swap_tmp", b).await.unwrap();
+    t.admin().rename_tenant(a, "swap_tmp").await.unwrap();
+    t.admin().rename_tenant(b, a).await.unwrap();
+    t.admin().rename_tenant("swap_tmp", b).await.unwrap();
 }
 
 async fn stale_records_are_refused(roles: bool) {
@@ -124,7 +126,8 @@ async fn stale_records_are_refused(roles: bool) {
 
     // Deleted, then a new tenant under the same name: the old record never reaches it.
     let acme_now = fresh(&t, &acme).await; // named "globex" now
-    t.delete_tenant(&acme_now.schema, SchemaOnDelete::Drop)
+    t.admin()
+        .delete_tenant(&acme_now.schema, SchemaOnDelete::Drop)
         .await
         .unwrap();
     let successor = tenant_at(&t, &acme_now.schema, "successor.test").await;
@@ -138,7 +141,8 @@ async fn stale_records_are_refused(roles: bool) {
     );
 
     // Suspended: new work is refused with the status, maintenance work still possible.
-    t.set_status(&successor.schema, TenantStatus::Suspended)
+    t.admin()
+        .set_status(&successor.schema, TenantStatus::Suspended)
         .await
         .unwrap();
     match t.begin(&successor).await {
@@ -235,13 +239,16 @@ async fn changes_give_up_after_lifecycle_wait_and_change_nothing() {
         }
         other => panic!("{what}: expected TenantBusy, got {other:?}"),
     };
-    busy(t.rename_tenant("acme", "acme2").await.map(drop), "rename");
     busy(
-        t.delete_tenant("acme", SchemaOnDelete::Drop).await,
+        t.admin().rename_tenant("acme", "acme2").await.map(drop),
+        "rename",
+    );
+    busy(
+        t.admin().delete_tenant("acme", SchemaOnDelete::Drop).await,
         "delete",
     );
     busy(
-        t.set_status("acme", TenantStatus::Suspended).await,
+        t.admin().set_status("acme", TenantStatus::Suspended).await,
         "suspend",
     );
     drop(tx);
@@ -252,7 +259,7 @@ async fn changes_give_up_after_lifecycle_wait_and_change_nothing() {
     assert_eq!(now.status, TenantStatus::Active);
     assert_eq!(bodies(&t, &acme).await.unwrap(), ["secret of acme"]);
     // And with the transaction gone, the change goes through.
-    t.rename_tenant("acme", "acme2").await.unwrap();
+    t.admin().rename_tenant("acme", "acme2").await.unwrap();
 }
 
 #[tokio::test]
@@ -296,7 +303,10 @@ async fn sessions_hold_their_tenant_until_released() {
     // A session dropped without release (cancelled task) also lets go: its connection closes.
     let session = t.session(&acme_now).await.unwrap();
     drop(session);
-    t.rename_tenant("globex", "acme_again").await.unwrap();
+    t.admin()
+        .rename_tenant("globex", "acme_again")
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -309,7 +319,7 @@ async fn tenant_transactions_cannot_idle_forever() {
         .connect(db.url())
         .await
         .unwrap();
-    t.migrate_shared().await.unwrap();
+    t.fleet().migrate_shared().await.unwrap();
     let acme = tenant(&t, "acme").await;
     let mut tx = t.begin(&acme).await.unwrap();
     let setting: String =
@@ -337,11 +347,17 @@ async fn work_that_came_in_on_a_moved_domain_is_refused() {
     let t = tenantry(&db, false, Duration::from_secs(5)).await;
     let acme = tenant(&t, "acme").await;
     tenant(&t, "globex").await;
-    t.add_domain("acme", "shop.test", false).await.unwrap();
+    t.admin()
+        .add_domain("acme", "shop.test", false)
+        .await
+        .unwrap();
     t.begin_via_domain(&acme, "shop.test").await.unwrap();
 
-    t.remove_domain("shop.test").await.unwrap();
-    t.add_domain("globex", "shop.test", false).await.unwrap();
+    t.admin().remove_domain("shop.test").await.unwrap();
+    t.admin()
+        .add_domain("globex", "shop.test", false)
+        .await
+        .unwrap();
     // The record is still acme's, valid by id and schema; the domain is not its own any more.
     assert_moved(t.begin_via_domain(&acme, "shop.test").await, "moved domain");
     t.begin_via_domain(&acme, "acme.test").await.unwrap();
@@ -373,7 +389,7 @@ async fn the_fast_check_sets_path_timeout_and_role() {
     .unwrap();
     assert_eq!(schema, "acme");
     assert_eq!(idle, "30s");
-    assert_eq!(Some(user), t.tenant_role("acme"));
+    assert_eq!(Some(user), t.admin().tenant_role("acme"));
     sqlx::query("INSERT INTO notes (body) VALUES ('fast')")
         .execute(&mut *tx)
         .await

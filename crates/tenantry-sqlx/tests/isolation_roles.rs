@@ -34,12 +34,13 @@ async fn tenantry(db: &TestDb, roles: Option<&str>) -> Tenantry {
         b = b.tenant_roles(prefix);
     }
     let t = b.connect(db.url()).await.unwrap();
-    t.migrate_shared().await.unwrap();
+    t.fleet().migrate_shared().await.unwrap();
     t
 }
 
 async fn tenant(t: &Tenantry, schema: &str) -> Arc<Tenant> {
     let tenant = t
+        .admin()
         .create_tenant(NewTenant::new(schema, format!("{schema}.test")))
         .await
         .unwrap();
@@ -107,7 +108,7 @@ async fn with_roles_postgres_refuses_another_tenants_schema() {
 
     // Normal work still works: own tables (incl. serial sequences), shared table granted by
     // the application to the group role, who am I.
-    let group = t.tenant_group_role().unwrap();
+    let group = t.admin().tenant_group_role().unwrap();
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "GRANT SELECT ON public.plans TO \"{group}\""
     )))
@@ -121,7 +122,7 @@ async fn with_roles_postgres_refuses_another_tenants_schema() {
     .fetch_one(&mut *tx)
     .await
     .unwrap();
-    assert_eq!(user, t.tenant_role("alpha").unwrap());
+    assert_eq!(user, t.admin().tenant_role("alpha").unwrap());
     assert_eq!((notes, plan.as_str()), (1, "free"));
     sqlx::query("INSERT INTO counters DEFAULT VALUES")
         .execute(&mut *tx)
@@ -152,7 +153,7 @@ async fn with_roles_postgres_refuses_another_tenants_schema() {
     drop(tx);
 
     // Rename moves the role with the schema; delete drops it.
-    let renamed = Arc::new(t.rename_tenant("alpha", "gamma").await.unwrap());
+    let renamed = Arc::new(t.admin().rename_tenant("alpha", "gamma").await.unwrap());
     let roles = |names: Vec<String>| async {
         let found: Vec<String> = sqlx::query_scalar(
             "SELECT rolname::text FROM pg_roles WHERE rolname = ANY($1) ORDER BY 1",
@@ -173,26 +174,32 @@ async fn with_roles_postgres_refuses_another_tenants_schema() {
         Err(sqlx::Error::Database(e)) => assert_eq!(e.code().as_deref(), Some("42501")),
         other => panic!("expected permission denied after rename, got {other:?}"),
     }
-    t.delete_tenant("gamma", SchemaOnDelete::Drop)
+    t.admin()
+        .delete_tenant("gamma", SchemaOnDelete::Drop)
         .await
         .unwrap();
-    t.delete_tenant("beta", SchemaOnDelete::Keep).await.unwrap();
+    t.admin()
+        .delete_tenant("beta", SchemaOnDelete::Keep)
+        .await
+        .unwrap();
     assert!(
         roles(vec![gamma_role, format!("{prefix}beta")])
             .await
             .is_empty()
     );
     // A failed creation (duplicate domain) leaves no role behind.
-    t.create_tenant(NewTenant::new("delta", "delta.test"))
+    t.admin()
+        .create_tenant(NewTenant::new("delta", "delta.test"))
         .await
         .unwrap();
     assert!(matches!(
-        t.create_tenant(NewTenant::new("epsilon", "delta.test"))
+        t.admin().create_tenant(NewTenant::new("epsilon", "delta.test"))
             .await,
         Err(Error::DomainTaken { domain }) if domain == "delta.test"
     ));
     assert!(roles(vec![format!("{prefix}epsilon")]).await.is_empty());
-    t.delete_tenant("delta", SchemaOnDelete::Drop)
+    t.admin()
+        .delete_tenant("delta", SchemaOnDelete::Drop)
         .await
         .unwrap();
     t.close().await;
@@ -251,6 +258,7 @@ async fn role_mode_cost() {
         r.as_secs_f64() / p.as_secs_f64()
     );
     roles
+        .admin()
         .delete_tenant("alpha", SchemaOnDelete::Drop)
         .await
         .unwrap();

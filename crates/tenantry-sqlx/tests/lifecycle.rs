@@ -27,7 +27,7 @@ async fn tenantry_with(db: &TestDb, set: MigrationSet) -> Tenantry {
         .connect(db.url())
         .await
         .unwrap();
-    t.migrate_shared().await.unwrap();
+    t.fleet().migrate_shared().await.unwrap();
     t
 }
 
@@ -51,6 +51,7 @@ async fn create_migrates_and_registers_the_tenant() {
     let db = TestDb::new().await;
     let t = tenantry_with(&db, notes_set()).await;
     let acme = t
+        .admin()
         .create_tenant(NewTenant::new("acme", "Acme.Example.com.").display_name("Acme Corp"))
         .await
         .unwrap();
@@ -90,6 +91,7 @@ async fn failed_creation_leaves_no_schema_and_no_row() {
     ]);
     let t = tenantry_with(&db, broken).await;
     let err = t
+        .admin()
         .create_tenant(NewTenant::new("acme", "acme.localhost"))
         .await
         .unwrap_err();
@@ -139,6 +141,7 @@ async fn invalid_names_and_domains_are_refused_before_anything_runs() {
         &"a".repeat(64),
     ] {
         let err = t
+            .admin()
             .create_tenant(NewTenant::new(bad, "x.localhost"))
             .await
             .unwrap_err();
@@ -154,6 +157,7 @@ async fn invalid_names_and_domains_are_refused_before_anything_runs() {
         "1.2.3.4",
     ] {
         let err = t
+            .admin()
             .create_tenant(NewTenant::new("acme", bad))
             .await
             .unwrap_err();
@@ -173,10 +177,12 @@ async fn invalid_names_and_domains_are_refused_before_anything_runs() {
 async fn duplicates_conflict_and_keep_the_first() {
     let db = TestDb::new().await;
     let t = tenantry_with(&db, notes_set()).await;
-    t.create_tenant(NewTenant::new("acme", "acme.localhost"))
+    t.admin()
+        .create_tenant(NewTenant::new("acme", "acme.localhost"))
         .await
         .unwrap();
     let same_schema = t
+        .admin()
         .create_tenant(NewTenant::new("acme", "other.localhost"))
         .await
         .unwrap_err();
@@ -185,6 +191,7 @@ async fn duplicates_conflict_and_keep_the_first() {
         "{same_schema:?}"
     );
     let same_domain = t
+        .admin()
         .create_tenant(NewTenant::new("globex", "ACME.localhost"))
         .await
         .unwrap_err();
@@ -193,29 +200,35 @@ async fn duplicates_conflict_and_keep_the_first() {
         "{same_domain:?}"
     );
     assert!(!schema_exists(&t, "globex").await);
-    assert_eq!(t.tenants().await.unwrap().len(), 1);
+    assert_eq!(t.admin().tenants().await.unwrap().len(), 1);
 }
 
 #[tokio::test]
 async fn delete_drops_or_keeps_the_schema() {
     let db = TestDb::new().await;
     let t = tenantry_with(&db, notes_set()).await;
-    t.create_tenant(NewTenant::new("acme", "acme.localhost"))
+    t.admin()
+        .create_tenant(NewTenant::new("acme", "acme.localhost"))
         .await
         .unwrap();
-    t.create_tenant(NewTenant::new("globex", "globex.localhost"))
+    t.admin()
+        .create_tenant(NewTenant::new("globex", "globex.localhost"))
         .await
         .unwrap();
-    t.delete_tenant("acme", SchemaOnDelete::Drop).await.unwrap();
+    t.admin()
+        .delete_tenant("acme", SchemaOnDelete::Drop)
+        .await
+        .unwrap();
     assert!(!schema_exists(&t, "acme").await);
-    t.delete_tenant("globex", SchemaOnDelete::Keep)
+    t.admin()
+        .delete_tenant("globex", SchemaOnDelete::Keep)
         .await
         .unwrap();
     assert!(schema_exists(&t, "globex").await);
-    assert!(t.tenants().await.unwrap().is_empty());
+    assert!(t.admin().tenants().await.unwrap().is_empty());
     assert_eq!(count(&t, "SELECT count(*) FROM tenantry_domains").await, 0);
     assert!(matches!(
-        t.delete_tenant("acme", SchemaOnDelete::Drop).await,
+        t.admin().delete_tenant("acme", SchemaOnDelete::Drop).await,
         Err(Error::TenantNotFound(_))
     ));
 }
@@ -224,13 +237,15 @@ async fn delete_drops_or_keeps_the_schema() {
 async fn rename_moves_schema_rows_and_ledger() {
     let db = TestDb::new().await;
     let t = tenantry_with(&db, notes_set()).await;
-    t.create_tenant(NewTenant::new("acme", "acme.localhost"))
+    t.admin()
+        .create_tenant(NewTenant::new("acme", "acme.localhost"))
         .await
         .unwrap();
-    t.create_tenant(NewTenant::new("globex", "globex.localhost"))
+    t.admin()
+        .create_tenant(NewTenant::new("globex", "globex.localhost"))
         .await
         .unwrap();
-    let renamed = t.rename_tenant("acme", "acme_corp").await.unwrap();
+    let renamed = t.admin().rename_tenant("acme", "acme_corp").await.unwrap();
     assert_eq!(renamed.schema, "acme_corp");
     assert_eq!(renamed.primary_domain.as_deref(), Some("acme.localhost"));
     assert!(schema_exists(&t, "acme_corp").await && !schema_exists(&t, "acme").await);
@@ -244,11 +259,11 @@ async fn rename_moves_schema_rows_and_ledger() {
     assert_eq!(ledger, "acme_corp,globex");
     // Onto an existing schema, or to an invalid name: refused, nothing changed.
     assert!(matches!(
-        t.rename_tenant("acme_corp", "globex").await,
+        t.admin().rename_tenant("acme_corp", "globex").await,
         Err(Error::TenantNameTaken { schema }) if schema == "globex"
     ));
     assert!(matches!(
-        t.rename_tenant("acme_corp", "Bad").await,
+        t.admin().rename_tenant("acme_corp", "Bad").await,
         Err(Error::InvalidName(_))
     ));
     assert!(schema_exists(&t, "acme_corp").await);
@@ -263,15 +278,23 @@ async fn rename_moves_schema_rows_and_ledger() {
 async fn domains_add_remove_set_primary() {
     let db = TestDb::new().await;
     let t = tenantry_with(&db, notes_set()).await;
-    t.create_tenant(NewTenant::new("acme", "acme.localhost"))
+    t.admin()
+        .create_tenant(NewTenant::new("acme", "acme.localhost"))
         .await
         .unwrap();
-    t.create_tenant(NewTenant::new("globex", "globex.localhost"))
+    t.admin()
+        .create_tenant(NewTenant::new("globex", "globex.localhost"))
         .await
         .unwrap();
-    t.add_domain("acme", "www.acme.test", false).await.unwrap();
-    t.add_domain("acme", "acme.test", true).await.unwrap();
-    let domains = t.domains("acme").await.unwrap();
+    t.admin()
+        .add_domain("acme", "www.acme.test", false)
+        .await
+        .unwrap();
+    t.admin()
+        .add_domain("acme", "acme.test", true)
+        .await
+        .unwrap();
+    let domains = t.admin().domains("acme").await.unwrap();
     let listed: Vec<(&str, bool)> = domains
         .iter()
         .map(|d| (d.domain.as_str(), d.is_primary))
@@ -285,24 +308,32 @@ async fn domains_add_remove_set_primary() {
         ]
     );
     assert_eq!(
-        t.tenant("acme").await.unwrap().primary_domain.as_deref(),
+        t.admin()
+            .tenant("acme")
+            .await
+            .unwrap()
+            .primary_domain
+            .as_deref(),
         Some("acme.test")
     );
     // Taken by another tenant, invalid, or the primary: refused.
     assert!(matches!(
-        t.add_domain("globex", "acme.test", false).await,
+        t.admin().add_domain("globex", "acme.test", false).await,
         Err(Error::DomainTaken { domain }) if domain == "acme.test"
     ));
     assert!(matches!(
-        t.add_domain("acme", "bad domain", false).await,
+        t.admin().add_domain("acme", "bad domain", false).await,
         Err(Error::InvalidDomain { domain, .. }) if domain == "bad domain"
     ));
     assert!(matches!(
-        t.remove_domain("acme.test").await,
+        t.admin().remove_domain("acme.test").await,
         Err(Error::PrimaryDomainRemoval { domain }) if domain == "acme.test"
     ));
-    t.set_primary_domain("acme.localhost").await.unwrap();
-    t.remove_domain("acme.test").await.unwrap();
+    t.admin()
+        .set_primary_domain("acme.localhost")
+        .await
+        .unwrap();
+    t.admin().remove_domain("acme.test").await.unwrap();
     assert!(matches!(
         t.resolve_host("acme.test").await.unwrap(),
         tenantry_sqlx::Resolution::Unknown
@@ -320,10 +351,11 @@ async fn domains_add_remove_set_primary() {
 async fn refusals_are_matchable_variants() {
     let db = TestDb::new().await;
     let t = tenantry_with(&db, notes_set()).await;
-    t.create_tenant(NewTenant::new("acme", "acme.localhost"))
+    t.admin()
+        .create_tenant(NewTenant::new("acme", "acme.localhost"))
         .await
         .unwrap();
-    let create = |new: NewTenant| t.create_tenant(new);
+    let create = |new: NewTenant| t.admin().create_tenant(new);
 
     let err = create(NewTenant::new("b", "b.localhost").tenant_type("nope"))
         .await
@@ -379,31 +411,38 @@ async fn refusals_are_matchable_variants() {
     assert_eq!(err.to_string(), r#"domain "a b" is not a valid host name"#);
     assert!(!schema_exists(&t, "b").await);
 
-    let err = t.set_data("acme", &"plain").await.unwrap_err();
+    let err = t.admin().set_data("acme", &"plain").await.unwrap_err();
     assert!(
         matches!(err, Error::TenantDataNotObject { found: "a string" }),
         "{err:?}"
     );
-    let err = t.set_data("nobody", &Billing::default()).await.unwrap_err();
+    let err = t
+        .admin()
+        .set_data("nobody", &Billing::default())
+        .await
+        .unwrap_err();
     assert!(
         matches!(&err, Error::TenantNotFound(s) if s == "nobody"),
         "{err:?}"
     );
-    let err = t.rename_tenant("acme", "acme").await.unwrap_err();
+    let err = t.admin().rename_tenant("acme", "acme").await.unwrap_err();
     assert!(
         matches!(&err, Error::RenameToSameName { schema } if schema == "acme"),
         "{err:?}"
     );
     for err in [
-        t.remove_domain("Nope.Localhost").await.unwrap_err(),
-        t.set_primary_domain("nope.localhost").await.unwrap_err(),
+        t.admin().remove_domain("Nope.Localhost").await.unwrap_err(),
+        t.admin()
+            .set_primary_domain("nope.localhost")
+            .await
+            .unwrap_err(),
     ] {
         assert!(
             matches!(&err, Error::DomainNotFound { domain } if domain == "nope.localhost"),
             "{err:?}"
         );
     }
-    assert_eq!(t.tenants().await.unwrap().len(), 1);
+    assert_eq!(t.admin().tenants().await.unwrap().len(), 1);
 }
 
 #[derive(Serialize, Deserialize, Debug, Default, PartialEq)]
@@ -422,7 +461,7 @@ async fn application_fields_read_back_typed_and_status_changes() {
             on_trial: true,
         })
         .unwrap();
-    let acme = t.create_tenant(new).await.unwrap();
+    let acme = t.admin().create_tenant(new).await.unwrap();
     assert_eq!(
         acme.data_as::<Billing>().unwrap(),
         Billing {
@@ -430,21 +469,25 @@ async fn application_fields_read_back_typed_and_status_changes() {
             on_trial: true
         }
     );
-    t.set_data(
-        "acme",
-        &Billing {
-            plan: "pro".into(),
-            on_trial: false,
-        },
-    )
-    .await
-    .unwrap();
-    t.set_status("acme", TenantStatus::Suspended).await.unwrap();
-    let acme = t.tenant("acme").await.unwrap();
+    t.admin()
+        .set_data(
+            "acme",
+            &Billing {
+                plan: "pro".into(),
+                on_trial: false,
+            },
+        )
+        .await
+        .unwrap();
+    t.admin()
+        .set_status("acme", TenantStatus::Suspended)
+        .await
+        .unwrap();
+    let acme = t.admin().tenant("acme").await.unwrap();
     assert!(!acme.data_as::<Billing>().unwrap().on_trial);
     assert_eq!(acme.status, TenantStatus::Suspended);
     assert!(matches!(
-        t.set_status("nobody", TenantStatus::Active).await,
+        t.admin().set_status("nobody", TenantStatus::Active).await,
         Err(Error::TenantNotFound(_))
     ));
 }
@@ -487,13 +530,15 @@ async fn hooks_run_inside_the_operation() {
         .connect(db.url())
         .await
         .unwrap();
-    t.migrate_shared().await.unwrap();
-    t.create_tenant(NewTenant::new("acme", "acme.localhost"))
+    t.fleet().migrate_shared().await.unwrap();
+    t.admin()
+        .create_tenant(NewTenant::new("acme", "acme.localhost"))
         .await
         .unwrap();
     assert_eq!(count(&t, "SELECT count(*) FROM acme.notes").await, 1);
 
     let err = t
+        .admin()
         .create_tenant(NewTenant::new("seed_fails", "s.localhost"))
         .await
         .unwrap_err();
@@ -509,10 +554,12 @@ async fn hooks_run_inside_the_operation() {
     );
     assert!(!schema_exists(&t, "seed_fails").await);
 
-    t.create_tenant(NewTenant::new("keep_me", "k.localhost"))
+    t.admin()
+        .create_tenant(NewTenant::new("keep_me", "k.localhost"))
         .await
         .unwrap();
     let err = t
+        .admin()
         .delete_tenant("keep_me", SchemaOnDelete::Drop)
         .await
         .unwrap_err();
@@ -527,14 +574,15 @@ async fn hooks_run_inside_the_operation() {
         "{err:?}"
     );
     assert!(schema_exists(&t, "keep_me").await);
-    assert_eq!(t.tenants().await.unwrap().len(), 2);
+    assert_eq!(t.admin().tenants().await.unwrap().len(), 2);
 }
 
 #[tokio::test]
 async fn background_work_runs_in_the_tenant_scope() {
     let db = TestDb::new().await;
     let t = tenantry_with(&db, notes_set()).await;
-    t.create_tenant(NewTenant::new("acme", "acme.localhost"))
+    t.admin()
+        .create_tenant(NewTenant::new("acme", "acme.localhost"))
         .await
         .unwrap();
     assert!(matches!(
@@ -567,7 +615,8 @@ async fn a_missing_schema_is_an_error_not_a_silent_fallback() {
     let db = TestDb::new().await;
     let t = tenantry_with(&db, notes_set()).await;
     let acme = std::sync::Arc::new(
-        t.create_tenant(NewTenant::new("acme", "acme.localhost"))
+        t.admin()
+            .create_tenant(NewTenant::new("acme", "acme.localhost"))
             .await
             .unwrap(),
     );

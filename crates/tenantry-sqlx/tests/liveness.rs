@@ -20,9 +20,10 @@ async fn begin_replaces_connections_killed_while_idle() {
         .connect(db.url())
         .await
         .unwrap();
-    t.migrate_shared().await.unwrap();
+    t.fleet().migrate_shared().await.unwrap();
     let acme = Arc::new(
-        t.create_tenant(NewTenant::new("acme", "acme.localhost"))
+        t.admin()
+            .create_tenant(NewTenant::new("acme", "acme.localhost"))
             .await
             .unwrap(),
     );

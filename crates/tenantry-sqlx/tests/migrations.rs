@@ -45,9 +45,9 @@ async fn shared_set_runs_once_in_the_shared_schema_beside_the_registry() {
     let shared =
         MigrationSet::from_sql(&[(1, "plans", "CREATE TABLE plans (code TEXT PRIMARY KEY)")]);
     let t = open(&db, shared, MigrationSet::from_sql(&[V1])).await;
-    assert_eq!(t.migrate_shared().await.unwrap(), [1]);
+    assert_eq!(t.fleet().migrate_shared().await.unwrap(), [1]);
     assert_eq!(
-        t.migrate_shared().await.unwrap(),
+        t.fleet().migrate_shared().await.unwrap(),
         Vec::<i64>::new(),
         "second run applies nothing"
     );
@@ -68,9 +68,10 @@ async fn shared_set_runs_once_in_the_shared_schema_beside_the_registry() {
 async fn tenant_set_runs_in_every_tenant_schema_with_its_own_table() {
     let db = TestDb::new().await;
     let t = open(&db, MigrationSet::default(), MigrationSet::from_sql(&[V1])).await;
-    t.migrate_shared().await.unwrap();
+    t.fleet().migrate_shared().await.unwrap();
     for name in ["acme", "globex", "initech"] {
-        t.create_tenant(NewTenant::new(name, format!("{name}.localhost")))
+        t.admin()
+            .create_tenant(NewTenant::new(name, format!("{name}.localhost")))
             .await
             .unwrap();
     }
@@ -87,10 +88,14 @@ async fn tenant_set_runs_in_every_tenant_schema_with_its_own_table() {
         MigrationSet::from_sql(&[V1, V2]),
     )
     .await;
-    let (total, plan) = t.plan_tenants(None, false).await.unwrap();
+    let (total, plan) = t.fleet().plan_tenants(None, false).await.unwrap();
     assert_eq!((total, plan.len()), (3, 3));
     assert_eq!(plan[0].pending_versions, [2]);
-    let report = t.migrate_tenants(MigrateOptions::default()).await.unwrap();
+    let report = t
+        .fleet()
+        .migrate_tenants(MigrateOptions::default())
+        .await
+        .unwrap();
     assert!(report.is_ok(), "{report:?}");
     assert_eq!(report.migrated(), 3);
     for name in ["acme", "globex", "initech"] {
@@ -104,7 +109,11 @@ async fn tenant_set_runs_in_every_tenant_schema_with_its_own_table() {
         assert_eq!(versions, [1, 2]);
     }
     // Up to date: the ledger answers, no schema is opened.
-    let again = t.migrate_tenants(MigrateOptions::default()).await.unwrap();
+    let again = t
+        .fleet()
+        .migrate_tenants(MigrateOptions::default())
+        .await
+        .unwrap();
     assert_eq!((again.total, again.pending, again.results.len()), (3, 0, 0));
 }
 
@@ -112,9 +121,10 @@ async fn tenant_set_runs_in_every_tenant_schema_with_its_own_table() {
 async fn a_failing_migration_leaves_its_schema_untouched_and_names_it() {
     let db = TestDb::new().await;
     let t = open(&db, MigrationSet::default(), MigrationSet::from_sql(&[V1])).await;
-    t.migrate_shared().await.unwrap();
+    t.fleet().migrate_shared().await.unwrap();
     for name in ["acme", "globex"] {
-        t.create_tenant(NewTenant::new(name, format!("{name}.localhost")))
+        t.admin()
+            .create_tenant(NewTenant::new(name, format!("{name}.localhost")))
             .await
             .unwrap();
     }
@@ -133,7 +143,11 @@ async fn a_failing_migration_leaves_its_schema_untouched_and_names_it() {
         MigrationSet::from_sql(&[V1, v2, v3]),
     )
     .await;
-    let report = t.migrate_tenants(MigrateOptions::default()).await.unwrap();
+    let report = t
+        .fleet()
+        .migrate_tenants(MigrateOptions::default())
+        .await
+        .unwrap();
     assert!(!report.is_ok());
     let failures: Vec<_> = report.failures().collect();
     assert_eq!(failures.len(), 1);
@@ -162,7 +176,7 @@ async fn a_failing_migration_leaves_its_schema_untouched_and_names_it() {
         1
     );
     // The ledger still lists globex as pending.
-    let (_, plan) = t.plan_tenants(None, false).await.unwrap();
+    let (_, plan) = t.fleet().plan_tenants(None, false).await.unwrap();
     assert_eq!(
         plan.iter().map(|p| p.schema.as_str()).collect::<Vec<_>>(),
         ["globex"]
@@ -173,15 +187,20 @@ async fn a_failing_migration_leaves_its_schema_untouched_and_names_it() {
 async fn an_edited_migration_is_refused() {
     let db = TestDb::new().await;
     let t = open(&db, MigrationSet::default(), MigrationSet::from_sql(&[V1])).await;
-    t.migrate_shared().await.unwrap();
-    t.create_tenant(NewTenant::new("acme", "acme.localhost"))
+    t.fleet().migrate_shared().await.unwrap();
+    t.admin()
+        .create_tenant(NewTenant::new("acme", "acme.localhost"))
         .await
         .unwrap();
     t.close().await;
     let edited =
         MigrationSet::from_sql(&[(1, "notes", "CREATE TABLE notes (id BIGINT PRIMARY KEY)")]);
     let t = open(&db, MigrationSet::default(), edited).await;
-    let report = t.migrate_tenants(MigrateOptions::default()).await.unwrap();
+    let report = t
+        .fleet()
+        .migrate_tenants(MigrateOptions::default())
+        .await
+        .unwrap();
     let (schema, err) = report.failures().next().expect("a failure");
     assert_eq!(schema, "acme");
     assert!(matches!(err, Error::MigrationState { .. }), "{err:?}");

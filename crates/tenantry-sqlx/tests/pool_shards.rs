@@ -26,7 +26,7 @@ async fn handle(url: &str, shards: usize, max_connections: u32) -> Tenantry {
         .connect(url)
         .await
         .unwrap();
-    t.migrate_shared().await.unwrap();
+    t.fleet().migrate_shared().await.unwrap();
     t
 }
 
@@ -35,12 +35,13 @@ async fn tenants(t: &Tenantry, n: usize) -> Vec<Arc<Tenant>> {
     for i in 0..n {
         let name = format!("shard_t{i:02}");
         let tenant = Arc::new(
-            t.create_tenant(NewTenant::new(
-                &name,
-                format!("{}.example.com", name.replace('_', "-")),
-            ))
-            .await
-            .unwrap(),
+            t.admin()
+                .create_tenant(NewTenant::new(
+                    &name,
+                    format!("{}.example.com", name.replace('_', "-")),
+                ))
+                .await
+                .unwrap(),
         );
         let mut tx = t.begin(&tenant).await.unwrap();
         sqlx::query("INSERT INTO notes (title) VALUES ($1)")
@@ -119,7 +120,7 @@ async fn each_tenant_keeps_to_its_home_shard() {
             assert_eq!(same_shard, same_pid, "{} / {}", a.schema, b.schema);
         }
     }
-    let sizes = t.pool_shard_sizes();
+    let sizes = t.stats().await.pool_shard_sizes;
     for (shard, &size) in sizes.iter().enumerate() {
         let expected = u32::from(homes.contains(&shard));
         assert_eq!(
@@ -177,5 +178,5 @@ async fn one_shard_means_off() {
     let db = TestDb::new().await;
     let t = handle(db.url(), 1, 2).await;
     assert_eq!(t.pool_shard_of("anything"), None);
-    assert!(t.pool_shard_sizes().is_empty());
+    assert!(t.stats().await.pool_shard_sizes.is_empty());
 }

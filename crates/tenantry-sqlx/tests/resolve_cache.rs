@@ -18,6 +18,7 @@ async fn a_cache_hit_costs_no_round_trip() {
     // empty its cache during the test.
     let admin = tenantry(db.url(), false).await;
     admin
+        .admin()
         .create_tenant(NewTenant::new("acme", "acme.example.com"))
         .await
         .unwrap();
@@ -56,6 +57,7 @@ async fn concurrent_misses_for_one_host_share_one_query() {
     let db = TestDb::new().await;
     let admin = tenantry(db.url(), false).await;
     admin
+        .admin()
         .create_tenant(NewTenant::new("acme", "acme.example.com"))
         .await
         .unwrap();
@@ -116,6 +118,7 @@ async fn a_flood_of_unknown_hosts_is_coalesced_negatively_cached_and_bounded() {
     let db = TestDb::new().await;
     let admin = tenantry(db.url(), false).await;
     admin
+        .admin()
         .create_tenant(NewTenant::new("acme", "acme.example.com"))
         .await
         .unwrap();
@@ -133,7 +136,10 @@ async fn a_flood_of_unknown_hosts_is_coalesced_negatively_cached_and_bounded() {
     let distinct = capacity + capacity / 5;
     let lookups = flood(&t, &wire, rand_seed(), distinct, 1).await;
     assert_eq!(lookups as u64, distinct, "each new host is looked up once");
-    let (known, unknown) = t.resolver_cache_counts().await;
+    let (known, unknown) = {
+        let s = t.stats().await;
+        (s.known_hosts, s.unknown_hosts)
+    };
     assert!(
         unknown <= capacity,
         "negative cache holds {unknown} entries, capacity {capacity}"
@@ -160,6 +166,7 @@ async fn the_ttl_expires_cached_hosts() {
     let db = TestDb::new().await;
     let admin = tenantry(db.url(), false).await;
     admin
+        .admin()
         .create_tenant(NewTenant::new("acme", "acme.example.com"))
         .await
         .unwrap();
@@ -178,10 +185,15 @@ async fn the_ttl_expires_cached_hosts() {
     assert_eq!(schema_of(&t, "acme.example.com").await.unwrap().0, "acme");
     // Removed behind the instance's back (it does not listen).
     admin
+        .admin()
         .add_domain("acme", "www.acme.example.com", true)
         .await
         .unwrap();
-    admin.remove_domain("acme.example.com").await.unwrap();
+    admin
+        .admin()
+        .remove_domain("acme.example.com")
+        .await
+        .unwrap();
     wire.reset();
     assert_eq!(schema_of(&t, "acme.example.com").await.unwrap().0, "acme");
     assert_eq!(wire.executions_of(HOST_LOOKUP), 0, "served from memory");

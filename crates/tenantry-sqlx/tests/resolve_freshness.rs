@@ -26,7 +26,8 @@ async fn plain_sql_changes_are_seen_within_one_second() {
     let db = TestDb::new().await;
     let t = tenantry(db.url(), true).await;
     wait_listening(&t).await;
-    t.create_tenant(NewTenant::new("acme", "acme.example.com"))
+    t.admin()
+        .create_tenant(NewTenant::new("acme", "acme.example.com"))
         .await
         .unwrap();
     let acme = Some(("acme".to_owned(), TenantStatus::Active));
@@ -89,6 +90,7 @@ async fn changes_from_another_instance_are_seen_within_one_second() {
     // Negatively cached first: the creation must clear that too.
     assert_eq!(schema_of(&t, "beta.example.com").await, None);
     other
+        .admin()
         .create_tenant(NewTenant::new("beta", "beta.example.com"))
         .await
         .unwrap();
@@ -102,6 +104,7 @@ async fn changes_from_another_instance_are_seen_within_one_second() {
 
     assert_eq!(schema_of(&t, "www.beta.example.com").await, None);
     other
+        .admin()
         .add_domain("beta", "www.beta.example.com", false)
         .await
         .unwrap();
@@ -113,6 +116,7 @@ async fn changes_from_another_instance_are_seen_within_one_second() {
     );
 
     other
+        .admin()
         .set_status("beta", TenantStatus::Suspended)
         .await
         .unwrap();
@@ -126,6 +130,7 @@ async fn changes_from_another_instance_are_seen_within_one_second() {
     );
 
     other
+        .admin()
         .delete_tenant("beta", SchemaOnDelete::Drop)
         .await
         .unwrap();
@@ -157,6 +162,7 @@ async fn a_killed_listener_reconnects_and_refreshes_everything() {
     let db = TestDb::new().await;
     let admin = tenantry(db.url(), false).await;
     admin
+        .admin()
         .create_tenant(NewTenant::new("acme", "acme.example.com"))
         .await
         .unwrap();
@@ -164,21 +170,31 @@ async fn a_killed_listener_reconnects_and_refreshes_everything() {
     let t = tenantry(&wire.url(db.url()), true).await;
     wait_listening(&t).await;
     assert!(schema_of(&t, "acme.example.com").await.is_some());
-    assert_eq!(t.resolver_cache_counts().await.0, 1);
+    assert_eq!(
+        {
+            let s = t.stats().await;
+            (s.known_hosts, s.unknown_hosts)
+        }
+        .0,
+        1
+    );
 
     let old = listener_pid(&db).await.expect("a LISTEN backend");
-    let generation = t.resolver_generation();
+    let generation = t.stats().await.resolver_generation;
     sql_bind_pid(&db, old).await;
 
     // A new LISTEN backend appears, and the cache was emptied once it was listening.
     let reconnected = eventually(Duration::from_secs(10), || async {
         let new_pid = listener_pid(&db).await.filter(|p| *p != old);
-        new_pid.is_some() && t.resolver_generation() >= generation + 2
+        new_pid.is_some() && t.stats().await.resolver_generation >= generation + 2
     })
     .await;
     assert!(reconnected, "no new listener after pg_terminate_backend");
     assert_eq!(
-        t.resolver_cache_counts().await,
+        {
+            let s = t.stats().await;
+            (s.known_hosts, s.unknown_hosts)
+        },
         (0, 0),
         "full refresh after reconnect"
     );
@@ -189,6 +205,7 @@ async fn a_killed_listener_reconnects_and_refreshes_everything() {
     assert_eq!(wire.executions_of(HOST_LOOKUP), 1);
     // ... and notifications flow again.
     admin
+        .admin()
         .set_status("acme", TenantStatus::Suspended)
         .await
         .unwrap();
@@ -217,7 +234,8 @@ async fn lookups_racing_invalidations_never_leave_a_stale_entry() {
     let db = TestDb::new().await;
     let t = tenantry(db.url(), true).await;
     wait_listening(&t).await;
-    t.create_tenant(NewTenant::new("acme", "acme.example.com"))
+    t.admin()
+        .create_tenant(NewTenant::new("acme", "acme.example.com"))
         .await
         .unwrap();
 

@@ -98,9 +98,10 @@ async fn one_query_costs_what_the_single_tenant_version_costs_in_a_transaction()
         .connect(&url)
         .await
         .unwrap();
-    tenantry.migrate_shared().await.unwrap();
+    tenantry.fleet().migrate_shared().await.unwrap();
     let acme = Arc::new(
         tenantry
+            .admin()
             .create_tenant(NewTenant::new("acme", "acme.example.com"))
             .await
             .unwrap(),

@@ -32,7 +32,8 @@ async fn first_schema(t: &Tenantry, tenant: &Arc<tenantry_sqlx::Tenant>) -> Resu
 
 async fn create(t: &Tenantry, name: &str) -> Arc<tenantry_sqlx::Tenant> {
     Arc::new(
-        t.create_tenant(NewTenant::new(name, format!("{name}.example.com")))
+        t.admin()
+            .create_tenant(NewTenant::new(name, format!("{name}.example.com")))
             .await
             .unwrap(),
     )
@@ -41,9 +42,9 @@ async fn create(t: &Tenantry, name: &str) -> Arc<tenantry_sqlx::Tenant> {
 /// Waits until no notification has arrived for 300 ms (one change fires several).
 async fn settle(t: &Tenantry) {
     loop {
-        let g = t.resolver_generation();
+        let g = t.stats().await.resolver_generation;
         tokio::time::sleep(Duration::from_millis(300)).await;
-        if t.resolver_generation() == g {
+        if t.stats().await.resolver_generation == g {
             return;
         }
     }
@@ -70,11 +71,11 @@ async fn an_out_of_band_drop_or_rename_is_caught() {
     }
 
     // Dropped behind Tenantry's back (no registry change): the event trigger notifies.
-    let before = t.resolver_generation();
+    let before = t.stats().await.resolver_generation;
     sql(&db, "DROP SCHEMA acme CASCADE").await;
     assert!(
         eventually(Duration::from_secs(1), || async {
-            t.resolver_generation() > before
+            t.stats().await.resolver_generation > before
         })
         .await,
         "DROP SCHEMA must notify the listener within 1 s"
@@ -82,11 +83,11 @@ async fn an_out_of_band_drop_or_rename_is_caught() {
     expect_missing(&t, &acme, "acme").await;
 
     // Renamed behind Tenantry's back: the old name is gone, caught the same way.
-    let before = t.resolver_generation();
+    let before = t.stats().await.resolver_generation;
     sql(&db, "ALTER SCHEMA beta RENAME TO beta_old").await;
     assert!(
         eventually(Duration::from_secs(1), || async {
-            t.resolver_generation() > before
+            t.stats().await.resolver_generation > before
         })
         .await,
         "ALTER SCHEMA .. RENAME must notify the listener within 1 s"
@@ -167,7 +168,8 @@ async fn resolved_records_take_the_fast_check_until_the_registry_changes() {
     assert_eq!(wire.executions_of("pg_sequence_last_value"), 5);
 
     // Any registry change: the same record now takes the full check, and still works.
-    t.create_tenant(NewTenant::new("gamma", "gamma.example.com"))
+    t.admin()
+        .create_tenant(NewTenant::new("gamma", "gamma.example.com"))
         .await
         .unwrap();
     wire.reset();
@@ -176,9 +178,9 @@ async fn resolved_records_take_the_fast_check_until_the_registry_changes() {
 
     // A swap of names: the stale resolved record is refused, never run in beta's schema.
     let beta = resolve("beta.example.com").await;
-    t.rename_tenant("acme", "tmp").await.unwrap();
-    t.rename_tenant("beta", "acme").await.unwrap();
-    t.rename_tenant("tmp", "beta").await.unwrap();
+    t.admin().rename_tenant("acme", "tmp").await.unwrap();
+    t.admin().rename_tenant("beta", "acme").await.unwrap();
+    t.admin().rename_tenant("tmp", "beta").await.unwrap();
     for stale in [&acme, &beta] {
         match t.begin(stale).await {
             Err(Error::TenantMoved(_) | Error::SchemaMissing(_)) => {}

@@ -28,7 +28,7 @@ async fn handle(url: &str, budget: usize) -> Tenantry {
         .connect(url)
         .await
         .unwrap();
-    t.migrate_shared().await.unwrap();
+    t.fleet().migrate_shared().await.unwrap();
     t
 }
 
@@ -36,7 +36,8 @@ async fn tenants(t: &Tenantry, names: &[&str]) -> Vec<Arc<Tenant>> {
     let mut out = Vec::new();
     for name in names {
         let tenant = Arc::new(
-            t.create_tenant(NewTenant::new(*name, format!("{name}.example.com")))
+            t.admin()
+                .create_tenant(NewTenant::new(*name, format!("{name}.example.com")))
                 .await
                 .unwrap(),
         );
@@ -97,7 +98,7 @@ async fn each_tenant_gets_its_own_statement_and_its_own_rows() {
         .filter(|m| *m == 'P')
         .count();
     assert_eq!(parses, 3, "one prepare per tenant, then reuse");
-    assert_eq!(t.tenant_plans_admitted(), 3);
+    assert_eq!(t.stats().await.statement_budget_admitted, 3);
 }
 
 #[tokio::test]
@@ -116,7 +117,7 @@ async fn the_budget_bounds_tagging_and_untagged_queries_stay_correct() {
         }
     }
     // The first pair seen takes the only slot; the others share the untagged statement.
-    assert_eq!(t.tenant_plans_admitted(), 1);
+    assert_eq!(t.stats().await.statement_budget_admitted, 1);
     assert_eq!(wire.executions_of("/* tenantry:acme */"), 2);
     assert_eq!(wire.executions_of("/* tenantry:beta */"), 0);
     assert_eq!(wire.executions_of("/* tenantry:gamma */"), 0);
@@ -131,7 +132,7 @@ async fn the_budget_bounds_tagging_and_untagged_queries_stay_correct() {
         );
     }
     assert_eq!(wire.executions_of("/* tenantry:"), 0);
-    assert_eq!(off.tenant_plans_admitted(), 0);
+    assert_eq!(off.stats().await.statement_budget_admitted, 0);
 }
 
 #[tokio::test]
@@ -154,5 +155,5 @@ async fn simple_and_one_shot_queries_are_not_tagged() {
     assert_eq!(n, 1);
     tx.commit().await.unwrap();
     assert_eq!(wire.executions_of("/* tenantry:"), 0);
-    assert_eq!(t.tenant_plans_admitted(), 0);
+    assert_eq!(t.stats().await.statement_budget_admitted, 0);
 }

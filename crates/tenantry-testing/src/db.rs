@@ -72,6 +72,7 @@ impl TestDb {
             .await
             .unwrap_or_else(|e| panic!("connect Tenantry to {}: {e}", self.name));
         tenantry
+            .fleet()
             .migrate_shared()
             .await
             .unwrap_or_else(|e| panic!("shared migrations in {}: {e}", self.name));

@@ -81,7 +81,10 @@ impl TestTenants {
     ///
     /// Those of [`Tenantry::fill_spares`] (e.g. a template that can't be cloned).
     pub async fn with_spares(self, count: usize) -> Result<Self> {
-        self.tenantry.fill_spares(&self.tenant_type, count).await?;
+        self.tenantry
+            .fleet()
+            .fill_spares(&self.tenant_type, count)
+            .await?;
         Ok(self)
     }
 
@@ -109,7 +112,7 @@ impl TestTenants {
         let schema = format!("{}_{n}", self.prefix);
         let domain = format!("{}-{n}.test", self.prefix.replace('_', "-"));
         let new = customize(NewTenant::new(&schema, &domain).tenant_type(&self.tenant_type));
-        let tenant = self.tenantry.create_tenant(new).await?;
+        let tenant = self.tenantry.admin().create_tenant(new).await?;
         Ok(TestTenant {
             tenant: Arc::new(tenant),
             domain,

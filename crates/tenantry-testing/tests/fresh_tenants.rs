@@ -51,7 +51,7 @@ async fn tenants_are_fresh_and_spares_are_claimed() {
 
     // Every tenant, spare-made or not, is an empty notes schema of its own.
     for schema in ["plain_2", "spared_1", &format!("spared_{N}")] {
-        let tenant = std::sync::Arc::new(app.tenant(schema).await.unwrap());
+        let tenant = std::sync::Arc::new(app.admin().tenant(schema).await.unwrap());
         let mut tx = app.begin(&tenant).await.unwrap();
         sqlx::query("INSERT INTO notes (title) VALUES ($1)")
             .bind(schema)

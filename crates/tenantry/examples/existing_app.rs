@@ -23,8 +23,9 @@ async fn main() -> anyhow::Result<()> {
         .tenant_migrations(format!("{dir}/tenant")) // + tenantry
         .connect(&std::env::var("DATABASE_URL")?) // + tenantry
         .await?; // + tenantry
-    tenantry.migrate_shared().await?; // + tenantry
+    tenantry.fleet().migrate_shared().await?; // + tenantry
     let _ = tenantry
+        .admin()
         .create_tenant(tenantry::NewTenant::new("acme", "acme.localhost"))
         .await; // (demo data: one tenant)
 

@@ -17,11 +17,12 @@ async fn main() -> anyhow::Result<()> {
         .public_domains(["example.com"])
         .connect(&std::env::var("DATABASE_URL")?)
         .await?;
-    tenantry.migrate_shared().await?; // registry + your shared migrations
-    tenantry.migrate_tenants(Default::default()).await?; // every tenant schema, in parallel
+    tenantry.fleet().migrate_shared().await?; // registry + your shared migrations
+    tenantry.fleet().migrate_tenants(Default::default()).await?; // every tenant schema, in parallel
 
     // Atomic: schema + migrations + tenant row + primary domain, or nothing at all.
     if let Err(e) = tenantry
+        .admin()
         .create_tenant(NewTenant::new("acme", "acme.example.com"))
         .await
     {

@@ -5,7 +5,7 @@
 //!   each seeded with `--notes` notes inside its creation transaction. Existing ones are kept.
 //!   With `--bulk` (bench-only fast path for large N, e.g. 100,000): the first tenant is created
 //!   through `create_tenant` (it builds the template and its clone plan), the others many per
-//!   transaction: the library's own clone batch (`Tenantry::clone_script`, the SQL
+//!   transaction: the library's own clone batch (`Fleet::clone_script`, the SQL
 //!   `create_tenant` runs) for each schema, the notes, then the registry, domain and ledger rows
 //!   with one `INSERT ... SELECT` each. Same resulting layout as `create_tenant`; no hooks run.
 //! * `control`: the control database: the demo's `notes` table in `public`, seeded the same way.
@@ -148,8 +148,9 @@ async fn tenants(
         .pool_options(PgPoolOptions::new().max_connections(concurrency as u32 + 1))
         .connect(url)
         .await?;
-    tenantry.migrate_shared().await?;
+    tenantry.fleet().migrate_shared().await?;
     let existing: HashSet<String> = tenantry
+        .admin()
         .tenants()
         .await?
         .into_iter()
@@ -162,6 +163,7 @@ async fn tenants(
         // The first through the library: it builds the template and the clone plan.
         if missing.first() == Some(&1) {
             tenantry
+                .admin()
                 .create_tenant(NewTenant::new(
                     schema(1),
                     format!("{}.bench.local", schema(1)),
@@ -190,6 +192,7 @@ async fn tenants(
             async move {
                 let s = schema(i);
                 tenantry
+                    .admin()
                     .create_tenant(NewTenant::new(&s, format!("{s}.bench.local")))
                     .await
                     .with_context(|| format!("creating {s}"))?;
@@ -240,6 +243,7 @@ async fn bulk_create(
                 let mut sql = String::from("BEGIN;\n");
                 for s in &names {
                     let clone = tenantry
+                        .fleet()
                         .clone_script(tenantry::DEFAULT_TENANT_TYPE, s)
                         .await?
                         .map_err(|why| anyhow::anyhow!("template can't be cloned: {why}"))?;

@@ -28,13 +28,18 @@ pub fn builder() -> TenantryBuilder {
 pub async fn setup() -> (TestDb, Tenantry) {
     let db = TestDb::new().await;
     let tenantry = builder().connect(db.url()).await.expect("connect");
-    tenantry.migrate_shared().await.expect("migrate shared");
+    tenantry
+        .fleet()
+        .migrate_shared()
+        .await
+        .expect("migrate shared");
     (db, tenantry)
 }
 
 /// Creates tenant `name` at `<name>.localhost`.
 pub async fn tenant(tenantry: &Tenantry, name: &str) {
     tenantry
+        .admin()
         .create_tenant(NewTenant::new(name, format!("{name}.localhost")))
         .await
         .expect("create tenant");

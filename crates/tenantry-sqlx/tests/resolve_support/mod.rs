@@ -2,7 +2,7 @@
 
 #![allow(dead_code)]
 
-pub mod wire;
+pub(crate) mod wire;
 
 use std::time::Duration;
 
@@ -10,13 +10,13 @@ use sqlx::postgres::PgPoolOptions;
 use tenantry_sqlx::{Resolution, Tenantry};
 
 /// The SQL text of the host lookup (a join on the domains table), to count its executions.
-pub const HOST_LOOKUP: &str = "tenantry_domains d ON d.tenant_id";
+pub(crate) const HOST_LOOKUP: &str = "tenantry_domains d ON d.tenant_id";
 
 /// A tiny tenant schema (the test kit's `notes` fixture).
-pub use tenantry_testing::notes_migrations as tenant_migrations;
+pub(crate) use tenantry_testing::notes_migrations as tenant_migrations;
 
 /// A migrated handle on `url`, listening for registry changes or not.
-pub async fn tenantry(url: &str, listen: bool) -> Tenantry {
+pub(crate) async fn tenantry(url: &str, listen: bool) -> Tenantry {
     let t = Tenantry::builder()
         .tenant_migration_set("default", tenant_migrations())
         .pool_options(
@@ -28,24 +28,27 @@ pub async fn tenantry(url: &str, listen: bool) -> Tenantry {
         .connect(url)
         .await
         .unwrap();
-    t.migrate_shared().await.unwrap();
+    t.fleet().migrate_shared().await.unwrap();
     t
 }
 
 /// Waits until the handle's listener has LISTENed at least once (its first full refresh bumps
 /// the generation), so that registry changes made from now on reach it.
-pub async fn wait_listening(t: &Tenantry) {
+pub(crate) async fn wait_listening(t: &Tenantry) {
     let ok = eventually(Duration::from_secs(10), || async {
-        t.resolver_generation() >= 1
+        t.stats().await.resolver_generation >= 1
     })
     .await;
     assert!(ok, "the registry listener never started listening");
 }
 
-pub use tenantry_testing::eventually;
+pub(crate) use tenantry_testing::eventually;
 
 /// The schema a host resolves to (None for unknown or public hosts).
-pub async fn schema_of(t: &Tenantry, host: &str) -> Option<(String, tenantry_sqlx::TenantStatus)> {
+pub(crate) async fn schema_of(
+    t: &Tenantry,
+    host: &str,
+) -> Option<(String, tenantry_sqlx::TenantStatus)> {
     match t.resolve_host(host).await.unwrap() {
         Resolution::Tenant(t) => Some((t.schema.clone(), t.status)),
         _ => None,

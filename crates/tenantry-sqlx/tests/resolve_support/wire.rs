@@ -18,7 +18,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 /// One client burst: the frontend message types in it and the statements they execute.
 #[derive(Debug, Clone, Default)]
-pub struct Burst {
+pub(crate) struct Burst {
     /// Proxy connection number.
     pub conn: u64,
     /// Message type bytes, in order (e.g. `['B', 'E', 'S']`).
@@ -33,7 +33,7 @@ struct Log {
 }
 
 /// The proxy. Dropping it stops accepting (open connections stay up until their peers close).
-pub struct WireCounter {
+pub(crate) struct WireCounter {
     addr: std::net::SocketAddr,
     log: Arc<Mutex<Log>>,
     accept: tokio::task::JoinHandle<()>,
@@ -47,7 +47,7 @@ impl Drop for WireCounter {
 
 impl WireCounter {
     /// Starts a proxy to the server of `db_url` (`postgres://user@host:port/db`).
-    pub async fn start(db_url: &str) -> Self {
+    pub(crate) async fn start(db_url: &str) -> Self {
         let upstream = host_port(db_url);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -69,7 +69,7 @@ impl WireCounter {
     }
 
     /// `db_url` rewritten to go through the proxy, without TLS.
-    pub fn url(&self, db_url: &str) -> String {
+    pub(crate) fn url(&self, db_url: &str) -> String {
         let hp = host_port(db_url);
         let url = db_url.replacen(&hp, &self.addr.to_string(), 1);
         let sep = if url.contains('?') { '&' } else { '?' };
@@ -77,22 +77,22 @@ impl WireCounter {
     }
 
     /// Forgets everything recorded so far.
-    pub fn reset(&self) {
+    pub(crate) fn reset(&self) {
         self.log.lock().unwrap().bursts.clear();
     }
 
     /// Every burst recorded since the last reset.
-    pub fn bursts(&self) -> Vec<Burst> {
+    pub(crate) fn bursts(&self) -> Vec<Burst> {
         self.log.lock().unwrap().bursts.clone()
     }
 
     /// Round trips since the last reset (all connections).
-    pub fn round_trips(&self) -> usize {
+    pub(crate) fn round_trips(&self) -> usize {
         self.log.lock().unwrap().bursts.len()
     }
 
     /// Statement executions since the last reset whose text contains `needle`.
-    pub fn executions_of(&self, needle: &str) -> usize {
+    pub(crate) fn executions_of(&self, needle: &str) -> usize {
         self.log
             .lock()
             .unwrap()

@@ -9,17 +9,17 @@ use sqlx::{AssertSqlSafe, Connection, PgConnection};
 use tenantry_sqlx::{MigrationSet, Tenantry};
 
 /// Folder of the demo schema's tenant migrations.
-pub fn tenant_fixture() -> PathBuf {
+pub(crate) fn tenant_fixture() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tenant")
 }
 
 /// Folder of the demo schema's shared migrations (enum, domain, reference table).
-pub fn shared_fixture() -> PathBuf {
+pub(crate) fn shared_fixture() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/shared")
 }
 
 /// The demo tenant migrations plus `extra` `(version, description, sql)` migrations.
-pub async fn demo_set_with(extra: &[(i64, &'static str, &'static str)]) -> MigrationSet {
+pub(crate) async fn demo_set_with(extra: &[(i64, &'static str, &'static str)]) -> MigrationSet {
     let base = MigrationSet::from_dir(tenant_fixture())
         .await
         .expect("fixture");
@@ -30,7 +30,7 @@ pub async fn demo_set_with(extra: &[(i64, &'static str, &'static str)]) -> Migra
 
 /// A handle on `url` with the demo shared migrations and `set` as default tenant migrations,
 /// shared schema migrated.
-pub async fn demo_tenantry(url: &str, set: MigrationSet) -> Tenantry {
+pub(crate) async fn demo_tenantry(url: &str, set: MigrationSet) -> Tenantry {
     let t = Tenantry::builder()
         .shared_migrations(shared_fixture())
         .tenant_migration_set(tenantry_sqlx::DEFAULT_TENANT_TYPE, set)
@@ -38,12 +38,12 @@ pub async fn demo_tenantry(url: &str, set: MigrationSet) -> Tenantry {
         .connect(url)
         .await
         .expect("connect");
-    t.migrate_shared().await.expect("migrate shared");
+    t.fleet().migrate_shared().await.expect("migrate shared");
     t
 }
 
 /// A catalog snapshot: kind -> sorted rows.
-pub type Snapshot = BTreeMap<&'static str, Vec<String>>;
+pub(crate) type Snapshot = BTreeMap<&'static str, Vec<String>>;
 
 /// Catalog queries, each returning text rows describing one kind of object in schema `$1`.
 const SNAPSHOT: &[(&str, &str)] = &[
@@ -116,7 +116,7 @@ const SNAPSHOT: &[(&str, &str)] = &[
 
 /// Every catalog fact about `schema`, by kind, sorted, with the schema's name replaced by `S`.
 /// Rendered with `search_path` = the schema then `public`, as the application sees it.
-pub async fn catalog_snapshot(url: &str, schema: &str) -> Snapshot {
+pub(crate) async fn catalog_snapshot(url: &str, schema: &str) -> Snapshot {
     let mut conn = PgConnection::connect(url).await.expect("connect");
     sqlx::raw_sql(AssertSqlSafe(format!(
         "SET search_path TO \"{schema}\", public"

@@ -120,7 +120,11 @@ pub async fn connect(
         .connect_with(options)
         .await
         .expect("connect");
-    tenantry.migrate_shared().await.expect("migrate shared");
+    tenantry
+        .fleet()
+        .migrate_shared()
+        .await
+        .expect("migrate shared");
     tenantry
 }
 
@@ -163,7 +167,8 @@ pub async fn create_tenants(tenantry: &Tenantry, n: usize) {
         .map(|i| {
             let t = tenantry.clone();
             async move {
-                t.create_tenant(NewTenant::new(schema(i), host(i)))
+                t.admin()
+                    .create_tenant(NewTenant::new(schema(i), host(i)))
                     .await
                     .unwrap_or_else(|e| panic!("create tenant {i}: {e}"));
             }

@@ -197,7 +197,7 @@ impl Churn {
                 &mut self.log,
                 "remove_domain",
                 vec![(domain.clone(), HostState::Nobody)],
-                || self.admin.remove_domain(&domain),
+                || self.admin.admin().remove_domain(&domain),
             )
             .await;
             self.live[owner].extras.retain(|x| *x != domain);
@@ -220,7 +220,7 @@ impl Churn {
             &mut self.log,
             "add_domain",
             vec![(domain.clone(), state)],
-            || self.admin.add_domain(&schema, &domain, false),
+            || self.admin.admin().add_domain(&schema, &domain, false),
         )
         .await;
     }
@@ -235,7 +235,7 @@ impl Churn {
         ] {
             let states = t.hosts().map(|h| (h.clone(), t.state(active))).collect();
             timed(&self.server, &mut self.log, "set_status", states, || {
-                self.admin.set_status(&t.schema, status)
+                self.admin.admin().set_status(&t.schema, status)
             })
             .await;
             if !active {
@@ -251,7 +251,7 @@ impl Churn {
         let t = self.live[i].clone();
         let states = t.hosts().map(|h| (h.clone(), t.state(true))).collect();
         timed(&self.server, &mut self.log, "rename_tenant", states, || {
-            self.admin.rename_tenant(&old, new)
+            self.admin.admin().rename_tenant(&old, new)
         })
         .await;
     }
@@ -260,7 +260,9 @@ impl Churn {
         let t = self.live.swap_remove(i);
         let states = t.hosts().map(|h| (h.clone(), HostState::Nobody)).collect();
         timed(&self.server, &mut self.log, "delete_tenant", states, || {
-            self.admin.delete_tenant(&t.schema, SchemaOnDelete::Drop)
+            self.admin
+                .admin()
+                .delete_tenant(&t.schema, SchemaOnDelete::Drop)
         })
         .await;
         self.free_primaries.push(t.primary.clone());
@@ -278,7 +280,7 @@ impl Churn {
         let state = vec![(t.primary.clone(), t.state(true))];
         let new = NewTenant::new(&t.schema, &t.primary).display_name(&t.label);
         let created: Tenant = timed(&self.server, &mut self.log, "create_tenant", state, || {
-            self.admin.create_tenant(new.clone())
+            self.admin.admin().create_tenant(new.clone())
         })
         .await;
         self.log.ids.insert(t.label.clone(), created.id);

@@ -132,6 +132,7 @@ pub async fn check_rows(
 ) -> (Vec<String>, Vec<String>) {
     let (mut violations, mut problems) = (Vec::new(), Vec::new());
     let mut registry: Vec<(String, String, i64, TenantStatus)> = admin
+        .admin()
         .tenants()
         .await
         .expect("tenants")
@@ -157,6 +158,7 @@ pub async fn check_rows(
     let pool = admin.raw_pool();
     for t in &log.live {
         let mut domains: Vec<(String, bool)> = admin
+            .admin()
             .domains(&t.schema)
             .await
             .expect("domains")

@@ -1,4 +1,5 @@
-//! Per-tenant statement plans: why a tenant query is not re-planned on every request.
+//! Statement tagging under a per-tenant prepared-statement budget: why a tenant query is not
+//! re-planned on every request.
 //!
 //! sqlx prepares a statement once per connection, keyed by its SQL text. PostgreSQL remembers
 //! the `search_path` a statement was planned under and, when it runs under another one, parses
@@ -32,14 +33,14 @@ use tenantry_core::Tenant;
 pub(crate) const UNTAGGED_ROOM: usize = 100;
 
 /// The admission set of (tenant, statement) pairs that get their own prepared statement.
-pub(crate) struct TenantPlans {
+pub(crate) struct StatementBudget {
     budget: usize,
     admitted: RwLock<HashSet<u64>>,
     hasher: std::collections::hash_map::RandomState,
 }
 
-impl TenantPlans {
-    pub fn new(budget: usize) -> Self {
+impl StatementBudget {
+    pub(crate) fn new(budget: usize) -> Self {
         Self {
             budget,
             admitted: RwLock::new(HashSet::new()),
@@ -73,7 +74,7 @@ impl TenantPlans {
     }
 
     /// Pairs admitted so far.
-    pub fn admitted(&self) -> usize {
+    pub(crate) fn admitted(&self) -> usize {
         self.admitted.read().map_or(0, |s| s.len())
     }
 }
@@ -83,16 +84,16 @@ impl TenantPlans {
 pub(crate) struct Tagged<E> {
     pub inner: E,
     pub tenant: Arc<Tenant>,
-    pub plans: SharedPlans,
+    pub budget: SharedBudget,
     pub has_arguments: bool,
 }
 
 impl<E> Tagged<E> {
-    pub fn new(inner: E, tenant: &Arc<Tenant>, plans: &SharedPlans) -> Self {
+    pub(crate) fn new(inner: E, tenant: &Arc<Tenant>, budget: &SharedBudget) -> Self {
         Self {
             inner,
             tenant: Arc::clone(tenant),
-            plans: Arc::clone(plans),
+            budget: Arc::clone(budget),
             has_arguments: false,
         }
     }
@@ -105,7 +106,7 @@ impl<'q, E: Execute<'q, Postgres>> Execute<'q, Postgres> for Tagged<E> {
         let tag = self.has_arguments && self.inner.persistent() && self.inner.statement().is_none();
         let sql = self.inner.sql();
         let schema = self.tenant.schema.as_str();
-        if tag && self.plans.admit(schema, sql.as_str()) {
+        if tag && self.budget.admit(schema, sql.as_str()) {
             // The schema is a validated identifier ([a-z0-9_]): it can't close the comment.
             AssertSqlSafe(format!("{}\n/* tenantry:{schema} */", sql.as_str())).into_sql_str()
         } else {
@@ -129,4 +130,4 @@ impl<'q, E: Execute<'q, Postgres>> Execute<'q, Postgres> for Tagged<E> {
 }
 
 /// Shared by the handle and every `TenantTx` it opens.
-pub(crate) type SharedPlans = Arc<TenantPlans>;
+pub(crate) type SharedBudget = Arc<StatementBudget>;

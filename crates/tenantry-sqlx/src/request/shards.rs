@@ -14,7 +14,7 @@
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{AssertSqlSafe, PgPool, Postgres, Transaction};
 
-use crate::handle::begin_retrying;
+use super::begin::begin_retrying;
 
 /// The shard pools (none when sharding is off).
 pub(crate) struct Shards {
@@ -23,7 +23,7 @@ pub(crate) struct Shards {
 
 impl Shards {
     /// `count` lazily connecting pools sharing `options`' size (at least one connection each).
-    pub fn new(count: usize, options: &PgPoolOptions, connect: &PgConnectOptions) -> Self {
+    pub(crate) fn new(count: usize, options: &PgPoolOptions, connect: &PgConnectOptions) -> Self {
         if count <= 1 {
             return Self { pools: Vec::new() };
         }
@@ -41,7 +41,7 @@ impl Shards {
     }
 
     /// The home shard of `schema`, if sharding is on (see [`shard_of`]).
-    pub fn for_schema(&self, schema: &str) -> Option<usize> {
+    pub(crate) fn for_schema(&self, schema: &str) -> Option<usize> {
         if self.pools.is_empty() {
             return None;
         }
@@ -51,7 +51,7 @@ impl Shards {
     /// Opens a transaction with `sql` on shard `home` (spilling over to an idle connection of the
     /// next shard when `home` is full and busy); retried on connections found dead, shielded
     /// against cancellation like every scoped `BEGIN`.
-    pub async fn begin(
+    pub(crate) async fn begin(
         &self,
         home: usize,
         sql: String,
@@ -77,12 +77,12 @@ impl Shards {
     }
 
     /// Connections open in each shard (diagnostics, tests).
-    pub fn sizes(&self) -> Vec<u32> {
+    pub(crate) fn sizes(&self) -> Vec<u32> {
         self.pools.iter().map(PgPool::size).collect()
     }
 
     /// Closes every shard.
-    pub async fn close(&self) {
+    pub(crate) async fn close(&self) {
         for pool in &self.pools {
             pool.close().await;
         }

@@ -1,4 +1,4 @@
-//! Host -> tenant resolution, answered from memory.
+//! The resolution cache: host (or schema name) -> tenant, answered from memory.
 //!
 //! Two bounded caches: known hosts (TTL as a safety net) and unknown hosts (short TTL, capped
 //! size, kept apart so a flood of random hosts can neither evict real tenants nor reach the
@@ -6,7 +6,7 @@
 //! unknown host is recorded as such before that query's waiters are released, so no request
 //! arriving later repeats it.
 //!
-//! Freshness comes from the registry's triggers: [`spawn_listener`] LISTENs on
+//! Freshness comes from the registry's triggers: the listener (`listener.rs`) LISTENs on
 //! [`crate::NOTIFY_CHANNEL`] over a dedicated connection and empties both caches on every
 //! notification, and again once a lost connection is re-established and LISTENing
 //! (notifications sent while disconnected are lost, so a full refresh is the only safe answer).
@@ -21,18 +21,16 @@
 //! one key into one query and share its answer or error with every waiter.
 
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use moka::future::Cache;
-use sqlx::AssertSqlSafe;
-use sqlx::postgres::{PgListener, PgPool};
 use tenantry_core::Tenant;
 
+use super::lookup::RegistryReader;
+use crate::config::Config;
 use crate::error::Error;
-use crate::handle::{Config, Inner, Tenantry};
-use crate::registry::{NOTIFY_CHANNEL, TenantRow};
 
 /// Bound on cached known hosts; far above any realistic fleet, it only caps pathological growth.
 const POSITIVE_CAPACITY: u64 = 1_000_000;
@@ -64,7 +62,7 @@ pub(crate) struct ResolverCache {
     unknown: Cache<Key, u64>,
     generation: AtomicU64,
     /// Every invalidation's new generation, for whoever must re-check a tenant it holds
-    /// (open streams, see [`Tenantry::registry_changes`]).
+    /// (open streams, see `Tenantry::registry_changes`).
     changes: tokio::sync::watch::Sender<u64>,
     /// The registry listener is LISTENing (notifications reach [`Self::invalidate_all`]).
     listening: AtomicBool,
@@ -134,7 +132,7 @@ enum Miss {
 }
 
 impl ResolverCache {
-    pub fn new(config: &Config) -> Self {
+    pub(crate) fn new(config: &Config) -> Self {
         Self {
             // Sized as it fills (estimated 1,024 entries), bounded at POSITIVE_CAPACITY.
             known: quick_cache::sync::Cache::with_weighter(
@@ -158,31 +156,31 @@ impl ResolverCache {
     }
 
     /// The invalidation count.
-    pub fn generation(&self) -> u64 {
+    pub(crate) fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
     }
 
     /// The tenant owning `host` (already normalised), from memory when possible.
-    pub async fn get(
+    pub(crate) async fn get(
         &self,
-        tenantry: &Tenantry,
+        reader: &RegistryReader<'_>,
         host: &str,
     ) -> Result<Option<Arc<Tenant>>, Arc<Error>> {
-        self.get_key(tenantry, KeyRef::Host(host)).await
+        self.get_key(reader, KeyRef::Host(host)).await
     }
 
     /// The tenant whose schema is `schema` (already validated), from memory when possible.
-    pub async fn get_schema(
+    pub(crate) async fn get_schema(
         &self,
-        tenantry: &Tenantry,
+        reader: &RegistryReader<'_>,
         schema: &str,
     ) -> Result<Option<Arc<Tenant>>, Arc<Error>> {
-        self.get_key(tenantry, KeyRef::Schema(schema)).await
+        self.get_key(reader, KeyRef::Schema(schema)).await
     }
 
     async fn get_key(
         &self,
-        tenantry: &Tenantry,
+        reader: &RegistryReader<'_>,
         key_ref: KeyRef<'_>,
     ) -> Result<Option<Arc<Tenant>>, Arc<Error>> {
         // The hit path: no allocation.
@@ -216,8 +214,8 @@ impl ResolverCache {
                 // answer stale.
                 let generation = self.generation();
                 let found = match &key {
-                    Key::Host(h) => lookup_domain(tenantry, h).await,
-                    Key::Schema(schema) => lookup_schema(tenantry, schema).await,
+                    Key::Host(h) => reader.tenant_by_domain(h).await,
+                    Key::Schema(schema) => reader.tenant_by_schema(schema).await,
                 };
                 match found {
                     Ok(Some(t)) => Ok(Known {
@@ -259,7 +257,7 @@ impl ResolverCache {
     }
 
     /// Forgets everything, including the answers of lookups still running.
-    pub fn invalidate_all(&self) {
+    pub(crate) fn invalidate_all(&self) {
         // Bump first: whatever a running lookup inserts from now on is already stale.
         self.generation.fetch_add(1, Ordering::AcqRel);
         self.known.clear();
@@ -268,153 +266,24 @@ impl ResolverCache {
         self.changes.send_replace(self.generation());
     }
 
+    /// A receiver that changes on every invalidation.
+    pub(crate) fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    /// Records whether the registry listener is LISTENing.
+    pub(crate) fn set_listening(&self, listening: bool) {
+        self.listening.store(listening, Ordering::Release);
+    }
+
     /// Whether the registry listener is connected and LISTENing.
-    pub fn listening(&self) -> bool {
+    pub(crate) fn listening(&self) -> bool {
         self.listening.load(Ordering::Acquire)
     }
 
-    /// Number of cached known hosts (approximate; for diagnostics and benchmarks).
-    pub fn len(&self) -> u64 {
-        self.known.len() as u64
-    }
-
     /// Exact entry counts (known, unknown) after moka's pending maintenance has run.
-    async fn counts(&self) -> (u64, u64) {
+    pub(crate) async fn counts(&self) -> (u64, u64) {
         self.unknown.run_pending_tasks().await;
         (self.known.len() as u64, self.unknown.entry_count())
     }
-}
-
-impl Tenantry {
-    /// Entries in the resolution cache: `(known hosts, unknown hosts)`, after pending evictions
-    /// have been applied (diagnostics, tests, benchmarks). The unknown-host count never exceeds
-    /// [`Config::negative_cache_capacity`].
-    pub async fn resolver_cache_counts(&self) -> (u64, u64) {
-        self.inner.cache.counts().await
-    }
-
-    /// How many times the resolution cache has been emptied (registry notifications, listener
-    /// reconnects, [`Tenantry::invalidate_cache`]).
-    pub fn resolver_generation(&self) -> u64 {
-        self.inner.cache.generation()
-    }
-
-    /// A receiver that changes whenever the resolution cache is emptied: a registry change
-    /// heard by the listener (tenant or domain rows, schema drops and renames), a listener
-    /// reconnect, or [`Tenantry::invalidate_cache`]. Long-lived holders of a tenant (streams,
-    /// sockets) wait on it to re-check their tenant.
-    pub fn registry_changes(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.inner.cache.changes.subscribe()
-    }
-
-    /// Whether the registry listener is connected (changes are then heard within
-    /// milliseconds; otherwise only when cached entries expire).
-    pub fn registry_listener_connected(&self) -> bool {
-        self.inner.cache.listening()
-    }
-}
-
-async fn lookup_domain(tenantry: &Tenantry, host: &str) -> Result<Option<Tenant>, Error> {
-    let inner = &tenantry.inner;
-    let sql = format!(
-        "{} JOIN {} d ON d.tenant_id = t.id WHERE d.domain = $1",
-        inner.sql.select_resolved, inner.sql.domains
-    );
-    registry_row(tenantry, sql, host).await
-}
-
-async fn lookup_schema(tenantry: &Tenantry, schema: &str) -> Result<Option<Tenant>, Error> {
-    let inner = &tenantry.inner;
-    let sql = format!("{} WHERE t.schema_name = $1", inner.sql.select_resolved);
-    registry_row(tenantry, sql, schema).await
-}
-
-/// Runs a registry lookup in a transaction that holds the registry lock shared (taken before
-/// `BEGIN`, in the same round trip): no registry write is in progress while it reads, so the
-/// registry version it reads is exactly the version of the rows it reads (see
-/// `Tenant::registry_version`). Three round trips: lookups are cache misses only. Behind a
-/// transaction pooler the statement is unnamed (named ones leak between the pooler's clients).
-async fn registry_row(
-    tenantry: &Tenantry,
-    sql: String,
-    key: &str,
-) -> Result<Option<Tenant>, Error> {
-    let inner = &tenantry.inner;
-    let query = sqlx::query_as::<_, TenantRow>(AssertSqlSafe(sql))
-        .bind(key)
-        .persistent(!inner.config.transaction_pooler);
-    let begin = format!(
-        "SELECT pg_advisory_xact_lock_shared({}); BEGIN",
-        crate::registry::REGISTRY_LOCK
-    );
-    let mut tx = crate::handle::begin_shielded(&inner.pool, begin).await?;
-    let row = query.fetch_optional(&mut *tx).await?;
-    tx.commit().await?;
-    Ok(row.map(|r| r.0))
-}
-
-/// Listens for registry changes and empties the cache on each; reconnects forever.
-/// Stops when the last [`Tenantry`] handle is dropped.
-pub(crate) fn spawn_listener(inner: Weak<Inner>, listen_pool: PgPool) {
-    tokio::spawn(async move {
-        let mut backoff = Duration::from_millis(100);
-        loop {
-            let mut listener = match PgListener::connect_with(&listen_pool).await {
-                Ok(l) => l,
-                Err(e) => {
-                    tracing::warn!(error = %e, "tenantry: registry listener cannot connect; retrying");
-                    if inner.strong_count() == 0 {
-                        return;
-                    }
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                    continue;
-                }
-            };
-            if let Err(e) = listener.listen(NOTIFY_CHANNEL).await {
-                tracing::warn!(error = %e, "tenantry: LISTEN failed; retrying");
-                if inner.strong_count() == 0 {
-                    return;
-                }
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-                continue;
-            }
-            backoff = Duration::from_millis(100);
-            // Listening again: whatever changed while we were not is unknown, start from scratch.
-            match inner.upgrade() {
-                Some(i) => {
-                    i.cache.listening.store(true, Ordering::Release);
-                    i.cache.invalidate_all();
-                }
-                None => return,
-            }
-            loop {
-                // Wake up now and then to notice that the handle is gone.
-                let next = tokio::time::timeout(Duration::from_secs(1), listener.try_recv()).await;
-                let Some(i) = inner.upgrade() else { return };
-                match next {
-                    Err(_elapsed) => continue,
-                    Ok(Ok(Some(_))) => i.cache.invalidate_all(),
-                    // Connection lost. Empty the cache now, then reconnect with a fresh listener
-                    // (the outer loop) so that the full refresh happens only once LISTEN is
-                    // active again: entries cached in between may predate missed notifications.
-                    Ok(Ok(None)) => {
-                        tracing::warn!(
-                            "tenantry: registry listener lost its connection; reconnecting"
-                        );
-                        i.cache.listening.store(false, Ordering::Release);
-                        i.cache.invalidate_all();
-                        break;
-                    }
-                    Ok(Err(e)) => {
-                        tracing::warn!(error = %e, "tenantry: registry listener failed; reconnecting");
-                        i.cache.listening.store(false, Ordering::Release);
-                        i.cache.invalidate_all();
-                        break;
-                    }
-                }
-            }
-        }
-    });
 }

@@ -1,18 +1,21 @@
-//! Adopting an existing schema as a tenant ([`Tenantry::adopt_tenant`]): the way back for a
+//! Adopting an existing schema as a tenant ([`crate::Admin::adopt_tenant`]): the way back for a
 //! schema kept by `delete_tenant(.., SchemaOnDelete::Keep)`, or one restored from a dump.
 
 use sqlx::AssertSqlSafe;
-use tenantry_core::{Tenant, validate_schema_name};
+use tenantry_core::{SchemaName, Tenant};
 
-use crate::Tenantry;
-use crate::error::{Error, Result};
-use crate::lifecycle::{
-    NewTenant, check_data, check_display_name, conflict_or, domain_taken, fetch_tenant, name_taken,
-    write_ledger,
-};
-use crate::migrate::{MIGRATIONS_TABLE, apply_in_tx};
+use super::lookup::fetch_tenant;
+use super::tenants::{NewTenant, check_data, check_display_name};
+use crate::config::DEFAULT_TENANT_TYPE;
+use crate::error::{Error, Result, conflict_or, domain_taken, name_taken};
+use crate::groups::Admin;
+use crate::migrate::apply::apply_in_tx;
+use crate::migrate::ledger::write_ledger;
+use crate::migrate::set::MIGRATIONS_TABLE;
+use crate::provision::SPARE_PREFIX;
+use crate::sql::{fill, lock_migrations, qualified};
 
-/// What [`Tenantry::adopt_tenant`] did.
+/// What [`crate::Admin::adopt_tenant`] did.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct AdoptedTenant {
@@ -23,10 +26,10 @@ pub struct AdoptedTenant {
     pub applied: Vec<i64>,
 }
 
-impl Tenantry {
+impl Admin<'_> {
     /// Registers a tenant over an existing schema named `new.schema`: tenant row, primary
     /// domain `new.domain`, ledger row, role (in role mode) and hooks, as
-    /// [`Tenantry::create_tenant`] does, but without creating the schema. `new.provision` is
+    /// [`crate::Admin::create_tenant`] does, but without creating the schema. `new.provision` is
     /// ignored.
     ///
     /// The schema's migration history (its [`MIGRATIONS_TABLE`]) is checked against the
@@ -46,18 +49,19 @@ impl Tenantry {
     /// so it sees the schema's existing data (seed hooks that must not run twice should check
     /// first). Everything happens in one transaction: on any failure nothing is registered and
     /// the schema is left as it was.
-    pub async fn adopt_tenant(&self, new: NewTenant) -> Result<AdoptedTenant> {
-        let reserved = self.reserved();
+    pub async fn adopt_tenant(self, new: NewTenant) -> Result<AdoptedTenant> {
+        let t = self.tenantry;
+        let reserved = t.reserved();
         let reserved: Vec<&str> = reserved.iter().map(String::as_str).collect();
-        validate_schema_name(&new.schema, &reserved)?;
-        if new.schema.starts_with(crate::provision::SPARE_PREFIX) {
+        let schema_name = SchemaName::with_reserved(new.schema.as_str(), &reserved)?;
+        if schema_name.starts_with(SPARE_PREFIX) {
             return Err(tenantry_core::NameError::SchemaReserved(new.schema).into());
         }
-        let domain = self.clean_domain(&new.domain)?;
+        let domain = t.clean_domain(&new.domain)?.into_string();
         let tenant_type = new
             .tenant_type
-            .unwrap_or_else(|| crate::DEFAULT_TENANT_TYPE.to_owned());
-        let set = self
+            .unwrap_or_else(|| DEFAULT_TENANT_TYPE.to_owned());
+        let set = t
             .tenant_migration_set(&tenant_type)
             .ok_or_else(|| Error::UnknownTenantType {
                 tenant_type: tenant_type.clone(),
@@ -67,15 +71,12 @@ impl Tenantry {
         let display_name = new.display_name.unwrap_or_else(|| new.schema.clone());
         check_display_name(&display_name)?;
         let schema = new.schema;
-        let sql = &self.inner.sql;
+        let sql = &t.inner.sql;
 
-        let mut tx = self.begin_admin(&schema).await?;
+        let mut tx = t.begin_admin(&schema).await?;
         // The schema's migration lock: serialises with `migrate`, a concurrent adoption of the
         // same schema and a delete of it (held until the end of the transaction).
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('tenantry.migrate'), hashtext($1))")
-            .bind(&schema)
-            .execute(&mut *tx)
-            .await?;
+        lock_migrations(&mut tx, &schema).await?;
         let exists: bool =
             sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
                 .bind(&schema)
@@ -84,10 +85,9 @@ impl Tenantry {
         if !exists {
             return Err(Error::SchemaMissing(schema));
         }
-        let is_tenant: bool = sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT EXISTS (SELECT 1 FROM {} WHERE schema_name = $1)",
-            sql.tenants
-        )))
+        let is_tenant: bool = sqlx::query_scalar(AssertSqlSafe(
+            sql.stmt("SELECT EXISTS (SELECT 1 FROM {tenants} WHERE schema_name = $1)"),
+        ))
         .bind(&schema)
         .fetch_one(&mut *tx)
         .await?;
@@ -112,10 +112,9 @@ impl Tenantry {
                 ),
             });
         }
-        let recorded: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT count(*) FROM {}.{}",
-            tenantry_core::quote_ident(&schema),
-            tenantry_core::quote_ident(MIGRATIONS_TABLE)
+        let recorded: i64 = sqlx::query_scalar(AssertSqlSafe(fill(
+            "SELECT count(*) FROM {history}",
+            &[("history", &qualified(&schema, MIGRATIONS_TABLE))],
         )))
         .fetch_one(&mut *tx)
         .await?;
@@ -128,10 +127,9 @@ impl Tenantry {
                 ),
             });
         }
-        let taken: bool = sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT EXISTS (SELECT 1 FROM {} WHERE domain = $1)",
-            sql.domains
-        )))
+        let taken: bool = sqlx::query_scalar(AssertSqlSafe(
+            sql.stmt("SELECT EXISTS (SELECT 1 FROM {domains} WHERE domain = $1)"),
+        ))
         .bind(&domain)
         .fetch_one(&mut *tx)
         .await?;
@@ -151,9 +149,9 @@ impl Tenantry {
                 },
                 other => other,
             })?;
-        let id: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
-            "INSERT INTO {} (schema_name, display_name, tenant_type, data) VALUES ($1, $2, $3, $4) RETURNING id",
-            sql.tenants
+        let id: i64 = sqlx::query_scalar(AssertSqlSafe(sql.stmt(
+            "INSERT INTO {tenants} (schema_name, display_name, tenant_type, data) \
+             VALUES ($1, $2, $3, $4) RETURNING id",
         )))
         .bind(&schema)
         .bind(&display_name)
@@ -162,20 +160,19 @@ impl Tenantry {
         .fetch_one(&mut *tx)
         .await
         .map_err(|e| conflict_or(e, || name_taken(&schema)))?;
-        sqlx::query(AssertSqlSafe(format!(
-            "INSERT INTO {} (domain, tenant_id, is_primary) VALUES ($1, $2, TRUE)",
-            sql.domains
+        sqlx::query(AssertSqlSafe(sql.stmt(
+            "INSERT INTO {domains} (domain, tenant_id, is_primary) VALUES ($1, $2, TRUE)",
         )))
         .bind(&domain)
         .bind(id)
         .execute(&mut *tx)
         .await
         .map_err(|e| conflict_or(e, || domain_taken(&domain)))?;
-        write_ledger(&mut tx, self, &schema, &tenant_type, &set).await?;
+        write_ledger(&mut tx, t, &schema, &tenant_type, &set).await?;
 
-        let tenant = fetch_tenant(&mut tx, self, &schema).await?;
+        let tenant = fetch_tenant(&mut tx, t, &schema).await?;
         if !applied.is_empty() {
-            self.inner
+            t.inner
                 .hooks
                 .after_migrate(&schema, &applied, &mut tx)
                 .await
@@ -184,7 +181,7 @@ impl Tenantry {
                     source,
                 })?;
         }
-        self.inner
+        t.inner
             .hooks
             .after_create(&tenant, &mut tx)
             .await
@@ -192,9 +189,9 @@ impl Tenantry {
                 hook: "after_create",
                 source,
             })?;
-        self.create_tenant_role(&mut tx, &schema).await?;
+        t.create_tenant_role(&mut tx, &schema).await?;
         tx.commit().await?;
-        self.invalidate_cache();
+        t.invalidate_cache();
         Ok(AdoptedTenant { tenant, applied })
     }
 }

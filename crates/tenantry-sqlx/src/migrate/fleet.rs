@@ -1,7 +1,6 @@
-//! Migrating the shared schema and the fleet of tenant schemas.
+//! Migrating the fleet of tenant schemas (the shared schema is migrated first, see `shared.rs`).
 //!
-//! Order: Tenantry's registry, then the application's shared migrations, then every tenant
-//! schema. Tenant schemas run in parallel (`jobs` at a time); each schema's pending migrations
+//! Tenant schemas run in parallel (`jobs` at a time); each schema's pending migrations
 //! run in one transaction under its own advisory lock, and the ledger row is written in that same
 //! transaction, so a killed run leaves every schema either fully migrated (ledger says so) or
 //! untouched, and the next run resumes with the rest.
@@ -10,7 +9,7 @@
 //! (no wait for a WAL disk sync per schema, which otherwise bounds a run at one sync per
 //! schema), and the run ends with one synchronous commit that flushes the WAL up to that point.
 //! WAL is sequential, so that one flush covers every earlier schema commit: when
-//! [`Tenantry::migrate_tenants`] returns, everything its report says was applied is on disk. A
+//! [`crate::Fleet::migrate_tenants`] returns, everything its report says was applied is on disk. A
 //! server crash *during* the run can lose the last schema commits (each one all-or-nothing,
 //! migration, history row and ledger row together); the next run sees them pending and
 //! re-applies them. [`MigrateOptions::synchronous_commit`] opts out (one sync per schema).
@@ -21,13 +20,16 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use sqlx::AssertSqlSafe;
 
+use super::apply::apply_in_tx;
+use super::ledger::write_ledger;
+use super::set::{MIGRATIONS_TABLE, MigrationSet, SchemaOutcome};
 use crate::error::{Error, Result};
-use crate::handle::{Tenantry, begin_shielded};
-use crate::lifecycle::write_ledger;
-use crate::migrate::{MIGRATIONS_TABLE, MigrationSet, SchemaOutcome, apply_in_tx};
-use crate::registry::{REGISTRY_MIGRATIONS_TABLE, registry_migrations};
+use crate::groups::Fleet;
+use crate::handle::Tenantry;
+use crate::request::begin::begin_shielded;
+use crate::request::statements::{begin_sql, map_begin_error};
 
-/// Options for [`Tenantry::migrate_tenants`].
+/// Options for [`crate::Fleet::migrate_tenants`].
 #[derive(Clone)]
 pub struct MigrateOptions {
     /// Schemas migrated at once (default: 2 x CPU cores, at least 2).
@@ -42,7 +44,7 @@ pub struct MigrateOptions {
     /// Wait for a WAL disk sync at every schema's commit (default false). By default each
     /// schema commits with `synchronous_commit = off` and the run ends with one synchronous
     /// commit that flushes the WAL past every schema commit, so everything reported is durable
-    /// when [`Tenantry::migrate_tenants`] returns either way. Atomicity and the ledger's truth
+    /// when [`crate::Fleet::migrate_tenants`] returns either way. Atomicity and the ledger's truth
     /// are the same in both modes (the migration, its history row and the ledger row commit
     /// together); the difference is only what a server crash *during* the run can lose: with
     /// this off, the last commits before the crash (each schema wholly, re-applied by the next
@@ -144,68 +146,52 @@ pub struct PlannedSchema {
 }
 
 impl Tenantry {
-    /// Applies Tenantry's registry migrations, then the application's shared migrations, each
-    /// atomically in the shared schema. Returns the shared versions applied.
-    pub async fn migrate_shared(&self) -> Result<Vec<i64>> {
-        let shared = self.config().shared_schema.clone();
-        let sql = format!("BEGIN; SET LOCAL search_path TO {}", self.inner.shared_path);
-        // Registry first (the application's shared migrations may reference it).
-        let mut tx = begin_shielded(&self.inner.pool, sql.clone()).await?;
-        apply_in_tx(
-            &mut tx,
-            &shared,
-            REGISTRY_MIGRATIONS_TABLE,
-            &registry_migrations(),
+    /// Commits a transaction that writes WAL and has an xid with `synchronous_commit = on`,
+    /// whatever the server's or role's setting: its commit waits for the WAL to be flushed
+    /// through its commit record, hence through every earlier commit. Returns the insert
+    /// position read inside it, after every schema commit of the run.
+    ///
+    /// An xid alone (`txid_current()`) is not enough: PostgreSQL commits a transaction that
+    /// wrote no WAL before its commit record asynchronously. A transactional logical-decoding
+    /// message (a few bytes of WAL, executable by any role, ignored by logical replication
+    /// unless a subscriber asks for messages) makes it write WAL.
+    async fn flush_wal(&self) -> Result<String> {
+        let mut tx = begin_shielded(
+            &self.inner.pool,
+            "BEGIN; SET LOCAL synchronous_commit = on".to_owned(),
         )
         .await?;
-        tx.commit().await?;
-        // Best effort (needs superuser): schema drops and renames by any SQL empty the caches.
-        sqlx::raw_sql(AssertSqlSafe(crate::registry::install_schema_events_sql(
-            &shared,
-        )))
-        .execute(&self.inner.pool)
-        .await?;
-
-        let mut tx = begin_shielded(&self.inner.pool, sql).await?;
-        let applied = apply_in_tx(
-            &mut tx,
-            &shared,
-            MIGRATIONS_TABLE,
-            &self.inner.shared_migrations,
+        let lsn: String = sqlx::query_scalar(
+            "SELECT pg_current_wal_insert_lsn()::text \
+             FROM pg_logical_emit_message(true, 'tenantry', 'fleet run: flush')",
         )
+        .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
-        // The shared migrations may have created the extra schemas: check them now, and let
-        // the tenant roles (role mode) use them.
-        self.verify_extra_search_path().await?;
-        if let Some(group) = self.tenant_group_role() {
-            crate::handle::setup_group_role(&self.inner.pool, &group, self.config()).await?;
-        }
-        Ok(applied)
+        Ok(lsn)
     }
+}
 
+impl Fleet<'_> {
     /// What a tenant run would open: schemas whose ledger fingerprint differs from their set's.
     /// One query, however many schemas are up to date.
     pub async fn plan_tenants(
-        &self,
+        self,
         only_schema: Option<&str>,
         ignore_ledger: bool,
     ) -> Result<(usize, Vec<PlannedSchema>)> {
-        let sql = &self.inner.sql;
+        let sql = &self.tenantry.inner.sql;
         let rows: Vec<(String, String, Option<String>, Option<i64>)> =
-            sqlx::query_as(AssertSqlSafe(format!(
-                "SELECT t.schema_name, t.tenant_type, l.fingerprint, l.last_version FROM {} t \
-             LEFT JOIN {} l ON l.schema_name = t.schema_name \
-             WHERE ($1::text IS NULL OR t.schema_name = $1) ORDER BY t.schema_name",
-                sql.tenants, sql.ledger
-            )))
+            sqlx::query_as(AssertSqlSafe(sql.stmt("SELECT t.schema_name, t.tenant_type, l.fingerprint, l.last_version FROM {tenants} t \
+             LEFT JOIN {ledger} l ON l.schema_name = t.schema_name \
+             WHERE ($1::text IS NULL OR t.schema_name = $1) ORDER BY t.schema_name")))
             .bind(only_schema)
-            .fetch_all(&self.inner.pool)
+            .fetch_all(&self.tenantry.inner.pool)
             .await?;
         let total = rows.len();
         let mut plan = Vec::new();
         for (schema, tenant_type, fingerprint, ledger_version) in rows {
-            let set = self.tenant_migration_set(&tenant_type);
+            let set = self.tenantry.tenant_migration_set(&tenant_type);
             let fresh = match (set, &fingerprint) {
                 (Some(set), Some(fp)) => fp == set.fingerprint(),
                 _ => false,
@@ -239,7 +225,7 @@ impl Tenantry {
     /// Unless [`MigrateOptions::synchronous_commit`] is set, schemas commit asynchronously and
     /// the run ends with one synchronous commit flushing them all (see the module docs): when
     /// this returns `Ok`, every commit it reports is on disk.
-    pub async fn migrate_tenants(&self, options: MigrateOptions) -> Result<FleetReport> {
+    pub async fn migrate_tenants(self, options: MigrateOptions) -> Result<FleetReport> {
         let start = Instant::now();
         let (total, plan) = self
             .plan_tenants(options.only_schema.as_deref(), options.ignore_ledger)
@@ -289,7 +275,7 @@ impl Tenantry {
         let flushed_lsn = if options.synchronous_commit || results.is_empty() {
             None
         } else {
-            Some(self.flush_wal().await?)
+            Some(self.tenantry.flush_wal().await?)
         };
         results.sort_by(|a, b| a.schema.cmp(&b.schema));
         skipped.sort();
@@ -303,66 +289,43 @@ impl Tenantry {
         })
     }
 
-    /// Commits a transaction that writes WAL and has an xid with `synchronous_commit = on`,
-    /// whatever the server's or role's setting: its commit waits for the WAL to be flushed
-    /// through its commit record, hence through every earlier commit. Returns the insert
-    /// position read inside it, after every schema commit of the run.
-    ///
-    /// An xid alone (`txid_current()`) is not enough: PostgreSQL commits a transaction that
-    /// wrote no WAL before its commit record asynchronously. A transactional logical-decoding
-    /// message (a few bytes of WAL, executable by any role, ignored by logical replication
-    /// unless a subscriber asks for messages) makes it write WAL.
-    async fn flush_wal(&self) -> Result<String> {
-        let mut tx = begin_shielded(
-            &self.inner.pool,
-            "BEGIN; SET LOCAL synchronous_commit = on".to_owned(),
-        )
-        .await?;
-        let lsn: String = sqlx::query_scalar(
-            "SELECT pg_current_wal_insert_lsn()::text \
-             FROM pg_logical_emit_message(true, 'tenantry', 'fleet run: flush')",
-        )
-        .fetch_one(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(lsn)
-    }
-
     /// Migrates one tenant schema atomically and records it in the ledger (a synchronous
     /// commit: durable when this returns).
-    pub async fn migrate_one(&self, schema: &str, tenant_type: &str) -> Result<SchemaOutcome> {
+    pub async fn migrate_one(self, schema: &str, tenant_type: &str) -> Result<SchemaOutcome> {
         self.migrate_one_with(schema, tenant_type, false).await
     }
 
-    /// [`Tenantry::migrate_one`], optionally without waiting for the commit's disk sync
+    /// [`crate::Fleet::migrate_one`], optionally without waiting for the commit's disk sync
     /// (`async_commit`: `SET LOCAL synchronous_commit = off`; same atomicity, but durable only
-    /// once a later synchronous commit has flushed the WAL, as [`Tenantry::migrate_tenants`]
+    /// once a later synchronous commit has flushed the WAL, as [`crate::Fleet::migrate_tenants`]
     /// does at the end of a run).
     pub async fn migrate_one_with(
-        &self,
+        self,
         schema: &str,
         tenant_type: &str,
         async_commit: bool,
     ) -> Result<SchemaOutcome> {
         let start = Instant::now();
         let set: MigrationSet = self
+            .tenantry
             .tenant_migration_set(tenant_type)
             .ok_or_else(|| Error::MigrationState {
                 schema: schema.to_owned(),
                 message: format!("no migrations configured for tenant type {tenant_type:?}"),
             })?
             .clone();
-        let mut begin = crate::scoped::begin_sql(&self.search_path_for(schema), schema, None);
+        let mut begin = begin_sql(&self.tenantry.search_path_for(schema), schema, None);
         if async_commit {
             begin.push_str("; SET LOCAL synchronous_commit = off");
         }
-        let mut tx = begin_shielded(&self.inner.pool, begin)
+        let mut tx = begin_shielded(&self.tenantry.inner.pool, begin)
             .await
-            .map_err(|e| crate::scoped::map_begin_error(e, schema))?;
+            .map_err(|e| map_begin_error(e, schema))?;
         let applied = apply_in_tx(&mut tx, schema, MIGRATIONS_TABLE, &set).await?;
-        write_ledger(&mut tx, self, schema, tenant_type, &set).await?;
+        write_ledger(&mut tx, self.tenantry, schema, tenant_type, &set).await?;
         if !applied.is_empty() {
-            self.inner
+            self.tenantry
+                .inner
                 .hooks
                 .after_migrate(schema, &applied, &mut tx)
                 .await
@@ -376,76 +339,6 @@ impl Tenantry {
             schema: schema.to_owned(),
             applied,
             elapsed: start.elapsed(),
-        })
-    }
-}
-
-/// What [`Tenantry::migrate_shared`] would apply, read without changing anything.
-#[derive(Debug, Clone, Default)]
-pub struct SharedPlan {
-    /// Whether Tenantry's registry tables exist yet (if not, there are no tenants to plan).
-    pub registry_installed: bool,
-    /// Tenantry's own registry migrations not yet applied.
-    pub registry_pending: Vec<i64>,
-    /// The application's shared migrations not yet applied.
-    pub shared_pending: Vec<i64>,
-}
-
-impl SharedPlan {
-    /// True when the shared schema is up to date.
-    pub fn is_empty(&self) -> bool {
-        self.registry_pending.is_empty() && self.shared_pending.is_empty()
-    }
-}
-
-impl Tenantry {
-    /// What [`Tenantry::migrate_shared`] would apply (versions missing from the shared schema's
-    /// applied-migrations tables). Read-only: for `--plan`/`--check` in tools.
-    pub async fn plan_shared(&self) -> Result<SharedPlan> {
-        let shared = self.config().shared_schema.clone();
-        let mut conn = self.inner.pool.acquire().await?;
-        let mut pending = Vec::new();
-        for (table, set) in [
-            (REGISTRY_MIGRATIONS_TABLE, registry_migrations()),
-            (MIGRATIONS_TABLE, self.inner.shared_migrations.clone()),
-        ] {
-            let qualified = format!(
-                "{}.{}",
-                tenantry_core::quote_ident(&shared),
-                tenantry_core::quote_ident(table)
-            );
-            let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
-                .bind(&qualified)
-                .fetch_one(&mut *conn)
-                .await?;
-            let applied: Vec<i64> = if exists {
-                sqlx::query_scalar(AssertSqlSafe(format!("SELECT version FROM {qualified}")))
-                    .fetch_all(&mut *conn)
-                    .await?
-            } else {
-                Vec::new()
-            };
-            pending.push(
-                set.migrations()
-                    .iter()
-                    .map(|m| m.version)
-                    .filter(|v| !applied.contains(v))
-                    .collect::<Vec<_>>(),
-            );
-        }
-        let registry_installed: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
-            .bind(format!(
-                "{}.tenantry_tenants",
-                tenantry_core::quote_ident(&shared)
-            ))
-            .fetch_one(&mut *conn)
-            .await?;
-        let shared_pending = pending.pop().unwrap_or_default();
-        let registry_pending = pending.pop().unwrap_or_default();
-        Ok(SharedPlan {
-            registry_installed,
-            registry_pending,
-            shared_pending,
         })
     }
 }
