@@ -112,7 +112,7 @@ pub enum Error {
         /// The role's name.
         role: String,
     },
-    /// The schema to adopt ([`crate::Tenantry::adopt_tenant`]) already belongs to a tenant.
+    /// The schema to adopt ([`crate::Admin::adopt_tenant`]) already belongs to a tenant.
     #[error("schema {schema:?} already belongs to tenant {schema:?}: there is nothing to adopt")]
     SchemaAlreadyTenant {
         /// The schema's name.

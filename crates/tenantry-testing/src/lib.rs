@@ -9,8 +9,8 @@
 //! - [`skip`]: skip a test that can't run on this machine, visibly in `cargo test`'s output,
 //!   and fail instead under `CI=true`.
 //! - [`notes_migrations`]: the one-table `notes` schema of the examples.
-//! - Feature `cluster`: [`PrivateCluster`], a PostgreSQL of the test's own (to stop and restart).
-//! - Feature `pgbouncer`: [`PgBouncer`] in transaction pooling mode in front of the server.
+//! - Feature `cluster`: `PrivateCluster`, a PostgreSQL of the test's own (to stop and restart).
+//! - Feature `pgbouncer`: `PgBouncer` in transaction pooling mode in front of the server.
 //!
 //! The server is `TENANTRY_TEST_ADMIN_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`);
 //! its role needs `CREATEDB`.

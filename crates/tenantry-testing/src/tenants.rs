@@ -7,9 +7,9 @@ use tenantry_sqlx::{NewTenant, Result, Tenant, Tenantry};
 
 /// Hands out fresh tenants on one [`Tenantry`] handle: unique schema names
 /// (`<prefix>_<n>`) at `<prefix>-<n>.test`, created with the library's own
-/// [`Tenantry::create_tenant`] (hooks, roles and tenant types apply as in the application).
+/// [`tenantry_sqlx::Admin::create_tenant`] (hooks, roles and tenant types apply as in the application).
 ///
-/// [`TestTenants::with_spares`] pre-creates spare schemas with [`Tenantry::fill_spares`]; a
+/// [`TestTenants::with_spares`] pre-creates spare schemas with [`tenantry_sqlx::Fleet::fill_spares`]; a
 /// creation then renames a spare instead of building the schema's tables and indexes. On
 /// PostgreSQL 15 (2 shared cores, `fsync` on, the one-table `notes` schema, debug build) a
 /// tenant took 24-31 ms without spares and 7-11 ms with one, and filling 8 spares took about
@@ -75,11 +75,11 @@ impl TestTenants {
     }
 
     /// Makes sure `count` spare schemas of the tenant type wait to be claimed (see
-    /// [`Tenantry::fill_spares`]); creations beyond them build their schema as usual.
+    /// [`tenantry_sqlx::Fleet::fill_spares`]); creations beyond them build their schema as usual.
     ///
     /// # Errors
     ///
-    /// Those of [`Tenantry::fill_spares`] (e.g. a template that can't be cloned).
+    /// Those of [`tenantry_sqlx::Fleet::fill_spares`] (e.g. a template that can't be cloned).
     pub async fn with_spares(self, count: usize) -> Result<Self> {
         self.tenantry
             .fleet()
@@ -93,7 +93,7 @@ impl TestTenants {
     ///
     /// # Errors
     ///
-    /// Those of [`Tenantry::create_tenant`].
+    /// Those of [`tenantry_sqlx::Admin::create_tenant`].
     pub async fn create(&self) -> Result<TestTenant> {
         self.create_with(|new| new).await
     }
@@ -103,7 +103,7 @@ impl TestTenants {
     ///
     /// # Errors
     ///
-    /// Those of [`Tenantry::create_tenant`].
+    /// Those of [`tenantry_sqlx::Admin::create_tenant`].
     pub async fn create_with(
         &self,
         customize: impl FnOnce(NewTenant) -> NewTenant,
