@@ -2,24 +2,24 @@
 //! the fleet with several `jobs` values, a no-op run; and the same on django-tenants' one-table
 //! schema at 1,000 tenants, as ratios against its recorded baseline. Every phase runs in a
 //! database of its own, created and dropped by the benchmark. See README.md.
+//!
+//! Modules by job: `setup` (databases, handles, migration sets), `scenarios` (the timed
+//! operations), `report` (the recorded baseline, statistics); the phases run in order in `main`.
+
+mod report;
+mod scenarios;
+mod setup;
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use clap::Parser;
-use sqlx::migrate::Migration;
-use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, SqlSafeStr};
-use tenantry_sqlx::{MigrateOptions, MigrationSet, NewTenant, Provision, Tenantry};
+use tenantry_sqlx::{MigrationSet, Provision};
 
-/// django-tenants figures recorded with `bench/django-tenants/run_all.sh` (its README,
-/// "Recorded baseline"; 2 cores, PostgreSQL 15): per-tenant creation median ms (schema,
-/// migrate, domain, 10 items), then `migrate_schemas` seconds at 1,000 tenants.
-const DT_CREATE_MEDIAN_MS: f64 = 87.0;
-const DT_NOOP_SEQ_S: f64 = 64.84;
-const DT_NOOP_PAR2_S: f64 = 35.83;
-const DT_ADD_SEQ_S: f64 = 73.83;
-const DT_ADD_PAR2_S: f64 = 43.35;
+use report::*;
+use scenarios::{create_many, create_range, drop_previous_column, run_fleet};
+use setup::{BenchDb, fixtures, handle, with_add_columns};
 
 #[derive(Parser, Debug)]
 #[command(about = "Tenantry fleet benchmark (creates and drops its own databases)")]
@@ -55,215 +55,6 @@ struct Args {
         default_value = "postgres://postgres@127.0.0.1:5432/postgres"
     )]
     admin_url: String,
-}
-
-/// A database for one phase, dropped on `drop_now`.
-struct BenchDb {
-    admin_url: String,
-    name: String,
-}
-
-impl BenchDb {
-    async fn create(admin_url: &str, label: &str) -> Result<Self> {
-        let name = format!("tenantry_bench_{label}_{:08x}", rand::random::<u32>());
-        let mut admin = PgConnection::connect(admin_url).await?;
-        admin
-            .execute(AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-            .await?;
-        Ok(Self {
-            admin_url: admin_url.to_owned(),
-            name,
-        })
-    }
-
-    fn url(&self) -> String {
-        let base = self
-            .admin_url
-            .rsplit_once('/')
-            .map_or(self.admin_url.as_str(), |(b, _)| b);
-        format!("{base}/{}", self.name)
-    }
-
-    async fn drop_now(self) -> Result<()> {
-        let mut admin = PgConnection::connect(&self.admin_url).await?;
-        admin
-            .execute(AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
-                self.name
-            )))
-            .await?;
-        Ok(())
-    }
-}
-
-fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../crates/tenantry-sqlx/tests/fixtures")
-}
-
-async fn handle(
-    url: &str,
-    shared: Option<PathBuf>,
-    set: MigrationSet,
-    pool: u32,
-) -> Result<Tenantry> {
-    let mut b = Tenantry::builder()
-        .tenant_migration_set("default", set)
-        .listen_for_changes(false)
-        .pool_options(sqlx::postgres::PgPoolOptions::new().max_connections(pool));
-    if let Some(dir) = shared {
-        b = b.shared_migrations(dir);
-    }
-    Ok(b.connect(url).await?)
-}
-
-/// `base` plus `ADD COLUMN` migrations numbered 1000, 1001, ... (`count` of them).
-/// The base set plus the ADD COLUMN migration of timed run `k` (0-based), every earlier run's
-/// column having been added and then dropped again (`drop_last`: run `k`'s too).
-///
-/// Each timed run must do the same work as django-tenants' one added column: adding a second
-/// and a third `VARCHAR(200)` would cross PostgreSQL's TOAST threshold, and the run that crosses
-/// it creates a TOAST table and its index (with a file sync) in every schema. That made "the
-/// second ADD COLUMN run" slow in earlier sessions, whatever its `jobs`. Dropped columns don't
-/// count towards that threshold, so between timed runs an untimed run drops the previous column.
-fn with_add_columns(base: &MigrationSet, table: &str, k: usize, drop_last: bool) -> MigrationSet {
-    let mut list: Vec<Migration> = base.migrations().to_vec();
-    let step = |version: i64, description: String, sql: String| {
-        Migration::new(
-            version,
-            description.into(),
-            sqlx::migrate::MigrationType::Simple,
-            AssertSqlSafe(sql).into_sql_str(),
-            false,
-        )
-    };
-    for i in 0..=k {
-        list.push(step(
-            1000 + 2 * i as i64,
-            format!("add bench_note_{i}"),
-            format!("ALTER TABLE {table} ADD COLUMN bench_note_{i} VARCHAR(200) NULL;"),
-        ));
-        if i < k || drop_last {
-            list.push(step(
-                1001 + 2 * i as i64,
-                format!("drop bench_note_{i}"),
-                format!("ALTER TABLE {table} DROP COLUMN bench_note_{i};"),
-            ));
-        }
-    }
-    MigrationSet::from_migrations(list)
-}
-
-/// Before timed ADD COLUMN run `k` (k > 0): drops run `k - 1`'s column across the fleet, untimed.
-async fn drop_previous_column(
-    url: &str,
-    shared: Option<PathBuf>,
-    base: &MigrationSet,
-    table: &str,
-    k: usize,
-    jobs: usize,
-    sync_commit: bool,
-) -> Result<()> {
-    if k == 0 {
-        return Ok(());
-    }
-    let set = with_add_columns(base, table, k - 1, true);
-    let t = handle(url, shared, set, jobs as u32 + 2).await?;
-    run_fleet(&t, jobs, sync_commit).await?;
-    t.close().await;
-    Ok(())
-}
-
-struct Stats {
-    median: f64,
-    p99: f64,
-    mean: f64,
-}
-
-fn stats(mut ms: Vec<f64>) -> Stats {
-    ms.sort_by(f64::total_cmp);
-    let at = |q: f64| ms[((ms.len() as f64 - 1.0) * q).round() as usize];
-    Stats {
-        median: at(0.5),
-        p99: at(0.99),
-        mean: ms.iter().sum::<f64>() / ms.len() as f64,
-    }
-}
-
-fn secs(d: Duration) -> f64 {
-    d.as_secs_f64()
-}
-
-/// Creates `n` tenants one after the other; per-tenant milliseconds. `items` seeds that many
-/// rows into `items_item` after creation (django-tenants' make_tenants does 10), counted in.
-async fn create_many(
-    t: &Tenantry,
-    n: usize,
-    provision: Provision,
-    items: usize,
-) -> Result<Vec<f64>> {
-    create_range(t, 1..=n, provision, items).await
-}
-
-/// Creates tenants `t<first>..=t<last>`.
-async fn create_range(
-    t: &Tenantry,
-    range: std::ops::RangeInclusive<usize>,
-    provision: Provision,
-    items: usize,
-) -> Result<Vec<f64>> {
-    let n = *range.end();
-    let mut out = Vec::with_capacity(n);
-    for i in range {
-        let schema = format!("t{i:05}");
-        let start = Instant::now();
-        let tenant = t
-            .admin()
-            .create_tenant(
-                NewTenant::new(&schema, format!("{schema}.bench.local")).provision(provision),
-            )
-            .await
-            .with_context(|| format!("create {schema}"))?;
-        if items > 0 {
-            let mut tx = t.begin(&std::sync::Arc::new(tenant)).await?;
-            sqlx::query("INSERT INTO items_item (name, created) SELECT 'item ' || g, now() FROM generate_series(1, $1) g")
-                .bind(items as i32)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-        }
-        out.push(start.elapsed().as_secs_f64() * 1000.0);
-        if i % 500 == 0 {
-            eprintln!("  {i}/{n} created ({provision:?})");
-        }
-    }
-    Ok(out)
-}
-
-/// One fleet run; fails if any schema failed.
-async fn run_fleet(
-    t: &Tenantry,
-    jobs: usize,
-    sync_commit: bool,
-) -> Result<(Duration, usize, usize)> {
-    // Untimed: start every run right after a checkpoint, so that none of them pays for one
-    // (a checkpoint during a run makes the next change of every page write a full-page image to
-    // the WAL; which run caught it used to decide which looked slow).
-    sqlx::raw_sql("CHECKPOINT").execute(t.raw_pool()).await?;
-    let start = Instant::now();
-    t.fleet().migrate_shared().await?;
-    let report = t
-        .fleet()
-        .migrate_tenants(MigrateOptions {
-            jobs,
-            synchronous_commit: sync_commit,
-            ..MigrateOptions::default()
-        })
-        .await?;
-    let elapsed = start.elapsed();
-    if let Some((schema, e)) = report.failures().next() {
-        bail!("{schema}: {e}");
-    }
-    Ok((elapsed, report.total, report.migrated()))
 }
 
 #[tokio::main]
