@@ -20,8 +20,9 @@
 //!   [`tenantry_sqlx::Error::TooManyTransactions`]: 503 with `Retry-After: 1`.
 //!
 //! **Changes at run time.** A tenant's limits are read again (1) when the tenant record a
-//! request carries has another registry version than the one they were read for (any change
-//! to the registry: the tenant's data or plan, status, domains...), (2) when they are older
+//! request carries has a newer registry version than the one they were read for (any change
+//! to the registry: the tenant's data or plan, status, domains...; the resolution cache hands
+//! out the new record once the registry listener has seen the change), (2) when they are older
 //! than [`TenantLimiterBuilder::refresh_every`] (default 30 s: picks up changes outside the
 //! registry, e.g. a row of the app's `plans` table), and (3) on [`TenantLimiter::refresh`] /
 //! [`TenantLimiter::refresh_all`]. Unchanged limits keep their state (tokens, places in use);
@@ -206,7 +207,7 @@ struct TenantState {
     limits: Limits,
     rate: Option<Arc<DefaultDirectRateLimiter>>,
     places: Option<Arc<Semaphore>>,
-    /// The registry version of the record the limits were read for.
+    /// The newest registry version of the records the limits were read for.
     version: Option<i64>,
     /// The limiter's [`Shared::generation`] when read ([`TenantLimiter::refresh_all`]).
     generation: u64,
@@ -375,7 +376,7 @@ impl TenantLimiter {
         let generation = shared.generation.load(Ordering::Acquire);
         let old = shared.states.get(&tenant.id);
         if let Some(state) = &old
-            && state.version == tenant.registry_version
+            && !newer(tenant.registry_version, state.version)
             && state.generation == generation
             && !state.stale.load(Ordering::Acquire)
             && state.read_at.elapsed() < shared.refresh_every
@@ -390,21 +391,29 @@ impl TenantLimiter {
                 old.as_ref().map_or_else(Limits::unlimited, |s| s.limits)
             }
         };
-        let fresh = Arc::new(match &old {
-            // Same limits: keep the tokens and the places in use.
-            Some(state) if state.limits == limits => TenantState {
-                limits,
-                rate: state.rate.clone(),
-                places: state.places.clone(),
-                version: tenant.registry_version,
-                generation,
-                read_at: Instant::now(),
-                stale: AtomicBool::new(false),
-            },
-            _ => TenantState::new(limits, tenant.registry_version, generation),
-        });
-        shared.states.insert(tenant.id, Arc::clone(&fresh));
-        fresh
+        // Atomic per tenant: concurrent first requests share one state (one semaphore), and
+        // unchanged limits keep their tokens and the places in use.
+        let version = tenant.registry_version.max(old.as_ref().and_then(|s| s.version));
+        shared
+            .states
+            .entry(tenant.id)
+            .and_compute_with(|current| {
+                let state = match current.map(|e| e.into_value()) {
+                    Some(state) if state.limits == limits => TenantState {
+                        limits,
+                        rate: state.rate.clone(),
+                        places: state.places.clone(),
+                        version,
+                        generation,
+                        read_at: Instant::now(),
+                        stale: AtomicBool::new(false),
+                    },
+                    _ => TenantState::new(limits, version, generation),
+                };
+                moka::ops::compute::Op::Put(Arc::new(state))
+            })
+            .unwrap()
+            .into_value()
     }
 
     /// The rate limit's verdict for one request of `tenant`.
@@ -503,6 +512,17 @@ where
             }
             inner.oneshot(req).await
         })
+    }
+}
+
+/// Whether a record at registry version `seen` is newer than the limits' `read_for`. Records
+/// without a version (looked up by name, built by hand) never count as newer, and neither do
+/// older ones (a request still holding a record cached before the last change).
+fn newer(seen: Option<i64>, read_for: Option<i64>) -> bool {
+    match (seen, read_for) {
+        (Some(seen), Some(read_for)) => seen > read_for,
+        (Some(_), None) => true,
+        (None, _) => false,
     }
 }
 
