@@ -15,6 +15,8 @@
 //! * `X-Tenant: <name>` is honoured only from the addresses in `TENANTRY_DEMO_TRUSTED_PROXIES`
 //!   (off by default).
 //! * Unknown hosts: 404 (answered by Tenantry's router).
+//! * Fair limits: each tenant's request rate comes from its plan (Free: 20 requests per second,
+//!   bursts of 40); over it, 429 with `Retry-After`. See [`limits`].
 //!
 //! [`build`] wires it together; `main.rs` adds the database bootstrap and the server, or runs
 //! the demo's command line ([`commands`]: `tenantry-demo tenant create ...`, `migrate`, `exec`,
@@ -31,6 +33,7 @@ use tenantry::{BoxError, Tenant, TenantHooks, Tenantry};
 
 pub mod api;
 pub mod commands;
+pub mod limits;
 pub mod live;
 pub mod postgres;
 pub mod public_site;
@@ -111,6 +114,9 @@ pub struct DemoConfig {
     /// Role mode's prefix (`TenantryBuilder::tenant_roles`; `TENANTRY_DEMO_TENANT_ROLES`): every
     /// tenant gets its own database role. Off (`None`) by default.
     pub tenant_roles: Option<String>,
+    /// Per-plan request rate limits on tenant sites (see [`limits`]); on by default,
+    /// `TENANTRY_DEMO_RATE_LIMITS=0` turns them off.
+    pub rate_limits: bool,
 }
 
 impl DemoConfig {
@@ -126,6 +132,7 @@ impl DemoConfig {
             tenant_plans: tenantry::DEFAULT_TENANT_PLANS,
             pool_shards: 8,
             tenant_roles: None,
+            rate_limits: true,
         }
     }
 
@@ -169,6 +176,12 @@ pub async fn build(config: &DemoConfig) -> anyhow::Result<(Tenantry, TenantRoute
 ///
 /// If `config` is invalid (see [`DemoConfig::validate`], which [`build`] calls first).
 pub fn app(tenantry: Tenantry, config: &DemoConfig) -> TenantRouter {
+    // One limiter for every tenant site (its state is per tenant id).
+    let limiter = config.rate_limits.then(limits::limiter);
+    let limited = |site: axum::Router| match &limiter {
+        Some(limiter) => site.layer(limiter.layer()),
+        None => site,
+    };
     let feed = live::NotesFeed::default();
     let mut urls = TenantUrls::new().scheme("http");
     if let Some(host) = config.public_domains.first() {
@@ -189,7 +202,7 @@ pub fn app(tenantry: Tenantry, config: &DemoConfig) -> TenantRouter {
         .redirect_to_primary(true)
         .urls(urls)
         .public(public_site::router(config.tenant_domain_suffix.clone()))
-        .tenant(tenant_site::router_with(feed.clone()))
-        .tenant_type_router("clinic", typed_sites::clinic_router(feed.clone()))
-        .tenant_type_router("lab", typed_sites::lab_router(feed))
+        .tenant(limited(tenant_site::router_with(feed.clone())))
+        .tenant_type_router("clinic", limited(typed_sites::clinic_router(feed.clone())))
+        .tenant_type_router("lab", limited(typed_sites::lab_router(feed)))
 }
