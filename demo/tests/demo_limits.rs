@@ -88,7 +88,10 @@ async fn the_free_plan_allows_a_burst_of_40_then_429_with_retry_after() {
         .unwrap()
         .parse()
         .unwrap();
-    assert_eq!(retry, 1, "one request every 50 ms: retry in (at most) a second");
+    assert_eq!(
+        retry, 1,
+        "one request every 50 ms: retry in (at most) a second"
+    );
     // Another tenant on the same plan has its own allowance.
     let (passed, _) = demo.until_limited("calm", 30).await;
     assert_eq!(passed, 30);
@@ -102,7 +105,12 @@ async fn plan_changes_count_without_restart() {
     // Upgraded to Enterprise (no rate limit): the tenant's record changes.
     demo.tenantry
         .admin()
-        .set_data("acme", &TenantData { plan: "enterprise".into() })
+        .set_data(
+            "acme",
+            &TenantData {
+                plan: "enterprise".into(),
+            },
+        )
         .await
         .unwrap();
     assert!(
@@ -114,16 +122,19 @@ async fn plan_changes_count_without_restart() {
     );
     // The Enterprise plan's row gets a limit: picked up within the plan refresh.
     let mut db = demo.tenantry.begin_public().await.unwrap();
-    sqlx::query("UPDATE plans SET requests_per_second = 1, request_burst = 2 WHERE code = 'enterprise'")
-        .execute(&mut *db)
-        .await
-        .unwrap();
+    sqlx::query(
+        "UPDATE plans SET requests_per_second = 1, request_burst = 2 WHERE code = 'enterprise'",
+    )
+    .execute(&mut *db)
+    .await
+    .unwrap();
     db.commit().await.unwrap();
     assert!(
-        eventually(
-            tenantry_demo::limits::PLAN_REFRESH * 3,
-            async || demo.until_limited("acme", 10).await.1.is_some()
-        )
+        eventually(tenantry_demo::limits::PLAN_REFRESH * 3, async || demo
+            .until_limited("acme", 10)
+            .await
+            .1
+            .is_some())
         .await,
         "the plan's new limit counts"
     );

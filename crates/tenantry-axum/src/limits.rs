@@ -66,7 +66,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use http::{HeaderValue, Request, StatusCode, header};
 use tenantry_sqlx::{
-    BoxError, Error, Tenant, TransactionGate, TransactionPermit, Tenantry, async_trait,
+    BoxError, Error, Tenant, Tenantry, TransactionGate, TransactionPermit, async_trait,
 };
 use tokio::sync::Semaphore;
 
@@ -393,7 +393,9 @@ impl TenantLimiter {
         };
         // Atomic per tenant: concurrent first requests share one state (one semaphore), and
         // unchanged limits keep their tokens and the places in use.
-        let version = tenant.registry_version.max(old.as_ref().and_then(|s| s.version));
+        let version = tenant
+            .registry_version
+            .max(old.as_ref().and_then(|s| s.version));
         shared
             .states
             .entry(tenant.id)

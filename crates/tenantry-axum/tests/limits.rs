@@ -78,10 +78,7 @@ struct Slow {
 
 fn app(tenantry: Tenantry, limiter: &TenantLimiter, gauge: Gauge) -> Router {
     let site = Router::new()
-        .route(
-            "/",
-            get(|t: CurrentTenant| async move { t.schema.clone() }),
-        )
+        .route("/", get(|t: CurrentTenant| async move { t.schema.clone() }))
         .route(
             "/slow",
             get(move |Query(q): Query<Slow>, mut db: TenantDb| {
@@ -136,7 +133,12 @@ async fn over_the_burst_429_with_retry_after_other_tenants_and_public_unaffected
     let (_db, tenantry) = setup(&limiter).await;
     tenant(&tenantry, "noisy").await;
     tenant(&tenantry, "quiet").await;
-    set_data(&tenantry, "noisy", serde_json::json!({"rps": 1, "burst": 5})).await;
+    set_data(
+        &tenantry,
+        "noisy",
+        serde_json::json!({"rps": 1, "burst": 5}),
+    )
+    .await;
     let addr = serve(app(tenantry.clone(), &limiter, Gauge::default())).await;
 
     let start = Instant::now();
@@ -161,7 +163,10 @@ async fn over_the_burst_429_with_retry_after_other_tenants_and_public_unaffected
         .unwrap()
         .parse()
         .unwrap();
-    assert!((1..=1).contains(&retry), "Retry-After {retry} at 1 request/s");
+    assert!(
+        (1..=1).contains(&retry),
+        "Retry-After {retry} at 1 request/s"
+    );
     // Other tenants and the public site are not limited by it.
     for _ in 0..20 {
         assert_eq!(get_as(addr, "quiet.localhost", "/").await.status(), 200);
@@ -188,7 +193,12 @@ async fn a_plan_change_takes_effect_without_restart() {
     );
     // Upgraded (the tenant's record changes: its registry version moves on): picked up by the
     // next requests, no restart.
-    set_data(&tenantry, "acme", serde_json::json!({"rps": 1000, "burst": 1000})).await;
+    set_data(
+        &tenantry,
+        "acme",
+        serde_json::json!({"rps": 1000, "burst": 1000}),
+    )
+    .await;
     assert!(
         eventually(Duration::from_secs(10), async || {
             for _ in 0..20 {
@@ -236,7 +246,11 @@ async fn limits_read_from_outside_the_registry_change_on_refresh() {
     dial.0.store(1000, Ordering::SeqCst);
     // Not yet re-read.
     assert_eq!(
-        limiter.limits(&tenantry, &acme).await.requests_per_second.map(|n| n.get()),
+        limiter
+            .limits(&tenantry, &acme)
+            .await
+            .requests_per_second
+            .map(|n| n.get()),
         Some(1)
     );
     limiter.refresh(acme.id);
@@ -246,7 +260,11 @@ async fn limits_read_from_outside_the_registry_change_on_refresh() {
     dial.0.store(1, Ordering::SeqCst);
     limiter.refresh_all();
     assert_eq!(
-        limiter.limits(&tenantry, &acme).await.requests_per_second.map(|n| n.get()),
+        limiter
+            .limits(&tenantry, &acme)
+            .await
+            .requests_per_second
+            .map(|n| n.get()),
         Some(1)
     );
 }
@@ -258,8 +276,18 @@ async fn with_cap_n_the_extra_transactions_wait_then_run_or_get_503_others_unaff
     tenant(&tenantry, "busy").await;
     tenant(&tenantry, "other").await;
     // Cap 2, waiters give up after 300 ms.
-    set_data(&tenantry, "busy", serde_json::json!({"cap": 2, "wait_ms": 300})).await;
-    set_data(&tenantry, "other", serde_json::json!({"cap": 1, "wait_ms": 300})).await;
+    set_data(
+        &tenantry,
+        "busy",
+        serde_json::json!({"cap": 2, "wait_ms": 300}),
+    )
+    .await;
+    set_data(
+        &tenantry,
+        "other",
+        serde_json::json!({"cap": 1, "wait_ms": 300}),
+    )
+    .await;
     let gauge = Gauge::default();
     let addr = serve(app(tenantry.clone(), &limiter, gauge.clone())).await;
 
@@ -286,7 +314,12 @@ async fn with_cap_n_the_extra_transactions_wait_then_run_or_get_503_others_unaff
     // Waiters that get a place within their wait run: 2 + 2 transactions of 200 ms, cap 2,
     // wait 5 s.
     tenant(&tenantry, "patient").await;
-    set_data(&tenantry, "patient", serde_json::json!({"cap": 2, "wait_ms": 5000})).await;
+    set_data(
+        &tenantry,
+        "patient",
+        serde_json::json!({"cap": 2, "wait_ms": 5000}),
+    )
+    .await;
     gauge.max.store(0, Ordering::SeqCst);
     let slow: Vec<_> = (0..4)
         .map(|_| tokio::spawn(get_as(addr, "patient.localhost", "/slow?ms=200")))
@@ -314,7 +347,12 @@ async fn the_place_is_given_back_on_commit_rollback_drop_cancellation_and_panic(
     let limiter = TenantLimiter::new(from_data);
     let (_db, tenantry) = setup(&limiter).await;
     tenant(&tenantry, "acme").await;
-    set_data(&tenantry, "acme", serde_json::json!({"cap": 1, "wait_ms": 200})).await;
+    set_data(
+        &tenantry,
+        "acme",
+        serde_json::json!({"cap": 1, "wait_ms": 200}),
+    )
+    .await;
     let acme = Arc::new(tenantry.admin().tenant("acme").await.unwrap());
 
     // Held while the transaction lives; back after commit, rollback and drop.
@@ -355,7 +393,11 @@ async fn the_place_is_given_back_on_commit_rollback_drop_cancellation_and_panic(
         .await;
     assert!(gone.is_err(), "the client timed out");
     assert!(
-        eventually(Duration::from_secs(5), async || place_free(&tenantry, &acme).await).await,
+        eventually(Duration::from_secs(5), async || place_free(
+            &tenantry, &acme
+        )
+        .await)
+        .await,
         "after the client went away"
     );
 

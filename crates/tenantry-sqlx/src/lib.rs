@@ -69,8 +69,8 @@ pub use config::{
 };
 pub use context::{current_tenant, scope, sync_scope};
 pub use error::{BoxError, Error, Result};
-pub use groups::{Admin, Fleet};
 pub use gate::{TransactionGate, TransactionPermit};
+pub use groups::{Admin, Fleet};
 pub use handle::Tenantry;
 pub use hooks::{NoHooks, TenantHooks};
 pub use migrate::{
