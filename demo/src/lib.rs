@@ -27,6 +27,7 @@
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
+use tenantry::axum::limits::TenantLimiter;
 use tenantry::axum::strategy::{HeaderStrategy, HostStrategy, SubfolderStrategy, TrustedProxies};
 use tenantry::axum::{TenantRouter, TenantUrls};
 use tenantry::{BoxError, Tenant, TenantHooks, Tenantry};
@@ -155,7 +156,13 @@ impl DemoConfig {
 /// (see [`DemoConfig::validate`]) are refused before connecting.
 pub async fn build(config: &DemoConfig) -> anyhow::Result<(Tenantry, TenantRouter)> {
     config.validate().map_err(anyhow::Error::msg)?;
-    let tenantry = commands::builder(config)
+    // Per-plan limits: the rate limit on the tenant sites, the transaction cap in every BEGIN.
+    let limiter = config.rate_limits.then(limits::limiter);
+    let mut builder = commands::builder(config);
+    if let Some(limiter) = &limiter {
+        builder = builder.transaction_gate(limiter.clone());
+    }
+    let tenantry = builder
         .pool_options(sqlx::postgres::PgPoolOptions::new().max_connections(config.max_connections))
         .connect(&config.database_url)
         .await?;
@@ -164,7 +171,7 @@ pub async fn build(config: &DemoConfig) -> anyhow::Result<(Tenantry, TenantRoute
     for (schema, err) in report.failures() {
         tracing::error!(schema, error = %err, "tenant migration failed");
     }
-    let app = app(tenantry.clone(), config);
+    let app = app_with_limiter(tenantry.clone(), config, limiter);
     Ok((tenantry, app))
 }
 
@@ -176,8 +183,22 @@ pub async fn build(config: &DemoConfig) -> anyhow::Result<(Tenantry, TenantRoute
 ///
 /// If `config` is invalid (see [`DemoConfig::validate`], which [`build`] calls first).
 pub fn app(tenantry: Tenantry, config: &DemoConfig) -> TenantRouter {
+    app_with_limiter(tenantry, config, config.rate_limits.then(limits::limiter))
+}
+
+/// [`app`] with the per-plan limiter `limiter` on its tenant sites (`None`: no rate limits).
+/// [`build`] also hands it to the Tenantry handle as its transaction gate (the per-plan cap on
+/// concurrent transactions); [`app`] alone enforces the rate limits only.
+///
+/// # Panics
+///
+/// If `config` is invalid (see [`DemoConfig::validate`]).
+pub fn app_with_limiter(
+    tenantry: Tenantry,
+    config: &DemoConfig,
+    limiter: Option<TenantLimiter>,
+) -> TenantRouter {
     // One limiter for every tenant site (its state is per tenant id).
-    let limiter = config.rate_limits.then(limits::limiter);
     let limited = |site: axum::Router| match &limiter {
         Some(limiter) => site.layer(limiter.layer()),
         None => site,

@@ -1,8 +1,11 @@
 //! Fair limits per tenant: each tenant's request rate comes from its plan (the
 //! `requests_per_second` and `request_burst` columns of the shared `plans` table; the Free plan,
 //! which sign-ups get, allows 20 requests per second with bursts of 40). A tenant over its rate
-//! gets 429 with `Retry-After`. `TENANTRY_DEMO_RATE_LIMITS=0` turns the limits off (benchmarks
-//! and load tests drive far more than 20 requests per second per tenant).
+//! gets 429 with `Retry-After`. A plan may also cap the tenant's concurrent transactions
+//! (`max_transactions`, NULL on every plan by default): a transaction beyond it waits up to
+//! [`TRANSACTION_WAIT`] for a place, then the request gets 503 with `Retry-After`.
+//! `TENANTRY_DEMO_RATE_LIMITS=0` turns the limits off (benchmarks and load tests drive far more
+//! than 20 requests per second per tenant).
 //!
 //! Changes are picked up without a restart: a tenant moved to another plan (its record
 //! changes) at its next requests; a plan's row edited in `plans` within
@@ -20,6 +23,9 @@ use crate::TenantData;
 /// How long a plan's limits are used before its row is read again (also how old a tenant's
 /// limits may get).
 pub const PLAN_REFRESH: Duration = Duration::from_secs(5);
+
+/// How long a transaction beyond its plan's `max_transactions` waits for a place.
+pub const TRANSACTION_WAIT: Duration = Duration::from_secs(2);
 
 /// The limiter of the demo's tenant sites: limits per plan.
 pub fn limiter() -> TenantLimiter {
@@ -49,15 +55,20 @@ impl TenantLimits for PlanLimits {
             return Ok(*limits);
         }
         let mut db = tenantry.begin_public().await?;
-        let row: Option<(Option<i32>, Option<i32>)> =
-            sqlx::query_as("SELECT requests_per_second, request_burst FROM plans WHERE code = $1")
-                .bind(&plan)
-                .fetch_optional(&mut *db)
-                .await?;
+        let row: Option<(Option<i32>, Option<i32>, Option<i32>)> = sqlx::query_as(
+            "SELECT requests_per_second, request_burst, max_transactions FROM plans \
+             WHERE code = $1",
+        )
+        .bind(&plan)
+        .fetch_optional(&mut *db)
+        .await?;
         db.commit().await?;
-        let (rps, burst) = row.unwrap_or_default();
+        let (rps, burst, cap) = row.unwrap_or_default();
         let as_u32 = |v: Option<i32>| v.and_then(|v| u32::try_from(v).ok()).unwrap_or(0);
-        let limits = Limits::unlimited().rate(as_u32(rps), as_u32(burst));
+        let limits = Limits::unlimited()
+            .rate(as_u32(rps), as_u32(burst))
+            .max_transactions(as_u32(cap))
+            .transaction_wait(TRANSACTION_WAIT);
         self.plans
             .lock()
             .expect("plans")

@@ -59,6 +59,16 @@ impl Demo {
             .unwrap()
     }
 
+    /// `GET /api/notes`: a handler with a tenant transaction.
+    async fn notes(&self, name: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}/api/notes", self.base))
+            .header("host", format!("{name}.localhost"))
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// Requests until the first 429 (at most `max`): how many passed, and the 429.
     async fn until_limited(&self, name: &str, max: usize) -> (usize, Option<reqwest::Response>) {
         for passed in 0..max {
@@ -145,4 +155,27 @@ async fn rate_limits_off() {
     let demo = Demo::start(false).await;
     demo.tenant("acme", "free").await;
     assert_eq!(demo.until_limited("acme", 200).await.0, 200);
+}
+
+#[tokio::test]
+async fn a_plan_with_a_transaction_cap_answers_503_once_its_places_are_taken() {
+    let demo = Demo::start(true).await;
+    demo.tenant("acme", "pro").await;
+    demo.tenant("calm", "pro").await;
+    let mut db = demo.tenantry.begin_public().await.unwrap();
+    sqlx::query("UPDATE plans SET max_transactions = 1 WHERE code = 'pro'")
+        .execute(&mut *db)
+        .await
+        .unwrap();
+    db.commit().await.unwrap();
+    // A job of acme's holds its only place (the demo's handle has the gate).
+    let acme = std::sync::Arc::new(demo.tenantry.admin().tenant("acme").await.unwrap());
+    let held = demo.tenantry.begin(&acme).await.unwrap();
+    let r = demo.notes("acme").await;
+    assert_eq!(r.status(), 503, "waited, then refused");
+    assert_eq!(r.headers()["retry-after"], "1");
+    // Another tenant on the same plan has its own place.
+    assert_eq!(demo.notes("calm").await.status(), 200);
+    drop(held);
+    assert_eq!(demo.notes("acme").await.status(), 200, "the place is back");
 }
