@@ -537,3 +537,47 @@ fn too_many_requests(wait: Duration) -> Response {
         .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_newer_registry_records_trigger_a_re_read() {
+        assert!(newer(Some(5), Some(4)));
+        assert!(newer(Some(5), None));
+        assert!(!newer(Some(4), Some(4)));
+        assert!(
+            !newer(Some(3), Some(4)),
+            "a record cached before the change"
+        );
+        assert!(!newer(None, Some(4)), "a record without a version");
+        assert!(!newer(None, None));
+    }
+
+    #[test]
+    fn retry_after_is_whole_seconds_rounded_up_at_least_one() {
+        let secs = |d| too_many_requests(d).headers()[header::RETRY_AFTER].clone();
+        assert_eq!(secs(Duration::ZERO), "1");
+        assert_eq!(secs(Duration::from_millis(50)), "1");
+        assert_eq!(secs(Duration::from_secs(1)), "1");
+        assert_eq!(secs(Duration::from_millis(1001)), "2");
+        assert_eq!(
+            too_many_requests(Duration::ZERO).status(),
+            StatusCode::TOO_MANY_REQUESTS
+        );
+    }
+
+    #[test]
+    fn limits_builders() {
+        let l = Limits::unlimited().rate(20, 10);
+        assert_eq!(
+            l.burst.map(NonZeroU32::get),
+            Some(20),
+            "burst raised to the rate"
+        );
+        assert!(Limits::unlimited().rate(0, 40).is_unlimited());
+        assert!(!Limits::unlimited().max_transactions(1).is_unlimited());
+        assert_eq!(Limits::default(), Limits::unlimited());
+    }
+}
