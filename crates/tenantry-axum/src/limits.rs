@@ -149,7 +149,11 @@ impl Limits {
 /// plan from [`Tenant::data`], or from its own tables through `tenantry`).
 ///
 /// A closure `Fn(&Tenant) -> Limits` is one. An error is logged and the tenant keeps the limits
-/// it had (none, the first time) until the next refresh.
+/// it had (none, the first time) until the next refresh. It is called on the request path when
+/// a tenant's limits are out of date (see the module docs), so keep it cheap (cache shared
+/// rows, as the example below could); read shared tables with
+/// [`Tenantry::begin_public`], never with a tenant transaction (`Tenantry::begin` asks the
+/// limiter for a place first, which would ask this method again).
 ///
 /// ```
 /// use tenantry_axum::limits::{Limits, TenantLimits};
