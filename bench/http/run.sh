@@ -34,6 +34,9 @@
 # stime of the server process(es) from /proc, divided by the requests served): far less
 # sensitive to other load on the machine than req/s.
 set -euo pipefail
+# wrk drives far more than a plan's 20 requests per second per tenant: per-plan rate limits
+# off for every demo server started here (a baseline binary older than them ignores it).
+export TENANTRY_DEMO_RATE_LIMITS=0
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 HERE="$ROOT/bench/http"
 NS=("$@"); [ ${#NS[@]} -gt 0 ] || NS=(1000)

@@ -15,6 +15,8 @@
 //! * `X-Tenant: <name>` is honoured only from the addresses in `TENANTRY_DEMO_TRUSTED_PROXIES`
 //!   (off by default).
 //! * Unknown hosts: 404 (answered by Tenantry's router).
+//! * Fair limits: each tenant's request rate comes from its plan (Free: 20 requests per second,
+//!   bursts of 40); over it, 429 with `Retry-After`. See [`limits`].
 //!
 //! [`build`] wires it together; `main.rs` adds the database bootstrap and the server, or runs
 //! the demo's command line ([`commands`]: `tenantry-demo tenant create ...`, `migrate`, `exec`,
@@ -25,12 +27,14 @@
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
+use tenantry::axum::limits::TenantLimiter;
 use tenantry::axum::strategy::{HeaderStrategy, HostStrategy, SubfolderStrategy, TrustedProxies};
 use tenantry::axum::{TenantRouter, TenantUrls};
 use tenantry::{BoxError, Tenant, TenantHooks, Tenantry};
 
 pub mod api;
 pub mod commands;
+pub mod limits;
 pub mod live;
 pub mod postgres;
 pub mod public_site;
@@ -111,6 +115,9 @@ pub struct DemoConfig {
     /// Role mode's prefix (`TenantryBuilder::tenant_roles`; `TENANTRY_DEMO_TENANT_ROLES`): every
     /// tenant gets its own database role. Off (`None`) by default.
     pub tenant_roles: Option<String>,
+    /// Per-plan request rate limits on tenant sites (see [`limits`]); on by default,
+    /// `TENANTRY_DEMO_RATE_LIMITS=0` turns them off.
+    pub rate_limits: bool,
 }
 
 impl DemoConfig {
@@ -126,6 +133,7 @@ impl DemoConfig {
             tenant_plans: tenantry::DEFAULT_TENANT_PLANS,
             pool_shards: 8,
             tenant_roles: None,
+            rate_limits: true,
         }
     }
 
@@ -148,7 +156,13 @@ impl DemoConfig {
 /// (see [`DemoConfig::validate`]) are refused before connecting.
 pub async fn build(config: &DemoConfig) -> anyhow::Result<(Tenantry, TenantRouter)> {
     config.validate().map_err(anyhow::Error::msg)?;
-    let tenantry = commands::builder(config)
+    // Per-plan limits: the rate limit on the tenant sites, the transaction cap in every BEGIN.
+    let limiter = config.rate_limits.then(limits::limiter);
+    let mut builder = commands::builder(config);
+    if let Some(limiter) = &limiter {
+        builder = builder.transaction_gate(limiter.clone());
+    }
+    let tenantry = builder
         .pool_options(sqlx::postgres::PgPoolOptions::new().max_connections(config.max_connections))
         .connect(&config.database_url)
         .await?;
@@ -157,7 +171,7 @@ pub async fn build(config: &DemoConfig) -> anyhow::Result<(Tenantry, TenantRoute
     for (schema, err) in report.failures() {
         tracing::error!(schema, error = %err, "tenant migration failed");
     }
-    let app = app(tenantry.clone(), config);
+    let app = app_with_limiter(tenantry.clone(), config, limiter);
     Ok((tenantry, app))
 }
 
@@ -169,6 +183,26 @@ pub async fn build(config: &DemoConfig) -> anyhow::Result<(Tenantry, TenantRoute
 ///
 /// If `config` is invalid (see [`DemoConfig::validate`], which [`build`] calls first).
 pub fn app(tenantry: Tenantry, config: &DemoConfig) -> TenantRouter {
+    app_with_limiter(tenantry, config, config.rate_limits.then(limits::limiter))
+}
+
+/// [`app`] with the per-plan limiter `limiter` on its tenant sites (`None`: no rate limits).
+/// [`build`] also hands it to the Tenantry handle as its transaction gate (the per-plan cap on
+/// concurrent transactions); [`app`] alone enforces the rate limits only.
+///
+/// # Panics
+///
+/// If `config` is invalid (see [`DemoConfig::validate`]).
+pub fn app_with_limiter(
+    tenantry: Tenantry,
+    config: &DemoConfig,
+    limiter: Option<TenantLimiter>,
+) -> TenantRouter {
+    // One limiter for every tenant site (its state is per tenant id).
+    let limited = |site: axum::Router| match &limiter {
+        Some(limiter) => site.layer(limiter.layer()),
+        None => site,
+    };
     let feed = live::NotesFeed::default();
     let mut urls = TenantUrls::new().scheme("http");
     if let Some(host) = config.public_domains.first() {
@@ -189,7 +223,7 @@ pub fn app(tenantry: Tenantry, config: &DemoConfig) -> TenantRouter {
         .redirect_to_primary(true)
         .urls(urls)
         .public(public_site::router(config.tenant_domain_suffix.clone()))
-        .tenant(tenant_site::router_with(feed.clone()))
-        .tenant_type_router("clinic", typed_sites::clinic_router(feed.clone()))
-        .tenant_type_router("lab", typed_sites::lab_router(feed))
+        .tenant(limited(tenant_site::router_with(feed.clone())))
+        .tenant_type_router("clinic", limited(typed_sites::clinic_router(feed.clone())))
+        .tenant_type_router("lab", limited(typed_sites::lab_router(feed)))
 }

@@ -109,6 +109,14 @@ fn config_from_env() -> anyhow::Result<DemoConfig> {
     {
         config.tenant_roles = Some(prefix);
     }
+    match std::env::var("TENANTRY_DEMO_RATE_LIMITS").as_deref() {
+        Err(_) | Ok("1") => {}
+        Ok("0") => config.rate_limits = false,
+        Ok(other) => anyhow::bail!(
+            "TENANTRY_DEMO_RATE_LIMITS={other:?}: expected 0 (per-plan rate limits off) or 1 (on, \
+             the default)"
+        ),
+    }
     Ok(config)
 }
 

@@ -61,6 +61,7 @@ fn bad_settings_stop_the_demo_before_it_touches_the_database() {
             "10.0.0.1/40",
             "10.0.0.1/40",
         ),
+        ("TENANTRY_DEMO_RATE_LIMITS", "off", "expected 0"),
     ] {
         let (child, _) = demo(nowhere, &[(var, value)]);
         let out = exited(child, &format!("{var}={value}"));

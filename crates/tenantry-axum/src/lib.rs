@@ -24,6 +24,8 @@ pub mod extract;
 pub mod host;
 mod identity;
 mod layer;
+#[cfg(feature = "limits")]
+pub mod limits;
 mod realtime;
 mod response;
 mod router;

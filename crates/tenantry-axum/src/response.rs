@@ -67,7 +67,7 @@ impl HttpError {
 /// | `TenantNameTaken`, `RenameToSameName`, `DomainTaken`, `DomainIsPublic`, `PrimaryDomainRemoval`, `RoleExists`, `SchemaAlreadyTenant` | 409 Conflict | the message |
 /// | `TenantNotServing` (suspended) | 403 Forbidden | "This site is suspended." |
 /// | `TenantNotServing` (maintenance) | 503, `Retry-After: 120` | "This site is down for maintenance." |
-/// | `TenantMoved`, `SchemaMissing`, `TenantBusy` | 503, `Retry-After: 1` | generic |
+/// | `TenantMoved`, `SchemaMissing`, `TenantBusy`, `TooManyTransactions` | 503, `Retry-After: 1` | generic |
 /// | `Database` when [`tenantry_sqlx::Error::is_unavailable`] (server unreachable, restarting, full) | 503 | generic |
 /// | `Database` (other), `Migration`, `MigrationState`, `MigrationSource`, `CannotClone`, `TenantDataNotSerializable`, `Hook`, `NoCurrentTenant`, `SessionScopeForbidden`, `SessionReleasedInTransaction`, `ExtraSearchPathMissing`, `InvalidPublicDomain`, `InvalidTenantRolePrefix`, and variants added later | 500 | generic |
 ///
@@ -92,7 +92,10 @@ impl From<tenantry_sqlx::Error> for HttpError {
             | E::RoleExists { .. }
             | E::SchemaAlreadyTenant { .. } => StatusCode::CONFLICT,
             // The tenant changed under the request (rename, delete): the client may retry.
-            E::TenantMoved(_) | E::SchemaMissing(_) | E::TenantBusy { .. } => {
+            E::TenantMoved(_)
+            | E::SchemaMissing(_)
+            | E::TenantBusy { .. }
+            | E::TooManyTransactions { .. } => {
                 return Self::new(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
                     .retry_after(1);
             }

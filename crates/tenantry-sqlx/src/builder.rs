@@ -59,6 +59,7 @@ pub struct TenantryBuilder {
     tenant_sets: BTreeMap<String, MigrationSet>,
     shared_set: Option<MigrationSet>,
     hooks: Arc<dyn TenantHooks>,
+    gate: Option<Arc<dyn crate::gate::TransactionGate>>,
 }
 
 impl std::fmt::Debug for TenantryBuilder {
@@ -82,6 +83,7 @@ impl Default for TenantryBuilder {
             tenant_sets: BTreeMap::new(),
             shared_set: None,
             hooks: Arc::new(NoHooks),
+            gate: None,
         }
     }
 }
@@ -280,6 +282,14 @@ impl TenantryBuilder {
         self
     }
 
+    /// Admission of tenant transactions (per-tenant caps on concurrent transactions), asked
+    /// before every tenant `BEGIN`: see [`crate::TransactionGate`]. Default none: the begin
+    /// path does no extra work.
+    pub fn transaction_gate(mut self, gate: impl crate::gate::TransactionGate) -> Self {
+        self.gate = Some(Arc::new(gate));
+        self
+    }
+
     /// Connects to `database_url` and builds the handle. Does not migrate: call
     /// [`crate::Fleet::migrate_shared`] (and [`crate::Fleet::migrate_tenants`]) at start-up.
     pub async fn connect(self, database_url: &str) -> Result<Tenantry> {
@@ -392,6 +402,7 @@ impl TenantryBuilder {
                 shared_path,
                 templates: Default::default(),
                 budget,
+                gate: self.gate,
             }),
         };
         if let (true, Some(listen_options)) = (listen, listen_options) {

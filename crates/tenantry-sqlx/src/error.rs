@@ -150,6 +150,19 @@ pub enum Error {
         /// How long the change waited.
         waited: std::time::Duration,
     },
+    /// A tenant's cap on concurrent transactions (see [`crate::TransactionGate`]) stayed full
+    /// for as long as the transaction was allowed to wait; nothing was opened. The client may
+    /// retry (HTTP: 503 with `Retry-After`).
+    #[error(
+        "tenant {schema:?} is at its cap of concurrent transactions; waited {}s",
+        waited.as_secs_f64()
+    )]
+    TooManyTransactions {
+        /// The tenant's schema.
+        schema: String,
+        /// How long the transaction waited for a place.
+        waited: std::time::Duration,
+    },
 
     // Migrations.
     /// A migration failed in a schema; the schema's transaction was rolled back.

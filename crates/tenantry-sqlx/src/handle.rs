@@ -38,6 +38,8 @@ pub(crate) struct Inner {
     pub templates: TemplateCache,
     /// Admission of per-tenant prepared statements.
     pub budget: SharedBudget,
+    /// Admission of tenant transactions (per-tenant caps); `None`: no check at all.
+    pub gate: Option<Arc<dyn crate::gate::TransactionGate>>,
 }
 
 /// The Tenantry handle. Cheap to clone.

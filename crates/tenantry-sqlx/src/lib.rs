@@ -48,6 +48,7 @@ mod builder;
 mod config;
 mod context;
 mod error;
+mod gate;
 mod groups;
 mod handle;
 mod hooks;
@@ -68,6 +69,7 @@ pub use config::{
 };
 pub use context::{current_tenant, scope, sync_scope};
 pub use error::{BoxError, Error, Result};
+pub use gate::{TransactionGate, TransactionPermit};
 pub use groups::{Admin, Fleet};
 pub use handle::Tenantry;
 pub use hooks::{NoHooks, TenantHooks};

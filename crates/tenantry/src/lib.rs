@@ -9,6 +9,8 @@
 //! * the database layer ([`Tenantry`], scoped transactions, migrations, life cycle) at the root;
 //! * `axum` (feature `axum`, on by default): [`axum::TenantLayer`], [`axum::TenantRouter`]
 //!   and the extractors;
+//! * `limits` (feature `limits`, off by default): [`axum::limits`], per-tenant request rate
+//!   limits and caps on concurrent transactions;
 //! * `cli` (feature `cli`, off by default): [`cli::Cli`], the command line hosted in the
 //!   application's own binary with its own builder, and [`cli::AppCommand`], its per-tenant
 //!   commands.

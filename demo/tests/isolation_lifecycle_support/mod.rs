@@ -52,6 +52,8 @@ impl Demo {
             .try_init();
         let db = TestDb::new().await;
         let mut config = DemoConfig::new(db.url());
+        // Far more than a plan's 20 requests per second per tenant.
+        config.rate_limits = false;
         adjust(&mut config);
         let (tenantry, app) = build(&config).await.expect("demo builds");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

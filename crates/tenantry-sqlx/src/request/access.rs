@@ -23,6 +23,9 @@ pub struct TenantTx {
     tx: Transaction<'static, Postgres>,
     tenant: Arc<Tenant>,
     budget: SharedBudget,
+    /// The [`crate::TransactionGate`]'s permit, released when the transaction ends (declared
+    /// after `tx`: dropped after it, once its rollback is queued).
+    _permit: Option<crate::gate::TransactionPermit>,
 }
 
 impl std::fmt::Debug for TenantTx {
@@ -38,8 +41,14 @@ impl TenantTx {
         tx: Transaction<'static, Postgres>,
         tenant: Arc<Tenant>,
         budget: SharedBudget,
+        permit: Option<crate::gate::TransactionPermit>,
     ) -> Self {
-        Self { tx, tenant, budget }
+        Self {
+            tx,
+            tenant,
+            budget,
+            _permit: permit,
+        }
     }
 
     /// The tenant this transaction is scoped to.

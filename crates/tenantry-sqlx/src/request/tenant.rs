@@ -60,6 +60,11 @@ impl Tenantry {
     ) -> Result<TenantTx> {
         // Records built by hand can hold any text; registry ones are always valid.
         validate_schema_name(&tenant.schema, &[])?;
+        // Admission first, before a pooled connection is taken (no gate: no work at all).
+        let permit = match &self.inner.gate {
+            Some(gate) => gate.admit(self, tenant).await?,
+            None => None,
+        };
         let role = self.role_of(&tenant.schema);
         let enter = Enter {
             function: &self.inner.sql.enter,
@@ -91,6 +96,7 @@ impl Tenantry {
                         tx,
                         Arc::clone(tenant),
                         Arc::clone(&self.inner.budget),
+                        permit,
                     ));
                 }
                 // Something changed since the record was read: the full check decides.
@@ -107,6 +113,7 @@ impl Tenantry {
             tx,
             Arc::clone(tenant),
             Arc::clone(&self.inner.budget),
+            permit,
         ))
     }
 
