@@ -54,7 +54,11 @@ impl<H: TenantHooks> TenantHooks for CacheHooks<H> {
         self.inner.after_migrate(schema, applied, conn).await
     }
 
-    async fn before_delete(&self, tenant: &Tenant, conn: &mut PgConnection) -> Result<(), BoxError> {
+    async fn before_delete(
+        &self,
+        tenant: &Tenant,
+        conn: &mut PgConnection,
+    ) -> Result<(), BoxError> {
         self.inner.before_delete(tenant, conn).await?;
         if let Err(error) = self.cache.drop_tenant(tenant.id).await {
             tracing::warn!(tenant_id = tenant.id, %error, "could not drop the deleted tenant's cache keys");

@@ -71,9 +71,7 @@ pub enum Error {
     Json(#[from] serde_json::Error),
     /// A namespace that is empty or holds other characters than ASCII letters, digits, `-`
     /// and `_`.
-    #[error(
-        "invalid cache namespace {0:?}: use 1 to 64 ASCII letters, digits, '-' or '_'"
-    )]
+    #[error("invalid cache namespace {0:?}: use 1 to 64 ASCII letters, digits, '-' or '_'")]
     InvalidNamespace(String),
 }
 
@@ -225,7 +223,10 @@ impl TenantCache {
                         .query_async(&mut conn)
                         .await?;
                     if !keys.is_empty() {
-                        let n: u64 = redis::cmd("UNLINK").arg(&keys).query_async(&mut conn).await?;
+                        let n: u64 = redis::cmd("UNLINK")
+                            .arg(&keys)
+                            .query_async(&mut conn)
+                            .await?;
                         removed += n;
                     }
                     if next == 0 {
@@ -235,6 +236,7 @@ impl TenantCache {
                 }
             }
             Backend::InProcess(cache) => {
+                cache.run_pending_tasks().await;
                 let keys: Vec<Arc<String>> = cache
                     .iter()
                     .filter(|(k, _)| k.starts_with(&prefix))
