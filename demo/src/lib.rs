@@ -15,6 +15,8 @@
 //! * `X-Tenant: <name>` is honoured only from the addresses in `TENANTRY_DEMO_TRUSTED_PROXIES`
 //!   (off by default).
 //! * Unknown hosts: 404 (answered by Tenantry's router).
+//! * Per-tenant files and cache: `GET/POST /api/attachments/{name}`, the home page's cached
+//!   note count (Redis or in process). See [`attachments`].
 //!
 //! [`build`] wires it together; `main.rs` adds the database bootstrap and the server, or runs
 //! the demo's command line ([`commands`]: `tenantry-demo tenant create ...`, `migrate`, `exec`,
@@ -30,6 +32,7 @@ use tenantry::axum::{TenantRouter, TenantUrls};
 use tenantry::{BoxError, Tenant, TenantHooks, Tenantry};
 
 pub mod api;
+pub mod attachments;
 pub mod commands;
 pub mod live;
 pub mod postgres;
@@ -111,6 +114,15 @@ pub struct DemoConfig {
     /// Role mode's prefix (`TenantryBuilder::tenant_roles`; `TENANTRY_DEMO_TENANT_ROLES`): every
     /// tenant gets its own database role. Off (`None`) by default.
     pub tenant_roles: Option<String>,
+    /// Where attachments are stored (`TENANTRY_DEMO_FILES_DIR`; default `tenantry-demo-files`
+    /// under the system temp directory), in a folder per database.
+    pub files_dir: PathBuf,
+    /// Redis for the note-count cache (`TENANTRY_DEMO_REDIS_URL`; default
+    /// `redis://127.0.0.1:6379`). `None` or unreachable: an in-process cache.
+    pub redis_url: Option<String>,
+    /// The note-count cache itself, if already made: [`build`] connects one
+    /// ([`attachments::connect_cache`]) when this is `None`; [`app`] then uses an in-process one.
+    pub cache: Option<tenantry_cache::TenantCache>,
 }
 
 impl DemoConfig {
@@ -126,6 +138,9 @@ impl DemoConfig {
             tenant_plans: tenantry::DEFAULT_TENANT_PLANS,
             pool_shards: 8,
             tenant_roles: None,
+            files_dir: std::env::temp_dir().join("tenantry-demo-files"),
+            redis_url: Some("redis://127.0.0.1:6379".into()),
+            cache: None,
         }
     }
 
@@ -157,7 +172,11 @@ pub async fn build(config: &DemoConfig) -> anyhow::Result<(Tenantry, TenantRoute
     for (schema, err) in report.failures() {
         tracing::error!(schema, error = %err, "tenant migration failed");
     }
-    let app = app(tenantry.clone(), config);
+    let mut config = config.clone();
+    if config.cache.is_none() {
+        config.cache = Some(attachments::connect_cache(&config).await);
+    }
+    let app = app(tenantry.clone(), &config);
     Ok((tenantry, app))
 }
 
@@ -170,6 +189,7 @@ pub async fn build(config: &DemoConfig) -> anyhow::Result<(Tenantry, TenantRoute
 /// If `config` is invalid (see [`DemoConfig::validate`], which [`build`] calls first).
 pub fn app(tenantry: Tenantry, config: &DemoConfig) -> TenantRouter {
     let feed = live::NotesFeed::default();
+    let stores = attachments::Stores::new(config);
     let mut urls = TenantUrls::new().scheme("http");
     if let Some(host) = config.public_domains.first() {
         urls = urls.subfolder(host.clone(), SUBFOLDER_PREFIX);
@@ -189,7 +209,7 @@ pub fn app(tenantry: Tenantry, config: &DemoConfig) -> TenantRouter {
         .redirect_to_primary(true)
         .urls(urls)
         .public(public_site::router(config.tenant_domain_suffix.clone()))
-        .tenant(tenant_site::router_with(feed.clone()))
-        .tenant_type_router("clinic", typed_sites::clinic_router(feed.clone()))
-        .tenant_type_router("lab", typed_sites::lab_router(feed))
+        .tenant(attachments::with_stores(tenant_site::router_with(feed.clone()), stores.clone()))
+        .tenant_type_router("clinic", attachments::with_stores(typed_sites::clinic_router(feed.clone()), stores.clone()))
+        .tenant_type_router("lab", attachments::with_stores(typed_sites::lab_router(feed), stores))
 }

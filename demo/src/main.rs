@@ -109,6 +109,13 @@ fn config_from_env() -> anyhow::Result<DemoConfig> {
     {
         config.tenant_roles = Some(prefix);
     }
+    if let Some(dir) = std::env::var_os("TENANTRY_DEMO_FILES_DIR").filter(|d| !d.is_empty()) {
+        config.files_dir = dir.into();
+    }
+    if let Ok(url) = std::env::var("TENANTRY_DEMO_REDIS_URL") {
+        // Empty: no Redis, the in-process cache.
+        config.redis_url = Some(url).filter(|u| !u.trim().is_empty());
+    }
     Ok(config)
 }
 

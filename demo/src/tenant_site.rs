@@ -5,13 +5,14 @@
 
 use axum::extract::Path;
 use axum::http::StatusCode;
-use axum::response::Html;
+use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use axum::{Extension, Json, Router, middleware};
 use serde::{Deserialize, Serialize};
 use tenantry::axum::{CurrentTenant, HttpError, RequestHost, TenantBase, TenantDb};
 
 use crate::api::{self, ApiError};
+use crate::attachments::{NOTE_COUNT_KEY, NOTE_COUNT_TTL, Stores};
 use crate::live::{self, NotesFeed};
 use crate::public_site::escape;
 use crate::{TenantData, no_nul};
@@ -63,11 +64,46 @@ pub struct NewNote {
     pub body: String,
 }
 
+/// The tenant's note count: from the cache (`"hit"`), else counted and cached (`"miss"`);
+/// without stores (a router built without them) or with the cache failing, counted
+/// (`"off"`/`"error"`).
+async fn note_count(
+    tenant: &CurrentTenant,
+    stores: Option<&Stores>,
+    db: &mut TenantDb,
+) -> Result<(i64, &'static str), HttpError> {
+    let Some(stores) = stores else {
+        let n = sqlx::query_scalar("SELECT count(*) FROM notes")
+            .fetch_one(&mut **db)
+            .await?;
+        return Ok((n, "off"));
+    };
+    let cache = stores.counts(tenant);
+    let cached = cache.get_json::<i64>(NOTE_COUNT_KEY).await;
+    if let Ok(Some(n)) = cached {
+        return Ok((n, "hit"));
+    }
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM notes")
+        .fetch_one(&mut **db)
+        .await?;
+    let stored = cache
+        .set_json(NOTE_COUNT_KEY, &n, Some(NOTE_COUNT_TTL))
+        .await;
+    match cached.and(stored) {
+        Ok(_) => Ok((n, "miss")),
+        Err(e) => {
+            tracing::warn!(error = %e, "note-count cache failed");
+            Ok((n, "error"))
+        }
+    }
+}
+
 async fn home(
     tenant: CurrentTenant,
     base: TenantBase,
+    stores: Option<Extension<Stores>>,
     mut db: TenantDb,
-) -> Result<Html<String>, HttpError> {
+) -> Result<impl IntoResponse, HttpError> {
     let plan_code = tenant
         .data_as::<TenantData>()
         .map(|d| d.plan)
@@ -79,6 +115,7 @@ async fn home(
             .fetch_optional(&mut *db)
             .await?;
     let (plan_name, limit) = plan.unwrap_or_else(|| (plan_code.clone(), 0));
+    let (count, cache_state) = note_count(&tenant, stores.as_deref(), &mut db).await?;
     let notes: Vec<Note> =
         sqlx::query_as("SELECT id, title, body FROM notes ORDER BY id DESC LIMIT 100")
             .fetch_all(&mut *db)
@@ -93,12 +130,12 @@ async fn home(
             )
         })
         .collect();
-    Ok(Html(format!(
+    let page = Html(format!(
         r#"<!doctype html>
 <html><head><meta charset="utf-8"><title>{name}</title></head>
 <body>
 <h1>{name}</h1>
-<p>Plan: <strong>{plan}</strong> (up to {limit} notes)</p>
+<p>Plan: <strong>{plan}</strong> (<span id="note-count">{count}</span> of up to {limit} notes)</p>
 <p>Type: {kind} &middot; API: <a href="{notes}">{notes}</a> &middot; live feed: <code>{stream}</code></p>
 <h2>Notes</h2><ul id="notes">{items}</ul>
 <script>
@@ -115,7 +152,9 @@ async fn home(
         kind = escape(&tenant.tenant_type),
         notes = escape(&base.link("/api/notes")),
         stream = escape(&base.link("/api/notes/stream")),
-    )))
+    ));
+    // `x-note-count-cache`: hit, miss, off or error (see `note_count`).
+    Ok(([("x-note-count-cache", cache_state)], page))
 }
 
 async fn list_notes(mut db: TenantDb) -> Result<Json<Vec<Note>>, ApiError> {
@@ -143,6 +182,7 @@ async fn get_note(mut db: TenantDb, Path(id): Path<i64>) -> Result<Json<Note>, A
 async fn create_note(
     tenant: CurrentTenant,
     Extension(feed): Extension<NotesFeed>,
+    stores: Option<Extension<Stores>>,
     mut db: TenantDb,
     Json(new): Json<NewNote>,
 ) -> Result<(StatusCode, Json<Note>), ApiError> {
@@ -159,6 +199,12 @@ async fn create_note(
             .fetch_one(&mut *db)
             .await?;
     db.commit().await?;
+    // The cached count is stale from the commit on (a failure here heals with the TTL).
+    if let Some(stores) = &stores
+        && let Err(e) = stores.counts(&tenant).delete(NOTE_COUNT_KEY).await
+    {
+        tracing::warn!(error = %e, "note-count cache not invalidated");
+    }
     // Announced after the commit, on this tenant's channel only.
     feed.publish(tenant.id, note.id);
     Ok((StatusCode::CREATED, Json(note)))
