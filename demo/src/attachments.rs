@@ -127,9 +127,7 @@ pub fn database_namespace(database_url: &str) -> String {
 
 /// Adds the attachment routes and the stores to a tenant router.
 pub fn with_stores(router: Router, stores: Stores) -> Router {
-    router
-        .merge(routes())
-        .layer(Extension(stores))
+    router.merge(routes()).layer(Extension(stores))
 }
 
 /// `GET/POST /api/attachments/{name}`; the [`Stores`] come from an `Extension`.

@@ -209,7 +209,16 @@ pub fn app(tenantry: Tenantry, config: &DemoConfig) -> TenantRouter {
         .redirect_to_primary(true)
         .urls(urls)
         .public(public_site::router(config.tenant_domain_suffix.clone()))
-        .tenant(attachments::with_stores(tenant_site::router_with(feed.clone()), stores.clone()))
-        .tenant_type_router("clinic", attachments::with_stores(typed_sites::clinic_router(feed.clone()), stores.clone()))
-        .tenant_type_router("lab", attachments::with_stores(typed_sites::lab_router(feed), stores))
+        .tenant(attachments::with_stores(
+            tenant_site::router_with(feed.clone()),
+            stores.clone(),
+        ))
+        .tenant_type_router(
+            "clinic",
+            attachments::with_stores(typed_sites::clinic_router(feed.clone()), stores.clone()),
+        )
+        .tenant_type_router(
+            "lab",
+            attachments::with_stores(typed_sites::lab_router(feed), stores),
+        )
 }
