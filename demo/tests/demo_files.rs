@@ -323,3 +323,101 @@ async fn unreachable_redis_falls_back_to_in_process() {
     let s = Server::start(Some("redis://127.0.0.1:1")).await;
     note_count_is_cached_and_invalidated(&s).await;
 }
+
+/// The binary: `TENANTRY_DEMO_FILES_DIR` is where attachments go, and without Redis the demo
+/// still runs, saying so in one log line.
+#[tokio::test]
+async fn binary_uses_files_dir_and_says_when_redis_is_missing() {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    let db = TestDb::new().await;
+    let files_dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tenantry-demo"))
+        .env("DATABASE_URL", db.url())
+        .env("TENANTRY_DEMO_ADDR", format!("127.0.0.1:{port}"))
+        .env("TENANTRY_DEMO_FILES_DIR", files_dir.path())
+        .env("TENANTRY_DEMO_REDIS_URL", "redis://127.0.0.1:1")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start tenantry-demo");
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(child.try_wait().unwrap().is_none(), "the demo stopped");
+        match client
+            .get(format!("{base}/api/tenants"))
+            .header("host", "localhost")
+            .send()
+            .await
+        {
+            Ok(_) => break,
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            Err(e) => panic!("the demo never answered: {e}"),
+        }
+    }
+    let r = client
+        .post(format!("{base}/signup"))
+        .header("host", "localhost")
+        .form(&[("name", "acme"), ("subdomain", "acme")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let r = client
+        .post(format!("{base}/api/attachments/hello.txt"))
+        .header("host", "acme.localhost")
+        .body("hi")
+        .send()
+        .await
+        .unwrap();
+    let put = r.status();
+    let r = client
+        .get(format!("{base}/"))
+        .header("host", "acme.localhost")
+        .send()
+        .await
+        .unwrap();
+    let home = (r.status(), r.headers().get("x-note-count-cache").cloned());
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(put, 201, "{log}");
+    assert_eq!(home.0, 200, "{log}");
+    assert_eq!(home.1.unwrap(), "miss");
+    let lines: Vec<&str> = log.lines().filter(|l| l.contains("cache: ")).collect();
+    assert_eq!(lines.len(), 1, "{log}");
+    assert!(
+        lines[0].contains("cache: in-process") && lines[0].contains("redis://127.0.0.1:1"),
+        "{}",
+        lines[0]
+    );
+    let ns = database_namespace(db.url());
+    let tenants: Vec<_> = std::fs::read_dir(files_dir.path().join(ns))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(tenants.len(), 1, "{tenants:?}");
+    assert!(
+        tenants[0]
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("tenant-")
+    );
+    assert_eq!(std::fs::read(tenants[0].join("hello.txt")).unwrap(), b"hi");
+}
