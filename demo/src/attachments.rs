@@ -9,7 +9,7 @@
 //!   database (two demos on two databases don't mix), then per tenant id.
 //! * The note count is cached (5 minutes) under the tenant's id, on Redis
 //!   ([`DemoConfig::redis_url`], `TENANTRY_DEMO_REDIS_URL`) or in process when Redis can't be
-//!   reached; adding a note invalidates it.
+//!   reached; adding a note invalidates it ([`note_count`], [`notes_changed`]).
 
 use std::time::Duration;
 
@@ -18,7 +18,7 @@ use axum::extract::{DefaultBodyLimit, Path};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Extension, Router, middleware};
-use tenantry::axum::{CurrentTenant, DEFAULT_BODY_LIMIT};
+use tenantry::axum::{CurrentTenant, DEFAULT_BODY_LIMIT, HttpError, TenantDb};
 use tenantry_cache::{TenantCache, TenantScope};
 use tenantry_files::TenantFiles;
 
@@ -29,11 +29,15 @@ use crate::api::{self, ApiError};
 /// route accepts exactly as much.
 pub const MAX_ATTACHMENT_BYTES: usize = DEFAULT_BODY_LIMIT;
 
-/// How long a cached note count lives (a missed invalidation heals by then).
+/// How long a cached note count, and its generation, live (a missed invalidation heals by
+/// then; a generation that expired is replaced by a fresh one, which is a miss).
 pub const NOTE_COUNT_TTL: Duration = Duration::from_secs(300);
 
-/// The cache key of a tenant's note count (under the tenant's id prefix).
+/// The cache key of a tenant's note count (under the tenant's id prefix): `[generation, count]`.
 pub const NOTE_COUNT_KEY: &str = "note-count";
+
+/// The cache key of the generation of a tenant's notes: a fresh token after every change.
+pub const NOTES_GENERATION_KEY: &str = "notes-generation";
 
 /// The tenant-scoped stores the demo's handlers use.
 #[derive(Debug, Clone)]
@@ -208,4 +212,90 @@ async fn get_attachment(
                 format!("no attachment {name:?}"),
             )
         })
+}
+
+/// A token no other change (in this or another process) has: the time, the process id and a
+/// counter.
+fn fresh_generation() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{nanos}-{}-{n}", std::process::id())
+}
+
+/// The tenant's note count and where it came from: `"hit"` (the cache), `"miss"` (counted,
+/// then cached), `"off"` (no stores) or `"error"` (counted; the cache failed, logged).
+///
+/// The count is cached with the notes' generation read *before* counting; a new note sets a
+/// fresh generation after its commit ([`notes_changed`]). A count taken before a commit but
+/// stored after it is therefore stored under the old generation and never served: deleting
+/// the key instead would let that stale count back in.
+pub async fn note_count(
+    tenant: &CurrentTenant,
+    stores: Option<&Stores>,
+    db: &mut TenantDb,
+) -> Result<(i64, &'static str), HttpError> {
+    let Some(stores) = stores else {
+        return Ok((count_notes(db).await?, "off"));
+    };
+    let cache = stores.counts(tenant);
+    let cached: tenantry_cache::Result<(String, Option<(String, i64)>)> = async {
+        let generation = match cache.get_json::<String>(NOTES_GENERATION_KEY).await? {
+            Some(g) => g,
+            None => {
+                let g = fresh_generation();
+                cache
+                    .set_json(NOTES_GENERATION_KEY, &g, Some(NOTE_COUNT_TTL))
+                    .await?;
+                g
+            }
+        };
+        let count = cache.get_json::<(String, i64)>(NOTE_COUNT_KEY).await?;
+        Ok((generation, count))
+    }
+    .await;
+    let generation = match cached {
+        Ok((generation, Some((of, n)))) if of == generation => return Ok((n, "hit")),
+        Ok((generation, _)) => generation,
+        Err(e) => {
+            tracing::warn!(error = %e, "note-count cache failed");
+            return Ok((count_notes(db).await?, "error"));
+        }
+    };
+    let n = count_notes(db).await?;
+    match cache
+        .set_json(NOTE_COUNT_KEY, &(generation, n), Some(NOTE_COUNT_TTL))
+        .await
+    {
+        Ok(()) => Ok((n, "miss")),
+        Err(e) => {
+            tracing::warn!(error = %e, "note-count cache failed");
+            Ok((n, "error"))
+        }
+    }
+}
+
+async fn count_notes(db: &mut TenantDb) -> Result<i64, HttpError> {
+    Ok(sqlx::query_scalar("SELECT count(*) FROM notes")
+        .fetch_one(&mut **db)
+        .await?)
+}
+
+/// After a change to the tenant's notes has committed: a fresh generation, so that no count
+/// taken before it is served again. A cache failure is logged (the count heals with its TTL).
+pub async fn notes_changed(stores: &Stores, tenant: &CurrentTenant) {
+    let result = stores
+        .counts(tenant)
+        .set_json(
+            NOTES_GENERATION_KEY,
+            &fresh_generation(),
+            Some(NOTE_COUNT_TTL),
+        )
+        .await;
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "note-count cache not invalidated");
+    }
 }

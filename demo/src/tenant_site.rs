@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use tenantry::axum::{CurrentTenant, HttpError, RequestHost, TenantBase, TenantDb};
 
 use crate::api::{self, ApiError};
-use crate::attachments::{NOTE_COUNT_KEY, NOTE_COUNT_TTL, Stores};
+use crate::attachments::{self, Stores};
 use crate::live::{self, NotesFeed};
 use crate::public_site::escape;
 use crate::{TenantData, no_nul};
@@ -64,40 +64,6 @@ pub struct NewNote {
     pub body: String,
 }
 
-/// The tenant's note count: from the cache (`"hit"`), else counted and cached (`"miss"`);
-/// without stores (a router built without them) or with the cache failing, counted
-/// (`"off"`/`"error"`).
-async fn note_count(
-    tenant: &CurrentTenant,
-    stores: Option<&Stores>,
-    db: &mut TenantDb,
-) -> Result<(i64, &'static str), HttpError> {
-    let Some(stores) = stores else {
-        let n = sqlx::query_scalar("SELECT count(*) FROM notes")
-            .fetch_one(&mut **db)
-            .await?;
-        return Ok((n, "off"));
-    };
-    let cache = stores.counts(tenant);
-    let cached = cache.get_json::<i64>(NOTE_COUNT_KEY).await;
-    if let Ok(Some(n)) = cached {
-        return Ok((n, "hit"));
-    }
-    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM notes")
-        .fetch_one(&mut **db)
-        .await?;
-    let stored = cache
-        .set_json(NOTE_COUNT_KEY, &n, Some(NOTE_COUNT_TTL))
-        .await;
-    match cached.and(stored) {
-        Ok(_) => Ok((n, "miss")),
-        Err(e) => {
-            tracing::warn!(error = %e, "note-count cache failed");
-            Ok((n, "error"))
-        }
-    }
-}
-
 async fn home(
     tenant: CurrentTenant,
     base: TenantBase,
@@ -115,7 +81,7 @@ async fn home(
             .fetch_optional(&mut *db)
             .await?;
     let (plan_name, limit) = plan.unwrap_or_else(|| (plan_code.clone(), 0));
-    let (count, cache_state) = note_count(&tenant, stores.as_deref(), &mut db).await?;
+    let (count, cache_state) = attachments::note_count(&tenant, stores.as_deref(), &mut db).await?;
     let notes: Vec<Note> =
         sqlx::query_as("SELECT id, title, body FROM notes ORDER BY id DESC LIMIT 100")
             .fetch_all(&mut *db)
@@ -153,7 +119,7 @@ async fn home(
         notes = escape(&base.link("/api/notes")),
         stream = escape(&base.link("/api/notes/stream")),
     ));
-    // `x-note-count-cache`: hit, miss, off or error (see `note_count`).
+    // `x-note-count-cache`: hit, miss, off or error (see `attachments::note_count`).
     Ok(([("x-note-count-cache", cache_state)], page))
 }
 
@@ -199,11 +165,9 @@ async fn create_note(
             .fetch_one(&mut *db)
             .await?;
     db.commit().await?;
-    // The cached count is stale from the commit on (a failure here heals with the TTL).
-    if let Some(stores) = &stores
-        && let Err(e) = stores.counts(&tenant).delete(NOTE_COUNT_KEY).await
-    {
-        tracing::warn!(error = %e, "note-count cache not invalidated");
+    // The cached count is stale from the commit on.
+    if let Some(stores) = &stores {
+        attachments::notes_changed(stores, &tenant).await;
     }
     // Announced after the commit, on this tenant's channel only.
     feed.publish(tenant.id, note.id);

@@ -5,7 +5,9 @@
 use std::path::PathBuf;
 
 use tenantry_cache::TenantCache;
-use tenantry_demo::attachments::{MAX_ATTACHMENT_BYTES, database_namespace};
+use tenantry_demo::attachments::{
+    MAX_ATTACHMENT_BYTES, NOTE_COUNT_KEY, NOTES_GENERATION_KEY, connect_cache, database_namespace,
+};
 use tenantry_demo::{DemoConfig, build};
 use tenantry_testing::TestDb;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -18,6 +20,8 @@ struct Server {
     client: reqwest::Client,
     tenantry: tenantry::Tenantry,
     files_dir: tempfile::TempDir,
+    /// The server's cache (shared with it).
+    cache: TenantCache,
     db: TestDb,
 }
 
@@ -29,6 +33,9 @@ impl Server {
         let mut config = DemoConfig::new(db.url());
         config.files_dir = files_dir.path().to_owned();
         config.redis_url = redis_url.map(str::to_owned);
+        // What `build` does when `cache` is unset; kept here to look into it.
+        let cache = connect_cache(&config).await;
+        config.cache = Some(cache.clone());
         let (tenantry, app) = build(&config).await.expect("demo builds");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -47,6 +54,7 @@ impl Server {
             client,
             tenantry,
             files_dir,
+            cache,
             db,
         }
     }
@@ -291,12 +299,33 @@ async fn note_count_is_cached_and_invalidated(s: &Server) -> Vec<i64> {
     assert_eq!(home_count(s, "acme").await, (2, "hit".into()));
     // The other tenant's count is its own.
     assert_eq!(home_count(s, "globex").await, (1, "hit".into()));
+
+    // A count taken before a note's commit but stored after it (a slow home page) is never
+    // served: it carries the generation from before the note.
+    let cache = s.cache.for_tenant_id(acme);
+    let before: String = cache.get_json(NOTES_GENERATION_KEY).await.unwrap().unwrap();
+    let r = s
+        .client
+        .post(format!("{}/api/notes", s.base))
+        .header("host", Server::host("acme"))
+        .json(&serde_json::json!({"title": "third"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    cache
+        .set_json(NOTE_COUNT_KEY, &(before, 2_i64), None)
+        .await
+        .unwrap();
+    assert_eq!(home_count(s, "acme").await, (3, "miss".into()));
+    assert_eq!(home_count(s, "acme").await, (3, "hit".into()));
     vec![acme, globex]
 }
 
 #[tokio::test]
 async fn note_count_cached_in_process() {
     let s = Server::start(None).await;
+    assert_eq!(s.cache.backend_name(), "in-process");
     note_count_is_cached_and_invalidated(&s).await;
 }
 
@@ -312,15 +341,18 @@ async fn note_count_cached_on_redis() {
     let s = Server::start(Some(REDIS_URL)).await;
     let ids = note_count_is_cached_and_invalidated(&s).await;
     // The keys are in Redis under this database's namespace and the tenants' ids; removed.
+    assert_eq!(s.cache.backend_name(), "redis");
     let cache = probe.namespace(&database_namespace(s.db.url())).unwrap();
     for id in ids {
-        assert_eq!(cache.drop_tenant(id).await.unwrap(), 1, "tenant {id}");
+        // The count and its generation.
+        assert_eq!(cache.drop_tenant(id).await.unwrap(), 2, "tenant {id}");
     }
 }
 
 #[tokio::test]
 async fn unreachable_redis_falls_back_to_in_process() {
     let s = Server::start(Some("redis://127.0.0.1:1")).await;
+    assert_eq!(s.cache.backend_name(), "in-process");
     note_count_is_cached_and_invalidated(&s).await;
 }
 
