@@ -299,3 +299,42 @@ pub async fn notes_changed(stores: &Stores, tenant: &CurrentTenant) {
         tracing::warn!(error = %e, "note-count cache not invalidated");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_namespace_per_database() {
+        assert_eq!(
+            database_namespace("postgres://u@h:5432/app_db?sslmode=disable"),
+            "tenantry-demo-app_db"
+        );
+        assert_eq!(
+            database_namespace("postgres://h/a.b*c"),
+            "tenantry-demo-a_b_c"
+        );
+        assert_eq!(database_namespace(""), "tenantry-demo");
+        let long = database_namespace(&format!("postgres://h/{}", "x".repeat(100)));
+        assert_eq!(long.len(), 64);
+        for url in [
+            "",
+            "postgres://h/x",
+            &format!("postgres://h/{}", "é".repeat(40)),
+        ] {
+            let ns = database_namespace(url);
+            assert!(TenantCache::in_process().namespace(&ns).is_ok(), "{ns}");
+            assert!(tenantry_files::check_key(&ns).is_ok(), "{ns}");
+        }
+    }
+
+    #[test]
+    fn names_with_dots_or_separators_are_refused() {
+        for bad in ["..", "a..b", "a/b", "/", ".", "a\\b", "a%2Fb", "a\0b", ""] {
+            assert!(attachment_key(bad).is_err(), "{bad:?}");
+        }
+        for good in ["report.txt", "résumé.v1.pdf", ".hidden", "a b"] {
+            assert!(attachment_key(good).is_ok(), "{good:?}");
+        }
+    }
+}

@@ -2,7 +2,7 @@
 //! prefix derived from its registry id ([`Tenant::id`]), never its schema name.
 //!
 //! The local filesystem is the default ([`TenantFiles::local`]); any S3-compatible store
-//! (Amazon S3, MinIO, R2, ...) comes with the `s3` feature ([`TenantFiles::s3_from_env`]),
+//! (Amazon S3, MinIO, R2, ...) comes with the `s3` feature (`TenantFiles::s3_from_env`),
 //! and any other `object_store` backend through [`TenantFiles::new`].
 //!
 //! Keys are the application's text, checked before any store is asked ([`check_key`]): `/`
