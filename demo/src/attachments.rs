@@ -83,7 +83,7 @@ pub async fn connect_cache(config: &DemoConfig) -> TenantCache {
             .expect("a checked namespace")
     };
     let Some(url) = config.redis_url.as_deref().filter(|u| !u.is_empty()) else {
-        tracing::info!("cache: in-process (TENANTRY_DEMO_REDIS_URL is empty)");
+        tracing::info!("cache: in-process (no Redis configured: TENANTRY_DEMO_REDIS_URL is empty)");
         return in_process();
     };
     match tokio::time::timeout(Duration::from_secs(3), TenantCache::redis(url)).await {

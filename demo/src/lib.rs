@@ -88,6 +88,9 @@ pub fn tenant_type_migrations_dirs() -> Vec<(&'static str, PathBuf)> {
     vec![("clinic", root.join("clinic")), ("lab", root.join("lab"))]
 }
 
+/// The binary's Redis when `TENANTRY_DEMO_REDIS_URL` is unset.
+pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
+
 /// The subfolder prefix on the public domain (`/t/<name>/...`).
 pub const SUBFOLDER_PREFIX: &str = "/t";
 
@@ -117,8 +120,9 @@ pub struct DemoConfig {
     /// Where attachments are stored (`TENANTRY_DEMO_FILES_DIR`; default `tenantry-demo-files`
     /// under the system temp directory), in a folder per database.
     pub files_dir: PathBuf,
-    /// Redis for the note-count cache (`TENANTRY_DEMO_REDIS_URL`; default
-    /// `redis://127.0.0.1:6379`). `None` or unreachable: an in-process cache.
+    /// Redis for the note-count cache. `None` (the default of [`DemoConfig::new`], so tests
+    /// leave nothing in a shared Redis) or unreachable: an in-process cache. The binary sets
+    /// it from `TENANTRY_DEMO_REDIS_URL`, default [`DEFAULT_REDIS_URL`].
     pub redis_url: Option<String>,
     /// The note-count cache itself, if already made: [`build`] connects one
     /// ([`attachments::connect_cache`]) when this is `None`; [`app`] then uses an in-process one.
@@ -139,7 +143,7 @@ impl DemoConfig {
             pool_shards: 8,
             tenant_roles: None,
             files_dir: std::env::temp_dir().join("tenantry-demo-files"),
-            redis_url: Some("redis://127.0.0.1:6379".into()),
+            redis_url: None,
             cache: None,
         }
     }
