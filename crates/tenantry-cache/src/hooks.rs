@@ -12,7 +12,8 @@ use crate::TenantCache;
 ///
 /// A cache that can't be reached does not stop the deletion (a `tracing` warning is logged):
 /// the keys are under the deleted tenant's id, which is never reused, so no other tenant can
-/// reach them; remove them later with [`TenantCache::drop_tenant`].
+/// reach them; remove them later with [`TenantCache::drop_tenant`]. The hook runs inside the
+/// deletion's transaction: if the deletion then fails, the tenant only starts with a cold cache.
 ///
 /// ```no_run
 /// use tenantry_cache::{CacheHooks, TenantCache};
