@@ -17,6 +17,8 @@
 //! * Unknown hosts: 404 (answered by Tenantry's router).
 //! * Fair limits: each tenant's request rate comes from its plan (Free: 20 requests per second,
 //!   bursts of 40); over it, 429 with `Retry-After`. See [`limits`].
+//! * Per-tenant files and cache: `GET/POST /api/attachments/{name}`, the home page's cached
+//!   note count (Redis or in process). See [`attachments`].
 //!
 //! [`build`] wires it together; `main.rs` adds the database bootstrap and the server, or runs
 //! the demo's command line ([`commands`]: `tenantry-demo tenant create ...`, `migrate`, `exec`,
@@ -33,6 +35,7 @@ use tenantry::axum::{TenantRouter, TenantUrls};
 use tenantry::{BoxError, Tenant, TenantHooks, Tenantry};
 
 pub mod api;
+pub mod attachments;
 pub mod commands;
 pub mod limits;
 pub mod live;
@@ -89,6 +92,9 @@ pub fn tenant_type_migrations_dirs() -> Vec<(&'static str, PathBuf)> {
     vec![("clinic", root.join("clinic")), ("lab", root.join("lab"))]
 }
 
+/// The binary's Redis when `TENANTRY_DEMO_REDIS_URL` is unset.
+pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
+
 /// The subfolder prefix on the public domain (`/t/<name>/...`).
 pub const SUBFOLDER_PREFIX: &str = "/t";
 
@@ -118,6 +124,16 @@ pub struct DemoConfig {
     /// Per-plan request rate limits on tenant sites (see [`limits`]); on by default,
     /// `TENANTRY_DEMO_RATE_LIMITS=0` turns them off.
     pub rate_limits: bool,
+    /// Where attachments are stored (`TENANTRY_DEMO_FILES_DIR`; default `tenantry-demo-files`
+    /// under the system temp directory), in a folder per database.
+    pub files_dir: PathBuf,
+    /// Redis for the note-count cache. `None` (the default of [`DemoConfig::new`], so tests
+    /// leave nothing in a shared Redis) or unreachable: an in-process cache. The binary sets
+    /// it from `TENANTRY_DEMO_REDIS_URL`, default [`DEFAULT_REDIS_URL`].
+    pub redis_url: Option<String>,
+    /// The note-count cache itself, if already made: [`build`] connects one
+    /// ([`attachments::connect_cache`]) when this is `None`; [`app`] then uses an in-process one.
+    pub cache: Option<tenantry_cache::TenantCache>,
 }
 
 impl DemoConfig {
@@ -134,6 +150,9 @@ impl DemoConfig {
             pool_shards: 8,
             tenant_roles: None,
             rate_limits: true,
+            files_dir: std::env::temp_dir().join("tenantry-demo-files"),
+            redis_url: None,
+            cache: None,
         }
     }
 
@@ -171,7 +190,11 @@ pub async fn build(config: &DemoConfig) -> anyhow::Result<(Tenantry, TenantRoute
     for (schema, err) in report.failures() {
         tracing::error!(schema, error = %err, "tenant migration failed");
     }
-    let app = app_with_limiter(tenantry.clone(), config, limiter);
+    let mut config = config.clone();
+    if config.cache.is_none() {
+        config.cache = Some(attachments::connect_cache(&config).await);
+    }
+    let app = app_with_limiter(tenantry.clone(), &config, limiter);
     Ok((tenantry, app))
 }
 
@@ -204,6 +227,7 @@ pub fn app_with_limiter(
         None => site,
     };
     let feed = live::NotesFeed::default();
+    let stores = attachments::Stores::new(config);
     let mut urls = TenantUrls::new().scheme("http");
     if let Some(host) = config.public_domains.first() {
         urls = urls.subfolder(host.clone(), SUBFOLDER_PREFIX);
@@ -223,7 +247,22 @@ pub fn app_with_limiter(
         .redirect_to_primary(true)
         .urls(urls)
         .public(public_site::router(config.tenant_domain_suffix.clone()))
-        .tenant(limited(tenant_site::router_with(feed.clone())))
-        .tenant_type_router("clinic", limited(typed_sites::clinic_router(feed.clone())))
-        .tenant_type_router("lab", limited(typed_sites::lab_router(feed)))
+        .tenant(limited(attachments::with_stores(
+            tenant_site::router_with(feed.clone()),
+            stores.clone(),
+        )))
+        .tenant_type_router(
+            "clinic",
+            limited(attachments::with_stores(
+                typed_sites::clinic_router(feed.clone()),
+                stores.clone(),
+            )),
+        )
+        .tenant_type_router(
+            "lab",
+            limited(attachments::with_stores(
+                typed_sites::lab_router(feed),
+                stores,
+            )),
+        )
 }

@@ -117,6 +117,14 @@ fn config_from_env() -> anyhow::Result<DemoConfig> {
              the default)"
         ),
     }
+    if let Some(dir) = std::env::var_os("TENANTRY_DEMO_FILES_DIR").filter(|d| !d.is_empty()) {
+        config.files_dir = dir.into();
+    }
+    // Unset: the default Redis; empty: none (the in-process cache).
+    config.redis_url = match std::env::var("TENANTRY_DEMO_REDIS_URL") {
+        Ok(url) => Some(url).filter(|u| !u.trim().is_empty()),
+        Err(_) => Some(tenantry_demo::DEFAULT_REDIS_URL.to_owned()),
+    };
     Ok(config)
 }
 

@@ -5,13 +5,14 @@
 
 use axum::extract::Path;
 use axum::http::StatusCode;
-use axum::response::Html;
+use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use axum::{Extension, Json, Router, middleware};
 use serde::{Deserialize, Serialize};
 use tenantry::axum::{CurrentTenant, HttpError, RequestHost, TenantBase, TenantDb};
 
 use crate::api::{self, ApiError};
+use crate::attachments::{self, Stores};
 use crate::live::{self, NotesFeed};
 use crate::public_site::escape;
 use crate::{TenantData, no_nul};
@@ -66,8 +67,9 @@ pub struct NewNote {
 async fn home(
     tenant: CurrentTenant,
     base: TenantBase,
+    stores: Option<Extension<Stores>>,
     mut db: TenantDb,
-) -> Result<Html<String>, HttpError> {
+) -> Result<impl IntoResponse, HttpError> {
     let plan_code = tenant
         .data_as::<TenantData>()
         .map(|d| d.plan)
@@ -79,6 +81,7 @@ async fn home(
             .fetch_optional(&mut *db)
             .await?;
     let (plan_name, limit) = plan.unwrap_or_else(|| (plan_code.clone(), 0));
+    let (count, cache_state) = attachments::note_count(&tenant, stores.as_deref(), &mut db).await?;
     let notes: Vec<Note> =
         sqlx::query_as("SELECT id, title, body FROM notes ORDER BY id DESC LIMIT 100")
             .fetch_all(&mut *db)
@@ -93,12 +96,12 @@ async fn home(
             )
         })
         .collect();
-    Ok(Html(format!(
+    let page = Html(format!(
         r#"<!doctype html>
 <html><head><meta charset="utf-8"><title>{name}</title></head>
 <body>
 <h1>{name}</h1>
-<p>Plan: <strong>{plan}</strong> (up to {limit} notes)</p>
+<p>Plan: <strong>{plan}</strong> (<span id="note-count">{count}</span> of up to {limit} notes)</p>
 <p>Type: {kind} &middot; API: <a href="{notes}">{notes}</a> &middot; live feed: <code>{stream}</code></p>
 <h2>Notes</h2><ul id="notes">{items}</ul>
 <script>
@@ -115,7 +118,9 @@ async fn home(
         kind = escape(&tenant.tenant_type),
         notes = escape(&base.link("/api/notes")),
         stream = escape(&base.link("/api/notes/stream")),
-    )))
+    ));
+    // `x-note-count-cache`: hit, miss, off or error (see `attachments::note_count`).
+    Ok(([("x-note-count-cache", cache_state)], page))
 }
 
 async fn list_notes(mut db: TenantDb) -> Result<Json<Vec<Note>>, ApiError> {
@@ -143,6 +148,7 @@ async fn get_note(mut db: TenantDb, Path(id): Path<i64>) -> Result<Json<Note>, A
 async fn create_note(
     tenant: CurrentTenant,
     Extension(feed): Extension<NotesFeed>,
+    stores: Option<Extension<Stores>>,
     mut db: TenantDb,
     Json(new): Json<NewNote>,
 ) -> Result<(StatusCode, Json<Note>), ApiError> {
@@ -159,6 +165,10 @@ async fn create_note(
             .fetch_one(&mut *db)
             .await?;
     db.commit().await?;
+    // The cached count is stale from the commit on.
+    if let Some(stores) = &stores {
+        attachments::notes_changed(stores, &tenant).await;
+    }
     // Announced after the commit, on this tenant's channel only.
     feed.publish(tenant.id, note.id);
     Ok((StatusCode::CREATED, Json(note)))
