@@ -31,6 +31,8 @@ impl Server {
         let db = TestDb::new().await;
         let files_dir = tempfile::tempdir().unwrap();
         let mut config = DemoConfig::new(db.url());
+        // Far more requests per tenant than the Free plan's burst of 40 (limits: demo_limits).
+        config.rate_limits = false;
         config.files_dir = files_dir.path().to_owned();
         config.redis_url = redis_url.map(str::to_owned);
         // What `build` does when `cache` is unset; kept here to look into it.
