@@ -157,6 +157,20 @@ async fn stale_records_are_refused(roles: bool) {
         .unwrap();
     assert_eq!(n, 1);
     tx.commit().await.unwrap();
+
+    // In maintenance (the record still says suspended): refused as maintenance, which answers
+    // 503 with Retry-After, not as suspended (403). Registry migration 3 said suspended.
+    t.admin()
+        .set_status(&successor.schema, TenantStatus::Maintenance)
+        .await
+        .unwrap();
+    match t.begin(&successor).await {
+        Err(Error::TenantNotServing { status, .. }) => {
+            assert_eq!(status, TenantStatus::Maintenance)
+        }
+        Err(other) => panic!("expected TenantNotServing, got {other}"),
+        Ok(_) => panic!("a tenant in maintenance started new work"),
+    }
 }
 
 #[tokio::test]

@@ -40,6 +40,11 @@ pub(crate) fn registry_migrations() -> MigrationSet {
             "tenant identity check",
             include_str!("migrations/3_tenant_identity_check.sql"),
         ),
+        (
+            4,
+            "maintenance refusal",
+            include_str!("migrations/4_maintenance_refusal.sql"),
+        ),
     ])
 }
 
@@ -179,10 +184,11 @@ mod tests {
     #[test]
     fn registry_migrations_are_pinned() {
         // Databases record each applied migration's checksum: the files must keep their exact
-        // bytes (leading newline included) or every existing deployment refuses to start.
+        // bytes (leading newline included) or every existing deployment refuses to start. Only
+        // a new migration changes this value (the last one: 4, maintenance refusal).
         assert_eq!(
             super::registry_migrations().fingerprint(),
-            "8dee45c9a32f56e6b519175417e0bd3ce9dc68c47fb45900bbc87f1d87459247"
+            "d5c264f85bf880a927131dbdcd960f07a350658c83e7bfabcc06441419f63c24"
         );
     }
 }
