@@ -52,6 +52,8 @@ mod groups;
 mod handle;
 mod hooks;
 mod migrate;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 mod provision;
 mod registry;
 mod request;
