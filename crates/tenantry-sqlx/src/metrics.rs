@@ -19,10 +19,10 @@
 //! use tenantry_sqlx::metrics::TenantLabels;
 //!
 //! let labels = TenantLabels::new(2);
-//! assert_eq!(labels.label_for_id(7), "7");
-//! assert_eq!(labels.label_for_id(8), "8");
-//! assert_eq!(labels.label_for_id(9), "other"); // the budget is spent
-//! assert_eq!(labels.label_for_id(7), "7"); // admitted tenants keep their label
+//! assert_eq!(&*labels.label_for_id(7), "7");
+//! assert_eq!(&*labels.label_for_id(8), "8");
+//! assert_eq!(&*labels.label_for_id(9), "other"); // the budget is spent
+//! assert_eq!(&*labels.label_for_id(7), "7"); // admitted tenants keep their label
 //! ```
 
 use std::collections::HashMap;
@@ -195,14 +195,14 @@ mod tests {
         assert_eq!(labels.admitted(), 50);
         assert_eq!(seen.len(), 51, "50 tenants plus `other`");
         assert!(seen.contains(OTHER));
-        assert_eq!(labels.label_for_id(0), "0");
-        assert_eq!(labels.label_for_id(9_999), OTHER);
+        assert_eq!(&*labels.label_for_id(0), "0");
+        assert_eq!(&*labels.label_for_id(9_999), OTHER);
     }
 
     #[test]
     fn a_zero_budget_labels_everyone_other() {
         let labels = TenantLabels::new(0);
-        assert_eq!(labels.label_for_id(1), OTHER);
+        assert_eq!(&*labels.label_for_id(1), OTHER);
         assert_eq!(labels.admitted(), 0);
     }
 }
