@@ -24,6 +24,7 @@ pub mod extract;
 pub mod host;
 mod identity;
 mod layer;
+pub mod observe;
 mod realtime;
 mod response;
 mod router;
