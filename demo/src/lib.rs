@@ -15,6 +15,8 @@
 //! * `X-Tenant: <name>` is honoured only from the addresses in `TENANTRY_DEMO_TRUSTED_PROXIES`
 //!   (off by default).
 //! * Unknown hosts: 404 (answered by Tenantry's router).
+//! * `GET /metrics` on the public site: Prometheus text with requests by tenant; JSON logs
+//!   with `TENANTRY_DEMO_LOG=json`. See [`observe`].
 //!
 //! [`build`] wires it together; `main.rs` adds the database bootstrap and the server, or runs
 //! the demo's command line ([`commands`]: `tenantry-demo tenant create ...`, `migrate`, `exec`,
@@ -32,6 +34,7 @@ use tenantry::{BoxError, Tenant, TenantHooks, Tenantry};
 pub mod api;
 pub mod commands;
 pub mod live;
+pub mod observe;
 pub mod postgres;
 pub mod public_site;
 pub mod tenant_site;
@@ -111,6 +114,8 @@ pub struct DemoConfig {
     /// Role mode's prefix (`TenantryBuilder::tenant_roles`; `TENANTRY_DEMO_TENANT_ROLES`): every
     /// tenant gets its own database role. Off (`None`) by default.
     pub tenant_roles: Option<String>,
+    /// `GET /metrics` on the public site (`TENANTRY_DEMO_METRICS=0` turns it off). On by default.
+    pub metrics: bool,
 }
 
 impl DemoConfig {
@@ -126,6 +131,7 @@ impl DemoConfig {
             tenant_plans: tenantry::DEFAULT_TENANT_PLANS,
             pool_shards: 8,
             tenant_roles: None,
+            metrics: true,
         }
     }
 
@@ -177,6 +183,10 @@ pub fn app(tenantry: Tenantry, config: &DemoConfig) -> TenantRouter {
     if let Some(port) = config.url_port {
         urls = urls.port(port);
     }
+    let mut public = public_site::router(config.tenant_domain_suffix.clone());
+    if config.metrics {
+        public = public.merge(observe::metrics_router());
+    }
     let mut router = TenantRouter::new(tenantry);
     if !config.trusted_proxies.is_empty() {
         // Never ignored: a header strategy silently off is a deployment that routes wrongly.
@@ -188,7 +198,7 @@ pub fn app(tenantry: Tenantry, config: &DemoConfig) -> TenantRouter {
         .strategy(HostStrategy)
         .redirect_to_primary(true)
         .urls(urls)
-        .public(public_site::router(config.tenant_domain_suffix.clone()))
+        .public(public)
         .tenant(tenant_site::router_with(feed.clone()))
         .tenant_type_router("clinic", typed_sites::clinic_router(feed.clone()))
         .tenant_type_router("lab", typed_sites::lab_router(feed))
