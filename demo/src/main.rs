@@ -67,9 +67,10 @@ async fn run_server(mut config: DemoConfig, json_logs: bool) -> anyhow::Result<(
         // One `request finished` line per request (Tenantry's request span, with `tenant`).
         tracing_subscriber::fmt()
             .json()
-            .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-                EnvFilter::new("info,tenantry_axum::request=debug")
-            }))
+            .with_env_filter(
+                EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| EnvFilter::new("info,tenantry_axum::request=debug")),
+            )
             .init();
     } else {
         tracing_subscriber::fmt()
@@ -166,8 +167,8 @@ async fn serve(mut config: DemoConfig) -> anyhow::Result<()> {
         listener,
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
     Ok(())
 }
 

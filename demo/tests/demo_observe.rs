@@ -55,7 +55,11 @@ async fn signup(client: &reqwest::Client, base: &str, name: &str, subdomain: &st
         .send()
         .await
         .unwrap();
-    assert!(r.status().is_success() || r.status().is_redirection(), "{}", r.status());
+    assert!(
+        r.status().is_success() || r.status().is_redirection(),
+        "{}",
+        r.status()
+    );
 }
 
 fn client() -> reqwest::Client {

@@ -37,8 +37,8 @@ impl TenantStrategy for ById {
         else {
             return Ok(Identification::NotIdentified);
         };
-        Ok(Identification::Tenant(Identified::new(TenantKey::Resolved(
-            Arc::new(Tenant {
+        Ok(Identification::Tenant(Identified::new(
+            TenantKey::Resolved(Arc::new(Tenant {
                 id,
                 schema: format!("t_{id}"),
                 display_name: format!("Tenant {id}"),
@@ -49,8 +49,8 @@ impl TenantStrategy for ById {
                 created_at: Utc::now(),
                 schema_oid: None,
                 registry_version: None,
-            }),
-        ))))
+            })),
+        )))
     }
 }
 
@@ -96,9 +96,21 @@ async fn tenant_labels_stay_within_the_budget_for_10000_tenants() {
 
     // The real tenants first: they take budget slots and keep them.
     for _ in 0..3 {
-        assert_eq!(send("acme.localhost", None, "/whoami").await.unwrap().status(), 200);
+        assert_eq!(
+            send("acme.localhost", None, "/whoami")
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
     }
-    assert_eq!(send("globex.localhost", None, "/whoami").await.unwrap().status(), 200);
+    assert_eq!(
+        send("globex.localhost", None, "/whoami")
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     // 10,000 distinct tenants (ids far from the registry's), each sending one request.
     for id in 0..10_000_i64 {
         let r = send("localhost", Some(1_000_000 + id), "/").await.unwrap();
@@ -106,7 +118,13 @@ async fn tenant_labels_stay_within_the_budget_for_10000_tenants() {
     }
     // The public site and an unknown host.
     assert_eq!(send("localhost", None, "/").await.unwrap().status(), 200);
-    assert_eq!(send("nobody.example.com", None, "/").await.unwrap().status(), 404);
+    assert_eq!(
+        send("nobody.example.com", None, "/")
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
 
     let text = handle.render();
     let requests = tenant_labels(&text, "tenantry_http_requests_total");
@@ -130,7 +148,13 @@ async fn tenant_labels_stay_within_the_budget_for_10000_tenants() {
     let durations = tenant_labels(&text, "tenantry_http_request_duration_seconds_count");
     assert!(durations.len() <= BUDGET + 3, "{durations:?}");
     // The library metrics are there too: resolutions from memory and by query, BEGINs by shard.
-    assert!(text.contains("tenantry_resolve_cache_total{result=\"hit\"}"), "{text}");
-    assert!(text.contains("tenantry_resolve_cache_total{result=\"miss\"}"), "{text}");
+    assert!(
+        text.contains("tenantry_resolve_cache_total{result=\"hit\"}"),
+        "{text}"
+    );
+    assert!(
+        text.contains("tenantry_resolve_cache_total{result=\"miss\"}"),
+        "{text}"
+    );
     assert!(text.contains("tenantry_tenant_begin_seconds"), "{text}");
 }

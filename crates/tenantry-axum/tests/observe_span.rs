@@ -80,9 +80,21 @@ async fn events_in_a_request_carry_its_tenant_and_request_id() {
                 .unwrap(),
         )
     };
-    assert_eq!(send("acme.localhost", "/hello", "req-1").await.unwrap().status(), 200);
+    assert_eq!(
+        send("acme.localhost", "/hello", "req-1")
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     assert_eq!(send("localhost", "/", "req-2").await.unwrap().status(), 200);
-    assert_eq!(send("nobody.example.com", "/", "req-3").await.unwrap().status(), 404);
+    assert_eq!(
+        send("nobody.example.com", "/", "req-3")
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
 
     let lines = out.lines();
     let hello = lines
@@ -99,7 +111,8 @@ async fn events_in_a_request_carry_its_tenant_and_request_id() {
         lines
             .iter()
             .find(|l| {
-                l["fields"]["message"] == "request finished" && l["span"]["request_id"] == request_id
+                l["fields"]["message"] == "request finished"
+                    && l["span"]["request_id"] == request_id
             })
             .unwrap_or_else(|| panic!("`request finished` of {request_id} in {lines:#?}"))
     };
@@ -147,5 +160,9 @@ async fn no_span_when_turned_off() {
         .find(|l| l["fields"]["message"] == "hello from the handler")
         .expect("the handler's event");
     assert!(hello.get("span").is_none(), "{hello}");
-    assert!(!lines.iter().any(|l| l["fields"]["message"] == "request finished"));
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l["fields"]["message"] == "request finished")
+    );
 }

@@ -51,9 +51,9 @@ mod error;
 mod groups;
 mod handle;
 mod hooks;
-mod migrate;
 #[cfg(feature = "metrics")]
 pub mod metrics;
+mod migrate;
 mod provision;
 mod registry;
 mod request;

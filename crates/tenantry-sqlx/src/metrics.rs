@@ -127,7 +127,10 @@ impl TenantLabels {
 
     /// Tenants holding their own label.
     pub fn admitted(&self) -> usize {
-        self.admitted.read().unwrap_or_else(|e| e.into_inner()).len()
+        self.admitted
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
     }
 
     /// The budget.
