@@ -7,13 +7,13 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use axum::body::Body;
 use axum::http::Request;
 use chrono::Utc;
 use common::{probe_router, public_router, setup, tenant};
-use metrics_exporter_prometheus::PrometheusBuilder;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tenantry_axum::strategy::{
     HostStrategy, Identification, Identified, RequestInfo, TenantKey, TenantStrategy,
 };
@@ -65,11 +65,72 @@ fn tenant_labels(text: &str, metric: &str) -> BTreeSet<String> {
         .collect()
 }
 
+/// The recorder of this test binary (global: installed once, shared by its tests).
+fn recorder() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        metrics::set_global_recorder(recorder).expect("the only recorder of this test binary");
+        handle
+    })
+}
+
+/// The value of the series `line_prefix` (`name{labels}`), 0 if absent.
+fn value(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn refusals_by_reason_and_fleet_progress() {
+    let handle = recorder();
+    let (_db, tenantry) = setup().await;
+    tenant(&tenantry, "sleepy").await;
+    tenant(&tenantry, "busy").await;
+    let before = handle.render();
+    tenantry
+        .admin()
+        .set_status("sleepy", TenantStatus::Suspended)
+        .await
+        .unwrap();
+    let sleepy = tenantry.resolve_schema("sleepy").await.unwrap().unwrap();
+    assert!(tenantry.begin(&sleepy).await.is_err());
+    tenantry
+        .admin()
+        .set_status("busy", TenantStatus::Maintenance)
+        .await
+        .unwrap();
+    let busy = tenantry.resolve_schema("busy").await.unwrap().unwrap();
+    assert!(tenantry.begin(&busy).await.is_err());
+    let report = tenantry
+        .fleet()
+        .migrate_tenants(Default::default())
+        .await
+        .unwrap();
+    let after = handle.render();
+    let delta = |series: &str| value(&after, series) - value(&before, series);
+    assert!(
+        delta("tenantry_tenant_begin_refused_total{reason=\"suspended\"}") >= 1.0,
+        "{after}"
+    );
+    assert!(
+        delta("tenantry_tenant_begin_refused_total{reason=\"maintenance\"}") >= 1.0,
+        "{after}"
+    );
+    // Other tests of this binary may migrate at the same time: at least ours are counted.
+    assert!(
+        delta("tenantry_fleet_migrated_schemas_total{outcome=\"done\"}")
+            >= report.migrated() as f64,
+        "{after}"
+    );
+    assert!(after.contains("tenantry_fleet_pending_schemas"), "{after}");
+}
+
 #[tokio::test]
 async fn tenant_labels_stay_within_the_budget_for_10000_tenants() {
-    let recorder = PrometheusBuilder::new().build_recorder();
-    let handle = recorder.handle();
-    metrics::set_global_recorder(recorder).expect("the only recorder of this test binary");
+    let handle = recorder();
 
     let (_db, tenantry) = setup().await;
     tenant(&tenantry, "acme").await;

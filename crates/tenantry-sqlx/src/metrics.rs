@@ -159,14 +159,15 @@ pub(crate) fn begin_time(shard: Option<usize>, seconds: f64) {
     metrics::histogram!(BEGIN_SECONDS, "shard" => shard).record(seconds);
 }
 
-/// Counts a refused tenant `BEGIN` (called with the mapped error).
-pub(crate) fn begin_refused(e: &Error) {
+/// Counts a refused tenant `BEGIN` (called with the mapped error and the record it was for).
+pub(crate) fn begin_refused(e: &Error, tenant: &Tenant) {
     let reason = match e {
-        Error::TenantNotServing {
-            status: TenantStatus::Suspended,
-            ..
-        } => "suspended",
-        Error::TenantNotServing { .. } => "maintenance",
+        // The registry's check raises one code for every status but active: the record, read
+        // moments before, tells maintenance apart.
+        Error::TenantNotServing { status, .. } => match (status, tenant.status) {
+            (_, TenantStatus::Maintenance) | (TenantStatus::Maintenance, _) => "maintenance",
+            _ => "suspended",
+        },
         Error::SchemaMissing(_) => "schema_missing",
         Error::TenantMoved(_) => "tenant_moved",
         _ => "error",

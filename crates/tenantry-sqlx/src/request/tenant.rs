@@ -95,14 +95,14 @@ impl Tenantry {
                 }
                 // Something changed since the record was read: the full check decides.
                 Err(e) if is_registry_changed(&e) => {}
-                Err(e) => return Err(refused(map_begin_error(e, &tenant.schema))),
+                Err(e) => return Err(refused(map_begin_error(e, &tenant.schema), tenant)),
             }
         }
         let sql = tenant_begin_sql(&enter);
         let tx = self
             .begin_on_shard(&tenant.schema, sql)
             .await
-            .map_err(|e| refused(map_begin_error(e, &tenant.schema)))?;
+            .map_err(|e| refused(map_begin_error(e, &tenant.schema), tenant))?;
         Ok(TenantTx::new(
             tx,
             Arc::clone(tenant),
@@ -204,8 +204,8 @@ impl Tenantry {
 }
 
 /// A refused tenant `BEGIN`, counted by reason (feature `metrics`).
-fn refused(e: Error) -> Error {
+fn refused(e: Error, _tenant: &Tenant) -> Error {
     #[cfg(feature = "metrics")]
-    crate::metrics::begin_refused(&e);
+    crate::metrics::begin_refused(&e, _tenant);
     e
 }
