@@ -185,7 +185,7 @@ pub fn app(tenantry: Tenantry, config: &DemoConfig) -> TenantRouter {
     }
     let mut public = public_site::router(config.tenant_domain_suffix.clone());
     if config.metrics {
-        public = public.merge(observe::metrics_router());
+        public = observe::with_metrics_route(public);
     }
     let mut router = TenantRouter::new(tenantry);
     if !config.trusted_proxies.is_empty() {

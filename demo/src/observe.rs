@@ -43,12 +43,14 @@ pub fn prometheus() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
-/// `GET /metrics` (merged into the public site's router): the Prometheus text.
-pub fn metrics_router() -> Router {
+/// `router` with `GET /metrics` (the Prometheus text) added; unchanged if no recorder could be
+/// installed. Added as a route (not merged as a router): the public site's fallback, with its
+/// JSON errors, stays as it is.
+pub fn with_metrics_route(router: Router) -> Router {
     let Some(handle) = prometheus() else {
-        return Router::new();
+        return router;
     };
-    Router::new().route(
+    router.route(
         "/metrics",
         get(move || async move {
             (
