@@ -2,7 +2,7 @@
 //!
 //! * `GET /metrics` on the public site: Prometheus text from `metrics-exporter-prometheus`
 //!   (Tenantry's feature `metrics`): `tenantry_http_requests_total{tenant="<registry id>",
-//!   status="2xx"}` and the other series listed in `tenantry::sqlx::metrics` and
+//!   status="2xx"}` and the other series listed in `tenantry::metrics` and
 //!   `tenantry::axum::observe`. `TENANTRY_DEMO_METRICS=0` turns it off (no recorder, 404).
 //! * Every request runs in Tenantry's `request` span (`tenant`, `tenant_id`, `request_id`);
 //!   the request id is tower-http's `x-request-id` (kept when the client sends one, a UUID
@@ -66,4 +66,18 @@ pub fn with_metrics_route(router: Router) -> Router {
 pub fn with_request_id(app: Router) -> Router {
     app.layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+#[cfg(test)]
+mod tests {
+    /// The paths the docs name exist in the facade.
+    #[test]
+    fn documented_paths_exist() {
+        let labels = tenantry::metrics::TenantLabels::new(1);
+        assert_eq!(labels.budget(), 1);
+        assert_eq!(
+            tenantry::axum::observe::HTTP_REQUESTS,
+            "tenantry_http_requests_total"
+        );
+    }
 }
