@@ -154,6 +154,9 @@ impl DemoConfig {
 /// (see [`DemoConfig::validate`]) are refused before connecting.
 pub async fn build(config: &DemoConfig) -> anyhow::Result<(Tenantry, TenantRouter)> {
     config.validate().map_err(anyhow::Error::msg)?;
+    if config.metrics {
+        observe::prometheus(); // before the start-up migrations, so that they are counted
+    }
     let tenantry = commands::builder(config)
         .pool_options(sqlx::postgres::PgPoolOptions::new().max_connections(config.max_connections))
         .connect(&config.database_url)

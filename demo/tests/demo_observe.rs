@@ -111,6 +111,8 @@ async fn metrics_show_the_requests_of_a_tenant() {
     assert!(text.contains("tenantry_http_requests_total{tenant=\"public\""));
     assert!(text.contains("tenantry_resolve_cache_total{result=\"hit\"}"));
     assert!(text.contains("tenantry_tenant_begin_seconds_bucket{shard="));
+    // The start-up fleet migration ran with the recorder installed (no tenant yet: 0 pending).
+    assert!(text.contains("tenantry_fleet_pending_schemas 0"), "{text}");
     // The tenant is named by its immutable id, never by its schema name.
     assert!(!text.contains("tenant=\"acme\""), "{text}");
 }
