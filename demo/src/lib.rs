@@ -19,6 +19,8 @@
 //!   bursts of 40); over it, 429 with `Retry-After`. See [`limits`].
 //! * Per-tenant files and cache: `GET/POST /api/attachments/{name}`, the home page's cached
 //!   note count (Redis or in process). See [`attachments`].
+//! * `GET /metrics` on the public site: Prometheus text with requests by tenant; JSON logs
+//!   with `TENANTRY_DEMO_LOG=json`. See [`observe`].
 //!
 //! [`build`] wires it together; `main.rs` adds the database bootstrap and the server, or runs
 //! the demo's command line ([`commands`]: `tenantry-demo tenant create ...`, `migrate`, `exec`,
@@ -39,6 +41,7 @@ pub mod attachments;
 pub mod commands;
 pub mod limits;
 pub mod live;
+pub mod observe;
 pub mod postgres;
 pub mod public_site;
 pub mod tenant_site;
@@ -134,6 +137,8 @@ pub struct DemoConfig {
     /// The note-count cache itself, if already made: [`build`] connects one
     /// ([`attachments::connect_cache`]) when this is `None`; [`app`] then uses an in-process one.
     pub cache: Option<tenantry_cache::TenantCache>,
+    /// `GET /metrics` on the public site (`TENANTRY_DEMO_METRICS=0` turns it off). On by default.
+    pub metrics: bool,
 }
 
 impl DemoConfig {
@@ -153,6 +158,7 @@ impl DemoConfig {
             files_dir: std::env::temp_dir().join("tenantry-demo-files"),
             redis_url: None,
             cache: None,
+            metrics: true,
         }
     }
 
@@ -175,6 +181,9 @@ impl DemoConfig {
 /// (see [`DemoConfig::validate`]) are refused before connecting.
 pub async fn build(config: &DemoConfig) -> anyhow::Result<(Tenantry, TenantRouter)> {
     config.validate().map_err(anyhow::Error::msg)?;
+    if config.metrics {
+        observe::prometheus(); // before the start-up migrations, so that they are counted
+    }
     // Per-plan limits: the rate limit on the tenant sites, the transaction cap in every BEGIN.
     let limiter = config.rate_limits.then(limits::limiter);
     let mut builder = commands::builder(config);
@@ -235,6 +244,10 @@ pub fn app_with_limiter(
     if let Some(port) = config.url_port {
         urls = urls.port(port);
     }
+    let mut public = public_site::router(config.tenant_domain_suffix.clone());
+    if config.metrics {
+        public = observe::with_metrics_route(public);
+    }
     let mut router = TenantRouter::new(tenantry);
     if !config.trusted_proxies.is_empty() {
         // Never ignored: a header strategy silently off is a deployment that routes wrongly.
@@ -246,7 +259,7 @@ pub fn app_with_limiter(
         .strategy(HostStrategy)
         .redirect_to_primary(true)
         .urls(urls)
-        .public(public_site::router(config.tenant_domain_suffix.clone()))
+        .public(public)
         .tenant(limited(attachments::with_stores(
             tenant_site::router_with(feed.clone()),
             stores.clone(),

@@ -27,12 +27,20 @@ fn main() -> ExitCode {
     };
     // Settings first: a bad variable stops the demo before it looks for a database.
     let config = match config_from_env() {
-        Ok(config) => config,
+        Ok(config) if serving => match json_logs() {
+            Ok(json) => (config, json),
+            Err(e) => {
+                eprintln!("tenantry-demo: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        Ok(config) => (config, false),
         Err(e) => {
             eprintln!("tenantry-demo: {e}");
             return ExitCode::from(2);
         }
     };
+    let (config, json_logs) = config;
     if !serving {
         return tenantry_demo::commands::cli(&config).run();
     }
@@ -43,7 +51,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run_server(config)) {
+    match runtime.block_on(run_server(config, json_logs)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // As `main` returning the error would print it.
@@ -54,12 +62,23 @@ fn main() -> ExitCode {
 }
 
 /// The web app: logging, the database (found or started), then serving until Ctrl-C/SIGTERM.
-async fn run_server(mut config: DemoConfig) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
+async fn run_server(mut config: DemoConfig, json_logs: bool) -> anyhow::Result<()> {
+    if json_logs {
+        // One `request finished` line per request (Tenantry's request span, with `tenant`).
+        tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(
+                EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| EnvFilter::new("info,tenantry_axum::request=debug")),
+            )
+            .init();
+    } else {
+        tracing_subscriber::fmt()
+            .with_env_filter(
+                EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+            )
+            .init();
+    }
     let (database_url, cluster) = match postgres::locate().await {
         Ok(found) => found,
         Err(e) => {
@@ -125,7 +144,26 @@ fn config_from_env() -> anyhow::Result<DemoConfig> {
         Ok(url) => Some(url).filter(|u| !u.trim().is_empty()),
         Err(_) => Some(tenantry_demo::DEFAULT_REDIS_URL.to_owned()),
     };
+    if let Ok(v) = std::env::var("TENANTRY_DEMO_METRICS") {
+        config.metrics = match v.as_str() {
+            "1" | "true" | "on" => true,
+            "0" | "false" | "off" => false,
+            _ => anyhow::bail!("TENANTRY_DEMO_METRICS={v:?}: expected 1 or 0"),
+        };
+    }
     Ok(config)
+}
+
+/// `TENANTRY_DEMO_LOG`: `json` for JSON log lines, `text` or unset for the usual ones.
+fn json_logs() -> anyhow::Result<bool> {
+    match std::env::var("TENANTRY_DEMO_LOG") {
+        Err(_) => Ok(false),
+        Ok(v) => match v.as_str() {
+            "json" => Ok(true),
+            "" | "text" => Ok(false),
+            _ => anyhow::bail!("TENANTRY_DEMO_LOG={v:?}: expected json or text"),
+        },
+    }
 }
 
 async fn serve(mut config: DemoConfig) -> anyhow::Result<()> {
@@ -140,9 +178,13 @@ async fn serve(mut config: DemoConfig) -> anyhow::Result<()> {
         port = listener.local_addr()?.port()
     );
     // With peer addresses: the trusted-header strategy checks them.
-    axum::serve(listener, app.into_make_service_with_connect_info())
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    let app = tenantry_demo::observe::with_request_id(app.into_router());
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
     Ok(())
 }
 

@@ -26,10 +26,12 @@ use futures::future::BoxFuture;
 use http::uri::PathAndQuery;
 use http::{HeaderValue, Request, StatusCode, Uri, header};
 use tenantry_sqlx::{Resolution, ResolveError, Tenant, Tenantry};
+use tracing::{Instrument, Level, Span};
 
 use crate::HttpError;
 use crate::extract::RequestHost;
 use crate::identity::RequestIdentity;
+use crate::observe::{self, Probe, Who};
 use crate::status::{StatusResponder, respond};
 use crate::strategy::{
     HostStrategy, Identification, Identified, RequestInfo, TenantKey, TenantStrategy,
@@ -92,6 +94,10 @@ struct Settings {
     urls: Arc<TenantUrls>,
     /// Tenant request bodies are read in full before the inner service (`None`: streamed).
     body: Option<BodyBuffer>,
+    /// The level of the request span (`None`: no span).
+    span_level: Option<Level>,
+    /// Tenant label values of the request metrics (feature `metrics`).
+    labels: observe::Labels,
 }
 
 /// Adds tenancy to a router or service: see the module docs.
@@ -163,6 +169,8 @@ impl TenantLayer {
                     limit: DEFAULT_BODY_LIMIT,
                     timeout: DEFAULT_BODY_TIMEOUT,
                 }),
+                span_level: Some(Level::INFO),
+                labels: Default::default(),
             }),
         }
     }
@@ -249,6 +257,28 @@ impl TenantLayer {
         })
     }
 
+    /// The level of the request span (default INFO; `None`: no span). The span (target
+    /// `tenantry_axum::request`) carries `tenant`, `tenant_id`, `request_id` (the
+    /// `x-request-id` header), `method` and `path`: see the [`crate::observe`] module. It costs
+    /// nothing when tracing is off for that level.
+    pub fn request_span(self, level: Option<Level>) -> Self {
+        self.edit(|s| s.span_level = level)
+    }
+
+    /// The tenant label budget of the request metrics (feature `metrics`; default: a budget of
+    /// [`tenantry_sqlx::metrics::DEFAULT_LABEL_BUDGET`] of the layer's own). Pass one shared
+    /// with other instrumented parts (job workers) to keep one budget for the app.
+    #[cfg(feature = "metrics")]
+    pub fn metrics_labels(self, labels: Arc<tenantry_sqlx::metrics::TenantLabels>) -> Self {
+        self.edit(|s| s.labels = labels)
+    }
+
+    /// The tenant label budget of the request metrics (feature `metrics`).
+    #[cfg(feature = "metrics")]
+    pub fn metrics_labels_config(&self) -> &Arc<tenantry_sqlx::metrics::TenantLabels> {
+        &self.settings.labels
+    }
+
     /// With `false`, tenant request bodies are streamed to handlers instead of read first (for
     /// large uploads). Then open transactions only after the body has arrived (take the
     /// `TenantContext` extractor and call [`crate::TenantContext::db`] in the handler body),
@@ -308,7 +338,18 @@ where
     fn call(&mut self, req: Request<Body>) -> Self::Future {
         let settings = Arc::clone(&self.settings);
         let inner = self.inner.clone();
-        Box::pin(async move { Ok(settings.dispatch(req, inner).await) })
+        let span = observe::request_span(settings.span_level, &req);
+        let probe = Probe::start(&span);
+        let fut_span = span.clone();
+        Box::pin(
+            async move {
+                let mut who = Who::Unknown;
+                let response = settings.dispatch(req, inner, &span, &mut who).await;
+                probe.finish(&span, &settings.labels, &who, &response);
+                Ok(response)
+            }
+            .instrument(fut_span),
+        )
     }
 }
 
@@ -319,7 +360,13 @@ enum Found {
 }
 
 impl Settings {
-    async fn dispatch<S>(&self, req: Request<Body>, inner: S) -> Response
+    async fn dispatch<S>(
+        &self,
+        req: Request<Body>,
+        inner: S,
+        span: &Span,
+        who: &mut Who,
+    ) -> Response
     where
         S: tower::Service<Request<Body>, Response = Response, Error = Infallible>,
     {
@@ -343,7 +390,10 @@ impl Settings {
             };
             match self.identify(&info).await {
                 Ok(found) => found,
-                Err(e) => return e,
+                Err(e) => {
+                    observe::record(span, who);
+                    return e;
+                }
             }
         };
         parts.extensions.insert(tenantry.clone());
@@ -352,6 +402,15 @@ impl Settings {
             .insert(RequestHost(host.clone().unwrap_or_default()));
         parts.extensions.insert(Arc::clone(&self.urls));
         let req = Request::from_parts(parts, body);
+        *who = match &found {
+            Found::Public => Who::Public,
+            Found::Tenant(tenant, _) => Who::Tenant(Arc::clone(tenant)),
+            Found::Nothing => match &self.unmatched {
+                Unmatched::Public => Who::Public,
+                _ => Who::Unknown,
+            },
+        };
+        observe::record(span, who);
         match found {
             Found::Public => call(inner, req).await,
             Found::Tenant(tenant, id) => {
@@ -364,6 +423,8 @@ impl Settings {
                 Unmatched::Handler(router) => call(router.clone(), req).await,
                 Unmatched::DefaultTenant(name) => match tenantry.resolve_schema(name).await {
                     Ok(Some(tenant)) => {
+                        *who = Who::Tenant(Arc::clone(&tenant));
+                        observe::record(span, who);
                         let id = Identified::new(TenantKey::Name(name.clone()));
                         self.serve_tenant(req, tenant, id, host.as_deref(), inner)
                             .await

@@ -26,6 +26,7 @@ mod identity;
 mod layer;
 #[cfg(feature = "limits")]
 pub mod limits;
+pub mod observe;
 mod realtime;
 mod response;
 mod router;

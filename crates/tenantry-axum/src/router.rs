@@ -168,6 +168,17 @@ impl TenantRouter {
         self.with_layer(|l| l.request_body_timeout(timeout))
     }
 
+    /// The level of the request span: see [`TenantLayer::request_span`].
+    pub fn request_span(self, level: Option<tracing::Level>) -> Self {
+        self.with_layer(|l| l.request_span(level))
+    }
+
+    /// The tenant label budget of the request metrics: see [`TenantLayer::metrics_labels`].
+    #[cfg(feature = "metrics")]
+    pub fn metrics_labels(self, labels: Arc<tenantry_sqlx::metrics::TenantLabels>) -> Self {
+        self.with_layer(|l| l.metrics_labels(labels))
+    }
+
     /// See [`TenantLayer::buffer_request_bodies`].
     pub fn buffer_request_bodies(self, on: bool) -> Self {
         self.with_layer(|l| l.buffer_request_bodies(on))

@@ -52,6 +52,8 @@ mod gate;
 mod groups;
 mod handle;
 mod hooks;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 mod migrate;
 mod provision;
 mod registry;

@@ -236,6 +236,8 @@ impl Fleet<'_> {
             return Err(Error::TenantNotFound(only.clone()));
         }
         let pending = plan.len();
+        #[cfg(feature = "metrics")]
+        crate::metrics::fleet_pending(pending);
         let failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let mut results = Vec::with_capacity(pending);
         let mut skipped = Vec::new();
@@ -252,6 +254,8 @@ impl Fleet<'_> {
                 if result.is_err() {
                     failed.store(true, std::sync::atomic::Ordering::SeqCst);
                 }
+                #[cfg(feature = "metrics")]
+                crate::metrics::fleet_schema(result.is_ok());
                 let r = SchemaResult {
                     schema: p.schema,
                     result,
@@ -270,6 +274,8 @@ impl Fleet<'_> {
             }
         }
         drop(stream);
+        #[cfg(feature = "metrics")]
+        crate::metrics::fleet_pending(0); // skipped ones (fail fast) included
         // One synchronous commit after the last schema commit: the WAL flush it waits for covers
         // every asynchronous commit before it.
         let flushed_lsn = if options.synchronous_commit || results.is_empty() {

@@ -101,14 +101,14 @@ impl Tenantry {
                 }
                 // Something changed since the record was read: the full check decides.
                 Err(e) if is_registry_changed(&e) => {}
-                Err(e) => return Err(map_begin_error(e, &tenant.schema)),
+                Err(e) => return Err(refused(map_begin_error(e, &tenant.schema), tenant)),
             }
         }
         let sql = tenant_begin_sql(&enter);
         let tx = self
             .begin_on_shard(&tenant.schema, sql)
             .await
-            .map_err(|e| map_begin_error(e, &tenant.schema))?;
+            .map_err(|e| refused(map_begin_error(e, &tenant.schema), tenant))?;
         Ok(TenantTx::new(
             tx,
             Arc::clone(tenant),
@@ -123,10 +123,16 @@ impl Tenantry {
         schema: &str,
         sql: String,
     ) -> std::result::Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
-        match self.inner.shards.for_schema(schema) {
+        #[cfg(feature = "metrics")]
+        let start = std::time::Instant::now();
+        let shard = self.inner.shards.for_schema(schema);
+        let tx = match shard {
             Some(shard) => self.inner.shards.begin(shard, sql).await,
             None => begin_scoped(&self.inner.pool, sql).await,
-        }
+        };
+        #[cfg(feature = "metrics")]
+        crate::metrics::begin_time(shard, start.elapsed().as_secs_f64());
+        tx
     }
 
     /// Opens a transaction scoped to the tenant of the surrounding [`crate::scope`].
@@ -202,4 +208,11 @@ impl Tenantry {
     {
         tokio::spawn(context::scope(tenant, fut))
     }
+}
+
+/// A refused tenant `BEGIN`, counted by reason (feature `metrics`).
+fn refused(e: Error, _tenant: &Tenant) -> Error {
+    #[cfg(feature = "metrics")]
+    crate::metrics::begin_refused(&e, _tenant);
+    e
 }

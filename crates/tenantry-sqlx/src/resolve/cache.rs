@@ -187,6 +187,8 @@ impl ResolverCache {
         let generation = self.generation();
         if let Some(k) = self.known.get(&key_ref) {
             if k.generation == generation && k.expires > Instant::now() {
+                #[cfg(feature = "metrics")]
+                crate::metrics::resolve_cache(true);
                 return Ok(Some(k.tenant));
             }
             // Stale (raced with an invalidation) or expired: drop it, look up again.
@@ -199,9 +201,17 @@ impl ResolverCache {
             let generation = self.generation();
             if let Some(g) = self.unknown.get(&key).await {
                 if g == generation {
+                    #[cfg(feature = "metrics")]
+                    if attempt == 1 {
+                        crate::metrics::resolve_cache(true);
+                    }
                     return Ok(None);
                 }
                 self.unknown.invalidate(&key).await;
+            }
+            #[cfg(feature = "metrics")]
+            if attempt == 1 {
+                crate::metrics::resolve_cache(false);
             }
             // An answer kept by the coalescing cache is reused only if still current.
             if let Some(k) = self.in_flight.get(&key).await

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Overhead of Tenantry's request span and metrics in the demo, side by side in one run.
+#
+# Usage: bench/http/observe.sh            (after `cargo build --release -p tenantry-demo`)
+#
+# One database (tenantry_observe_bench, recreated), 20 tenants signed up through the demo, wrk
+# on GET /api/notes spread over them; the same release binary started per mode, alternating,
+# ROUNDS times:
+#   off           RUST_LOG=warn TENANTRY_DEMO_METRICS=0  (span disabled, no recorder)
+#   span_only     TENANTRY_DEMO_METRICS=0                (INFO span under the text formatter)
+#   metrics_only  RUST_LOG=warn                          (Prometheus recorder, span disabled)
+#   on            (defaults: span + metrics)
+#   json          TENANTRY_DEMO_LOG=json                 (span + metrics + one JSON line/request)
+# Prints req/s, mean latency and the server's CPU time per request (utime+stime from /proc,
+# the figure least disturbed by other load). The library-level "feature off" case (nothing
+# compiled in) needs a build without `tenantry/metrics`; `off` above still runs the label
+# budget lookup and no-op metric calls.
+#
+# Knobs (env): DURATION=10 ROUNDS=2 PORT=8391 BENCH_PG=postgres://postgres@127.0.0.1:5432
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+BIN="$ROOT/target/release/tenantry-demo"
+DURATION="${DURATION:-10}" ROUNDS="${ROUNDS:-2}" PORT="${PORT:-8391}"
+BENCH_PG="${BENCH_PG:-postgres://postgres@127.0.0.1:5432}"
+DB="$BENCH_PG/tenantry_observe_bench"
+[ -x "$BIN" ] || { echo "build first: cargo build --release -p tenantry-demo"; exit 1; }
+command -v wrk >/dev/null || { echo "wrk is needed"; exit 1; }
+psql "$BENCH_PG/postgres" -qc "DROP DATABASE IF EXISTS tenantry_observe_bench" \
+  -c "CREATE DATABASE tenantry_observe_bench"
+LUA="$(mktemp)"
+trap 'rm -f "$LUA"' EXIT
+cat > "$LUA" <<'LUA'
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format("GET", "/api/notes", { ["Host"] = "m" .. (n % 20) .. ".localhost" })
+end
+LUA
+seeded=0
+run() { # name, env...
+  local name=$1; shift
+  env DATABASE_URL="$DB" TENANTRY_DEMO_ADDR="127.0.0.1:$PORT" "$@" "$BIN" >/dev/null 2>&1 &
+  local pid=$!
+  for _ in $(seq 150); do
+    curl -s -o /dev/null -H 'host: localhost' "http://127.0.0.1:$PORT/api/tenants" && break
+    sleep 0.2
+  done
+  if [ $seeded = 0 ]; then
+    for i in $(seq 0 19); do
+      curl -s -o /dev/null -X POST -H 'host: localhost' -d "name=M$i&subdomain=m$i" \
+        "http://127.0.0.1:$PORT/signup"
+    done
+    seeded=1
+  fi
+  wrk -t1 -c16 -d5s -s "$LUA" "http://127.0.0.1:$PORT/" >/dev/null # warm-up
+  local t0 t1 out
+  t0=$(awk '{print $14+$15}' "/proc/$pid/stat")
+  out=$(wrk -t1 -c16 -d"${DURATION}s" -s "$LUA" "http://127.0.0.1:$PORT/")
+  t1=$(awk '{print $14+$15}' "/proc/$pid/stat")
+  local reqs rps lat
+  reqs=$(echo "$out" | awk '/requests in/{print $1}')
+  rps=$(echo "$out" | awk '/Requests\/sec/{print $2}')
+  lat=$(echo "$out" | awk '/Latency/{print $2}')
+  printf '%s\treq/s=%s\tlat_avg=%s\tcpu_us_per_req=%.1f\n' "$name" "$rps" "$lat" \
+    "$(echo "($t1-$t0)*1000000/$(getconf CLK_TCK)/$reqs" | bc -l)"
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+}
+for _ in $(seq "$ROUNDS"); do
+  run off RUST_LOG=warn TENANTRY_DEMO_METRICS=0
+  run span_only TENANTRY_DEMO_METRICS=0
+  run metrics_only RUST_LOG=warn
+  run on
+  run json TENANTRY_DEMO_LOG=json
+done
