@@ -33,7 +33,22 @@ pub fn prometheus() -> Option<&'static PrometheusHandle> {
                 .set_buckets(BUCKETS)
                 .expect("non-empty buckets");
             match builder.install_recorder() {
-                Ok(handle) => Some(handle),
+                Ok(handle) => {
+                    // Histogram samples pile up until they are drained by a scrape or an
+                    // upkeep: drain them every few seconds, so memory stays flat when nobody
+                    // scrapes `/metrics`.
+                    let upkeep = handle.clone();
+                    std::thread::Builder::new()
+                        .name("metrics-upkeep".into())
+                        .spawn(move || {
+                            loop {
+                                std::thread::sleep(std::time::Duration::from_secs(5));
+                                upkeep.run_upkeep();
+                            }
+                        })
+                        .expect("spawn the metrics upkeep thread");
+                    Some(handle)
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "metrics recorder not installed: /metrics is off");
                     None
