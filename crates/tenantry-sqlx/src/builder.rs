@@ -59,7 +59,7 @@ pub struct TenantryBuilder {
     tenant_sets: BTreeMap<String, MigrationSet>,
     shared_set: Option<MigrationSet>,
     hooks: Arc<dyn TenantHooks>,
-    gate: Option<Arc<dyn crate::gate::TransactionGate>>,
+    gate: Option<Arc<dyn crate::handle::TransactionGate>>,
 }
 
 impl std::fmt::Debug for TenantryBuilder {
@@ -285,7 +285,7 @@ impl TenantryBuilder {
     /// Admission of tenant transactions (per-tenant caps on concurrent transactions), asked
     /// before every tenant `BEGIN`: see [`crate::TransactionGate`]. Default none: the begin
     /// path does no extra work.
-    pub fn transaction_gate(mut self, gate: impl crate::gate::TransactionGate) -> Self {
+    pub fn transaction_gate(mut self, gate: impl crate::handle::TransactionGate) -> Self {
         self.gate = Some(Arc::new(gate));
         self
     }

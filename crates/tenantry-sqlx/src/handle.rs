@@ -4,14 +4,18 @@
 //! configuration, the migration sets, the application's hooks and the resolution cache. This
 //! file holds only the handle's state and its accessors: the request path is in `request/`,
 //! resolution in `resolve/`, administration in `admin/`, migrations in `migrate/`, templates and
-//! spares in `provision/`, construction in `builder.rs`.
+//! spares in `provision/`, construction in `builder.rs`. The [`TransactionGate`] trait lives here
+//! too: it is handed the handle, and the handle holds it.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use sqlx::PgPool;
+use tenantry_core::Tenant;
 
 use crate::config::Config;
+use crate::error::Result;
 use crate::hooks::TenantHooks;
 use crate::migrate::set::MigrationSet;
 use crate::provision::script::TemplateCache;
@@ -39,7 +43,7 @@ pub(crate) struct Inner {
     /// Admission of per-tenant prepared statements.
     pub budget: SharedBudget,
     /// Admission of tenant transactions (per-tenant caps); `None`: no check at all.
-    pub gate: Option<Arc<dyn crate::gate::TransactionGate>>,
+    pub gate: Option<Arc<dyn TransactionGate>>,
 }
 
 /// The Tenantry handle. Cheap to clone.
@@ -139,4 +143,31 @@ impl Tenantry {
         self.inner.shards.close().await;
         self.inner.pool.close().await;
     }
+}
+
+/// What a [`TransactionGate`] hands back for an admitted transaction: held by the
+/// [`crate::TenantTx`] for its whole life and dropped with it (commit, rollback, drop,
+/// cancellation, panic). Typically a semaphore permit.
+pub type TransactionPermit = Box<dyn Send + Sync>;
+
+/// Admission of tenant transactions, asked before every [`Tenantry::begin`] (and
+/// `begin_via_domain`, `begin_any_status`, `begin_current`), *before* a pooled connection is
+/// taken, so a tenant waiting for admission holds no connection.
+///
+/// `Ok(Some(permit))`: admitted, the permit lives as long as the transaction. `Ok(None)`:
+/// admitted with nothing to hold. `Err(_)` refuses the transaction; nothing is opened. Return
+/// [`crate::Error::TooManyTransactions`] when a cap is full after waiting (HTTP: 503 with
+/// `Retry-After`).
+///
+/// Set with [`crate::TenantryBuilder::transaction_gate`]. Without one (the default) the begin
+/// path does no extra work. `tenantry-axum`'s `TenantLimiter` (feature `limits`) implements it
+/// with per-tenant caps read from the tenant's data.
+#[async_trait]
+pub trait TransactionGate: Send + Sync + std::fmt::Debug + 'static {
+    /// Admits (or refuses) one transaction of `tenant`; may wait.
+    async fn admit(
+        &self,
+        tenantry: &Tenantry,
+        tenant: &Arc<Tenant>,
+    ) -> Result<Option<TransactionPermit>>;
 }

@@ -48,7 +48,6 @@ mod builder;
 mod config;
 mod context;
 mod error;
-mod gate;
 mod groups;
 mod handle;
 mod hooks;
@@ -71,9 +70,8 @@ pub use config::{
 };
 pub use context::{current_tenant, scope, sync_scope};
 pub use error::{BoxError, Error, Result};
-pub use gate::{TransactionGate, TransactionPermit};
-pub use groups::{Admin, Fleet};
 pub use handle::Tenantry;
+pub use handle::{Tenantry, TransactionGate, TransactionPermit};
 pub use hooks::{NoHooks, TenantHooks};
 pub use migrate::{
     FleetReport, MIGRATIONS_TABLE, MigrateOptions, MigrationSet, PendingShared, PlannedSchema,

@@ -25,7 +25,7 @@ pub struct TenantTx {
     budget: SharedBudget,
     /// The [`crate::TransactionGate`]'s permit, released when the transaction ends (declared
     /// after `tx`: dropped after it, once its rollback is queued).
-    _permit: Option<crate::gate::TransactionPermit>,
+    _permit: Option<crate::handle::TransactionPermit>,
 }
 
 impl std::fmt::Debug for TenantTx {
@@ -41,7 +41,7 @@ impl TenantTx {
         tx: Transaction<'static, Postgres>,
         tenant: Arc<Tenant>,
         budget: SharedBudget,
-        permit: Option<crate::gate::TransactionPermit>,
+        permit: Option<crate::handle::TransactionPermit>,
     ) -> Self {
         Self {
             tx,
