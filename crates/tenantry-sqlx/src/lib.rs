@@ -70,7 +70,6 @@ pub use config::{
 };
 pub use context::{current_tenant, scope, sync_scope};
 pub use error::{BoxError, Error, Result};
-pub use handle::Tenantry;
 pub use handle::{Tenantry, TransactionGate, TransactionPermit};
 pub use hooks::{NoHooks, TenantHooks};
 pub use migrate::{
