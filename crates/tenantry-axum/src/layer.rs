@@ -24,15 +24,17 @@ use axum::handler::Handler;
 use axum::response::{IntoResponse, Response};
 use futures::future::BoxFuture;
 use http::uri::PathAndQuery;
-use http::{HeaderValue, Request, StatusCode, Uri, header};
+use http::{HeaderValue, Request, StatusCode, header};
 use tenantry_sqlx::{Resolution, ResolveError, Tenant, Tenantry};
 use tracing::{Instrument, Level, Span};
 
 use crate::HttpError;
+use crate::body_buffer::BodyBuffer;
 use crate::extract::RequestHost;
 use crate::identity::RequestIdentity;
 use crate::observe::{self, Probe, Who};
 use crate::status::{StatusResponder, respond};
+use crate::strategy::subfolder::strip_prefix;
 use crate::strategy::{
     HostStrategy, Identification, Identified, RequestInfo, TenantKey, TenantStrategy,
 };
@@ -565,58 +567,6 @@ impl Settings {
             Err(_) => plain(StatusCode::BAD_REQUEST, "Bad Request"),
         }
     }
-}
-
-/// How tenant request bodies are read before the inner service runs (see
-/// [`TenantLayer::request_body_limit`]).
-#[derive(Clone, Copy, Debug)]
-struct BodyBuffer {
-    limit: usize,
-    timeout: Duration,
-}
-
-impl BodyBuffer {
-    /// The request with its body read into memory: 408 if it takes longer than the timeout,
-    /// 413 past the limit, 400 if the client breaks it off.
-    async fn buffer(self, req: Request<Body>) -> Result<Request<Body>, Response> {
-        use http_body::Body as _;
-        let (parts, body) = req.into_parts();
-        if body.is_end_stream() {
-            return Ok(Request::from_parts(parts, body));
-        }
-        if body.size_hint().lower() > self.limit as u64 {
-            return Err(plain(StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large"));
-        }
-        match tokio::time::timeout(self.timeout, axum::body::to_bytes(body, self.limit)).await {
-            Err(_elapsed) => Err(plain(StatusCode::REQUEST_TIMEOUT, "Request Timeout")),
-            Ok(Err(e)) => {
-                let too_large = std::error::Error::source(&e)
-                    .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
-                if too_large {
-                    Err(plain(StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large"))
-                } else {
-                    Err(plain(StatusCode::BAD_REQUEST, "Bad Request"))
-                }
-            }
-            Ok(Ok(bytes)) => Ok(Request::from_parts(parts, Body::from(bytes))),
-        }
-    }
-}
-
-/// `uri` without the leading `prefix` (`/t/acme/api?x` -> `/api?x`, `/t/acme` -> `/`).
-fn strip_prefix(uri: &Uri, prefix: &str) -> Option<Uri> {
-    let rest = uri.path().strip_prefix(prefix)?;
-    if !rest.is_empty() && !rest.starts_with('/') {
-        return None;
-    }
-    let path = if rest.is_empty() { "/" } else { rest };
-    let pq = match uri.query() {
-        Some(q) => format!("{path}?{q}"),
-        None => path.to_owned(),
-    };
-    let mut parts = uri.clone().into_parts();
-    parts.path_and_query = Some(pq.parse().ok()?);
-    Uri::from_parts(parts).ok()
 }
 
 fn unavailable(e: impl std::fmt::Display) -> Response {

@@ -20,7 +20,7 @@
 
 mod header;
 mod host;
-mod subfolder;
+pub(crate) mod subfolder;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,5 +1,7 @@
 //! [`SubfolderStrategy`]: `/t/<name>/...`.
 
+use http::Uri;
+
 use super::{Identification, Identified, RequestInfo, TenantKey, TenantStrategy};
 use crate::HttpError;
 
@@ -72,4 +74,20 @@ impl TenantStrategy for SubfolderStrategy {
             None => Identification::NotIdentified,
         })
     }
+}
+
+/// `uri` without the leading `prefix` (`/t/acme/api?x` -> `/api?x`, `/t/acme` -> `/`).
+pub(crate) fn strip_prefix(uri: &Uri, prefix: &str) -> Option<Uri> {
+    let rest = uri.path().strip_prefix(prefix)?;
+    if !rest.is_empty() && !rest.starts_with('/') {
+        return None;
+    }
+    let path = if rest.is_empty() { "/" } else { rest };
+    let pq = match uri.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_owned(),
+    };
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = Some(pq.parse().ok()?);
+    Uri::from_parts(parts).ok()
 }
