@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# HTTP benchmark: the Tenantry demo (release build) against a single-tenant control app.
+# HTTP benchmark: the Tenantry demo (release build) against a single-tenant control app (and,
+# with PEERS=1, the Rust alternatives of bench/peers: rustango's schema mode and row-level security).
 #
 # Usage: bench/http/run.sh [N ...]        (default: 1000; e.g. `bench/http/run.sh 1000 100000`)
 #
@@ -29,6 +30,15 @@
 #     "tenantry_baseline", on a database of its own, tenantry_bench_<N>_baseline, set up by that
 #     revision's bench setup: a before/after ratio of a change in one run. Built in a git
 #     worktree under target/baseline)
+#   PEERS=0 (1: also the Rust alternatives built from bench/peers (its own Cargo workspace):
+#     "rls" (peers-rls: one shared notes table, FORCE ROW LEVEL SECURITY, app.tenant_id set per
+#     transaction) on database peers_rls_<N>, and "rustango" (peers-rustango: rustango 0.62's
+#     schema mode, TenantPools::acquire on the shared registry pool) on peers_rustango_<N>; both
+#     pools 16, the same 10 notes per tenant, seeded in bulk; see bench/peers/README.md)
+#   RUSTANGO_SCOPED=0 (1, with PEERS=1: also "rustango_scoped", rustango's TenantScope extractor
+#     and its per-tenant pools, RUSTANGO_SCOPED_POOLS=16 of RUSTANGO_SCOPED_CONNS=1 connection)
+#   DISTS=uniform (with PEERS=1: "uniform zipf"): the Host distributions of hosts.lua to load
+#     with, each a row of its own ("/api/notes zipf"); Zipf's exponent: BENCH_ZIPF_S=1
 #
 # Besides req/s and latency, every wrk run records the server's CPU time per request (utime +
 # stime of the server process(es) from /proc, divided by the requests served): far less
@@ -54,7 +64,11 @@ PORT_BASE="${PORT_BASE:-8101}"  # servers on PORT_BASE .. PORT_BASE+3
 TENANTRY_PORT=$PORT_BASE CONTROL_PORT=$((PORT_BASE + 1)) CONTROL_TX_PORT=$((PORT_BASE + 2))
 DJANGO_PORT=$((PORT_BASE + 3)) NOPLANS_PORT=$((PORT_BASE + 4)) SHARDS_PORT=$((PORT_BASE + 5))
 BASELINE="${BASELINE:-}" BASELINE_PORT=$((PORT_BASE + 6))
-for p in $TENANTRY_PORT $CONTROL_PORT $CONTROL_TX_PORT $DJANGO_PORT $NOPLANS_PORT $SHARDS_PORT $BASELINE_PORT; do
+PEERS="${PEERS:-0}" RUSTANGO_SCOPED="${RUSTANGO_SCOPED:-0}"
+RLS_PORT=$((PORT_BASE + 7)) RUSTANGO_PORT=$((PORT_BASE + 8)) RUSTANGO_SCOPED_PORT=$((PORT_BASE + 9))
+if [ "$PEERS" = 1 ]; then DISTS="${DISTS:-uniform zipf}"; else DISTS="${DISTS:-uniform}"; fi
+for p in $TENANTRY_PORT $CONTROL_PORT $CONTROL_TX_PORT $DJANGO_PORT $NOPLANS_PORT $SHARDS_PORT $BASELINE_PORT \
+  $RLS_PORT $RUSTANGO_PORT $RUSTANGO_SCOPED_PORT; do
   if ss -Hltn "sport = :$p" | grep -q .; then echo "port $p is in use (set PORT_BASE)" >&2; exit 1; fi
 done
 OUT="$HERE/out/$(date -u +%Y%m%dT%H%M%SZ)"
@@ -64,6 +78,10 @@ command -v wrk >/dev/null || { echo "wrk is needed (apt-get install wrk)"; exit 
 echo "== building (release)"
 (cd "$ROOT" && cargo build --release -q -p tenantry-demo -p tenantry-bench-control)
 BIN="$ROOT/target/release"
+if [ "$PEERS" = 1 ]; then
+  echo "== building the Rust alternatives (bench/peers, release)"
+  (cd "$ROOT/bench/peers" && CARGO_TARGET_DIR="$ROOT/target" cargo build --release -q)  # the whole workspace: one feature set, one build
+fi
 if [ -n "$BASELINE" ]; then
   BASE_REV=$(cd "$ROOT" && git rev-parse --short "$BASELINE")
   BASE_TREE="$ROOT/target/baseline/src-$BASE_REV"
@@ -92,6 +110,7 @@ export -f cpu_ticks
 
 {
   echo "# bench/http/run.sh ${NS[*]}  $(date -u +%FT%TZ)"
+  echo "# PEERS=$PEERS DISTS=\"$DISTS\" BENCH_ZIPF_S=${BENCH_ZIPF_S:-1}"
   echo "# DURATION=$DURATION ROUNDS=$ROUNDS wrk -t$WRK_THREADS -c$WRK_CONNS; $(nproc) cores; $(wrk --version 2>&1 | head -1)"
   echo "# $(psql "$BENCH_PG/postgres" -tAc 'select version()')"
   echo "# git $(cd "$ROOT" && git rev-parse --short HEAD)${BASELINE:+ (baseline: $BASE_REV)}"
@@ -102,17 +121,19 @@ printf 'n\trss_start_kb\trss_warm_kb\trss_end_kb\twarmed\n' > "$OUT/rss.tsv"
 echo "== control database"
 "$BIN/tenantry-bench-setup" control --database-url "$BENCH_PG/tenantry_bench_control"
 
-load() {  # n round server port endpoint pid
-  local raw="$OUT/wrk_N$1_r$2_$3_${5//\//_}.txt" line t0 t1
+load() {  # n round server port endpoint pid dist
+  local dist="${7:-uniform}" label="$5"
+  [ "$dist" = uniform ] || label="$5 $dist"
+  local raw="$OUT/wrk_N$1_r$2_$3_${5//\//_}_$dist.txt" line t0 t1
   t0=$(cpu_ticks "$6")
-  BENCH_TENANTS="$1" wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d"${DURATION}s" --latency \
+  BENCH_DIST="$dist" BENCH_TENANTS="$1" wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d"${DURATION}s" --latency \
     -s "$HERE/hosts.lua" "http://127.0.0.1:$4$5" > "$raw"
   t1=$(cpu_ticks "$6")
   line=$(grep '^RESULT' "$raw")
   get() { echo "$line" | tr ' ' '\n' | grep "^$1=" | cut -d= -f2; }
   local cpu; cpu=$(python3 -c "print(f'{($t1 - $t0) * 1e6 / $(getconf CLK_TCK) / $(get requests):.1f}')")
-  echo "  N=$1 round=$2 $3 $5: $line cpu_us_per_req=$cpu"
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$5" "$(get rps)" "$(get p50_ms)" \
+  echo "  N=$1 round=$2 $3 $label: $line cpu_us_per_req=$cpu"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$label" "$(get rps)" "$(get p50_ms)" \
     "$(get p99_ms)" "$(get requests)" "$(get non2xx)" "$(get errors)" "$cpu" >> "$OUT/results.tsv"
 }
 
@@ -145,6 +166,15 @@ for N in "${NS[@]}"; do
       vacuumdb -q --analyze -j 2 -d "${DB}_baseline" 2>/dev/null || true
     fi
   fi
+  if [ "$PEERS" = 1 ]; then
+    echo "== N=$N: the alternatives' databases (bulk seed: generate_series / batched schema creation)"
+    "$BIN/peers-rls" setup --database-url "$BENCH_PG/peers_rls_$N" --count "$N" | tee -a "$OUT/setup_N$N.txt"
+    "$BIN/peers-rustango" setup --database-url "$BENCH_PG/peers_rustango_$N" --count "$N" \
+      --project-dir "$ROOT/target/peers-rustango-project" | tee -a "$OUT/setup_N$N.txt"
+    if grep -qE '^rustango: creating [1-9]' "$OUT/setup_N$N.txt"; then
+      vacuumdb -q --analyze -j 2 -d "$BENCH_PG/peers_rustango_$N" 2>/dev/null || true
+    fi
+  fi
   psql "$BENCH_PG/postgres" -qc CHECKPOINT
 
   echo "== N=$N: servers"
@@ -175,6 +205,21 @@ for N in "${NS[@]}"; do
       LD_PRELOAD="${DEMO_PRELOAD:-}" "$BASE_BIN/tenantry-demo" > "$OUT/demo_baseline_N$N.log" 2>&1 &
     PIDS+=("$!"); SERVERS+=("tenantry_baseline:$BASELINE_PORT:$!")
   fi
+  if [ "$PEERS" = 1 ]; then
+    "$BIN/peers-rls" serve --database-url "$BENCH_PG/peers_rls_$N" --addr "127.0.0.1:$RLS_PORT" \
+      > "$OUT/rls_N$N.log" 2>&1 &
+    PIDS+=("$!"); SERVERS+=("rls:$RLS_PORT:$!")
+    (cd "$ROOT/target" && exec env RUST_LOG=warn "$BIN/peers-rustango" serve --database-url "$BENCH_PG/peers_rustango_$N" \
+      --addr "127.0.0.1:$RUSTANGO_PORT" > "$OUT/rustango_N$N.log" 2>&1) &
+    PIDS+=("$!"); SERVERS+=("rustango:$RUSTANGO_PORT:$!")
+    if [ "$RUSTANGO_SCOPED" = 1 ]; then
+      (cd "$ROOT/target" && exec env RUST_LOG=warn "$BIN/peers-rustango" serve --mode scoped \
+        --scoped-pools "${RUSTANGO_SCOPED_POOLS:-16}" --scoped-connections "${RUSTANGO_SCOPED_CONNS:-1}" \
+        --database-url "$BENCH_PG/peers_rustango_$N" --addr "127.0.0.1:$RUSTANGO_SCOPED_PORT" \
+        > "$OUT/rustango_scoped_N$N.log" 2>&1) &
+      PIDS+=("$!"); SERVERS+=("rustango_scoped:$RUSTANGO_SCOPED_PORT:$!")
+    fi
+  fi
   LAST=$(printf 't%06d' "$N")
   wait_ok "$TENANTRY_PORT" "$LAST.bench.local" /api/whoami
   wait_ok "$CONTROL_PORT" "$LAST.bench.local" /api/whoami
@@ -188,6 +233,18 @@ for N in "${NS[@]}"; do
       "import json,sys; d=json.load(sys.stdin); assert len(d)==10 and all('of $t' in n['title'] for n in d), ('$t', d)"
   done
   echo "  sanity: 20 random tenants answer their own 10 notes"
+  for s in "${SERVERS[@]}"; do
+    IFS=: read -r name port _ <<< "$s"
+    case "$name" in rls|rustango|rustango_scoped) ;; *) continue;; esac
+    wait_ok "$port" "$LAST.bench.local" /api/whoami
+    for i in $N $(python3 -c "import random; print(' '.join(str(random.randint(1, $N)) for _ in range(5)))"); do
+      t=$(printf 't%06d' "$i")
+      curl -s -H "Host: $t.bench.local" "http://127.0.0.1:$port/api/notes" | python3 -c \
+        "import json,sys; d=json.load(sys.stdin); assert len(d)==10 and all('of $t' in n['title'] for n in d), ('$name', '$t', d)"
+    done
+    curl -s -o /dev/null -w "  sanity: $name: own notes for 6 tenants; unknown host -> %{http_code}\n" \
+      -H "Host: nobody.bench.local" "http://127.0.0.1:$port/api/notes"
+  done
   curl -s -o /dev/null -w '  sanity: unknown host -> %{http_code}\n' -H "Host: nobody.bench.local" "http://127.0.0.1:$TENANTRY_PORT/api/notes"
 
   RSS0=$(rss_kb "$TPID")
@@ -200,7 +257,7 @@ for N in "${NS[@]}"; do
   # Warm-up of every server (connections, prepared statements), not recorded.
   for s in "${SERVERS[@]}"; do
     port="${s#*:}"; port="${port%%:*}"
-    case "${s%%:*}" in tenantry_noplans|tenantry_shards_*|tenantry_baseline) wait_ok "$port" "$LAST.bench.local" /api/whoami;; esac
+    case "${s%%:*}" in tenantry_noplans|tenantry_shards_*|tenantry_baseline|rls|rustango|rustango_scoped) wait_ok "$port" "$LAST.bench.local" /api/whoami;; esac
     BENCH_TENANTS="$N" wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d"${WARMUP}s" -s "$HERE/hosts.lua" \
       "http://127.0.0.1:$port/api/notes" > /dev/null
   done
@@ -210,10 +267,12 @@ for N in "${NS[@]}"; do
     if [ $((round % 2)) = 0 ]; then
       rev=(); for ((i=${#order[@]}-1; i>=0; i--)); do rev+=("${order[$i]}"); done; order=("${rev[@]}")
     fi
-    for ep in /api/notes /api/whoami; do
-      for s in "${order[@]}"; do
-        IFS=: read -r name port pid <<< "$s"
-        load "$N" "$round" "$name" "$port" "$ep" "$pid"
+    for dist in $DISTS; do
+      for ep in /api/notes /api/whoami; do
+        for s in "${order[@]}"; do
+          IFS=: read -r name port pid <<< "$s"
+          load "$N" "$round" "$name" "$port" "$ep" "$pid" "$dist"
+        done
       done
     done
   done

@@ -31,11 +31,14 @@ def fmt(x, spec=".1f"):
 
 ns = sorted({k[0] for k in by})
 variants = sorted({k[1] for k in by if k[1].startswith("tenantry_")})
-servers = [s for s in ["tenantry", *variants, "control", "control_tx", "django-tenants"] if any(k[1] == s for k in by)]
+PEERS = ["rustango", "rustango_scoped", "rls"]
+servers = [s for s in ["tenantry", *variants, "control", "control_tx", *PEERS, "django-tenants"] if any(k[1] == s for k in by)]
+# "/api/notes", "/api/whoami", then the same under other Host distributions ("/api/notes zipf").
+endpoints = sorted({k[2] for k in by}, key=lambda e: (len(e.split()), e))
 print("| N | endpoint | server | req/s (median) | p50 ms | p99 ms | server CPU us/req | rounds | non-2xx |")
 print("|---|---|---|---|---|---|---|---|---|")
 for n in ns:
-    for ep in ("/api/notes", "/api/whoami"):
+    for ep in endpoints:
         for s in servers:
             k = (n, s, ep)
             if k not in by:
@@ -46,7 +49,7 @@ for n in ns:
 print()
 print("| N | endpoint | Tenantry/control req/s | Tenantry/control p99 | paired req/s ratios per round | Tenantry/django-tenants req/s | control/Tenantry CPU per req | control_tx/Tenantry CPU per req |")
 print("|---|---|---|---|---|---|---|---|")
-for n, variant, ep in [(n, v, ep) for n in ns for v in ["tenantry", *variants] for ep in ("/api/notes", "/api/whoami")]:
+for n, variant, ep in [(n, v, ep) for n in ns for v in ["tenantry", *variants] for ep in endpoints]:
         t, c = (n, variant, ep), (n, "control", ep)
         if t not in by or c not in by:
             continue
@@ -85,3 +88,32 @@ if any(k[1] == "tenantry_baseline" for k in by):
             ct, cb = cpu(t), cpu(b)
             print(f"| {n} | {ep} | {med(t, 'rps') / med(b, 'rps'):.3f} | {', '.join(f'{p:.3f}' for p in paired)} | "
                   f"{fmt(cb / ct, '.3f') if ct and cb else 'n/a'} |")
+
+if any(k[1] in PEERS for k in by):
+    print()
+    print("Against the Rust alternatives (same run, medians over rounds; ratios are Tenantry / alternative:")
+    print("above 1 means Tenantry is faster, p99 below 1 means Tenantry's tail is shorter):")
+    print()
+    print("| N | endpoint | server | req/s | p50 ms | p99 ms | CPU us/req | Tenantry/it req/s | paired per round | Tenantry/it p99 | it/Tenantry CPU per req | non-2xx |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for n in ns:
+        for ep in endpoints:
+            t = (n, "tenantry", ep)
+            if t not in by:
+                continue
+            for s in ["tenantry", "control", *PEERS]:
+                k = (n, s, ep)
+                if k not in by:
+                    continue
+                bad = sum(int(r["non2xx"]) + int(r["errors"]) for r in by[k])
+                if s == "tenantry":
+                    ratio = paired = p99 = cpur = "1"
+                else:
+                    ratio = f"{med(t, 'rps') / med(k, 'rps'):.2f}"
+                    pr = [float(rt["rps"]) / float(rk["rps"]) for rt in by[t] for rk in by[k] if rt["round"] == rk["round"]]
+                    paired = ", ".join(f"{p:.2f}" for p in pr)
+                    p99 = f"{med(t, 'p99_ms') / med(k, 'p99_ms'):.2f}"
+                    ct, ck = cpu(t), cpu(k)
+                    cpur = fmt(ck / ct, ".2f") if ct and ck else "n/a"
+                print(f"| {n} | {ep} | {s} | {med(k, 'rps'):.0f} | {med(k, 'p50_ms'):.2f} | {med(k, 'p99_ms'):.2f} | "
+                      f"{fmt(cpu(k))} | {ratio} | {paired} | {p99} | {cpur} | {bad} |")

@@ -14,8 +14,8 @@ BENCH_PG="${BENCH_PG:-postgres://postgres@127.0.0.1:5432}"
 OUT="$ROOT/bench/peers/out/fleet-$(date -u +%Y%m%dT%H%M%SZ)"
 mkdir -p "$OUT"
 echo "== building (release)"
-(cd "$ROOT/bench/peers" && CARGO_TARGET_DIR="$ROOT/target" cargo build --release -q -p peers-rustango)
-(cd "$ROOT" && cargo build --release -q -p tenantry-bench-control --bin tenantry-bench-provision)
+(cd "$ROOT/bench/peers" && CARGO_TARGET_DIR="$ROOT/target" cargo build --release -q)
+(cd "$ROOT" && cargo build --release -q -p tenantry-demo -p tenantry-bench-control)  # as bench/http/run.sh
 BIN="$ROOT/target/release"
 cd "$ROOT/target"  # rustango keeps its generated session keys in the working directory
 echo "== rustango: $N tenants"

@@ -8,7 +8,7 @@
 #
 # Usage: bench/peers/isolation.sh [REQUESTS]   (default 20000 per app; 200 tenants, 32 in flight)
 # Knobs (env): BENCH_PG=postgres://postgres@127.0.0.1:5432  PORT_BASE=8131  SKIP_TENANTRY=0
-#   CONCURRENCY=32  TENANTS=200
+#   CONCURRENCY=32  TENANTS=200  NO_BUILD=0 (1: use the binaries already in target/release)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 REQUESTS="${1:-20000}"
@@ -20,7 +20,7 @@ OUT="$ROOT/bench/peers/out/isolation-$(date -u +%Y%m%dT%H%M%SZ)"
 mkdir -p "$OUT"
 BIN="$ROOT/target/release"
 echo "== building (release)"
-(cd "$ROOT/bench/peers" && CARGO_TARGET_DIR="$ROOT/target" cargo build --release -q)
+[ "${NO_BUILD:-0}" = 1 ] || (cd "$ROOT/bench/peers" && CARGO_TARGET_DIR="$ROOT/target" cargo build --release -q)
 
 PIDS=()
 cleanup() { for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
