@@ -37,6 +37,7 @@
 #     pools 16, the same 10 notes per tenant, seeded in bulk; see bench/peers/README.md)
 #   RUSTANGO_SCOPED=0 (1, with PEERS=1: also "rustango_scoped", rustango's TenantScope extractor
 #     and its per-tenant pools, RUSTANGO_SCOPED_POOLS=16 of RUSTANGO_SCOPED_CONNS=1 connection)
+#   NO_BUILD=0 (1: use the binaries already in target/release)
 #   DISTS=uniform (with PEERS=1: "uniform zipf"): the Host distributions of hosts.lua to load
 #     with, each a row of its own ("/api/notes zipf"); Zipf's exponent: BENCH_ZIPF_S=1
 #
@@ -76,9 +77,9 @@ mkdir -p "$OUT"
 command -v wrk >/dev/null || { echo "wrk is needed (apt-get install wrk)"; exit 1; }
 
 echo "== building (release)"
-(cd "$ROOT" && cargo build --release -q -p tenantry-demo -p tenantry-bench-control)
+[ "${NO_BUILD:-0}" = 1 ] || (cd "$ROOT" && cargo build --release -q -p tenantry-demo -p tenantry-bench-control)
 BIN="$ROOT/target/release"
-if [ "$PEERS" = 1 ]; then
+if [ "$PEERS" = 1 ] && [ "${NO_BUILD:-0}" != 1 ]; then
   echo "== building the Rust alternatives (bench/peers, release)"
   (cd "$ROOT/bench/peers" && CARGO_TARGET_DIR="$ROOT/target" cargo build --release -q)  # the whole workspace: one feature set, one build
 fi
