@@ -230,11 +230,6 @@ pub fn app_with_limiter(
     config: &DemoConfig,
     limiter: Option<TenantLimiter>,
 ) -> TenantRouter {
-    // One limiter for every tenant site (its state is per tenant id).
-    let limited = |site: axum::Router| match &limiter {
-        Some(limiter) => site.layer(limiter.layer()),
-        None => site,
-    };
     let feed = live::NotesFeed::default();
     let stores = attachments::Stores::new(config);
     let mut urls = TenantUrls::new().scheme("http");
@@ -254,28 +249,27 @@ pub fn app_with_limiter(
         let trusted = config.proxies().unwrap_or_else(|e| panic!("{e}"));
         router = router.strategy(HeaderStrategy::new(trusted));
     }
-    router
+    let router = router
         .strategy(SubfolderStrategy::new(SUBFOLDER_PREFIX))
         .strategy(HostStrategy)
         .redirect_to_primary(true)
         .urls(urls)
         .public(public)
-        .tenant(limited(attachments::with_stores(
+        .tenant(attachments::with_stores(
             tenant_site::router_with(feed.clone()),
             stores.clone(),
-        )))
+        ))
         .tenant_type_router(
             "clinic",
-            limited(attachments::with_stores(
-                typed_sites::clinic_router(feed.clone()),
-                stores.clone(),
-            )),
+            attachments::with_stores(typed_sites::clinic_router(feed.clone()), stores.clone()),
         )
         .tenant_type_router(
             "lab",
-            limited(attachments::with_stores(
-                typed_sites::lab_router(feed),
-                stores,
-            )),
-        )
+            attachments::with_stores(typed_sites::lab_router(feed), stores),
+        );
+    // One limiter for every tenant (its state is per tenant id), checked before bodies are read.
+    match limiter {
+        Some(limiter) => router.admission(limiter),
+        None => router,
+    }
 }
