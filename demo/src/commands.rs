@@ -23,7 +23,7 @@ pub fn builder(config: &DemoConfig) -> TenantryBuilder {
         // Created by the shared migrations; holds citext and shared enums.
         .extra_search_path(["extensions"])
         .public_domains(config.public_domains.clone())
-        .hooks(DemoHooks)
+        .hooks(DemoHooks::new(config))
         .tenant_plans(config.tenant_plans)
         .pool_shards(config.pool_shards);
     for (tenant_type, dir) in tenant_type_migrations_dirs() {

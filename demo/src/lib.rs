@@ -54,12 +54,42 @@ pub struct TenantData {
     pub plan: String,
 }
 
-/// Seeds every new tenant with a welcome note, inside the creation transaction.
-#[derive(Debug)]
-pub struct DemoHooks;
+/// The demo's life-cycle hooks: seeds every new tenant with a welcome note, inside the creation
+/// transaction; once a deletion has committed, removes the tenant's attachments and cached
+/// note count (the web app's and the CLI's deletions alike).
+#[derive(Debug, Clone)]
+pub struct DemoHooks {
+    files: tenantry_files::TenantFiles,
+    /// The cache, or (command line: no runtime to connect it in yet) the settings to connect
+    /// one when a tenant is deleted.
+    cache: Result<tenantry_cache::TenantCache, Box<DemoConfig>>,
+}
+
+impl DemoHooks {
+    /// The hooks of `config`'s stores ([`attachments::Stores`]); with no
+    /// [`DemoConfig::cache`] yet, a deletion connects one ([`attachments::connect_cache`]).
+    pub fn new(config: &DemoConfig) -> Self {
+        let stores = attachments::Stores::new(config);
+        Self {
+            files: stores.files,
+            cache: config.cache.clone().ok_or_else(|| Box::new(config.clone())),
+        }
+    }
+}
 
 #[tenantry::async_trait]
 impl TenantHooks for DemoHooks {
+    async fn after_delete(&self, tenant: &Tenant) -> Result<(), BoxError> {
+        let files = self.files.drop_tenant(tenant.id).await;
+        let cache = match &self.cache {
+            Ok(cache) => cache.clone(),
+            Err(config) => attachments::connect_cache(config).await,
+        };
+        cache.drop_tenant(tenant.id).await?;
+        files?;
+        Ok(())
+    }
+
     async fn after_create(
         &self,
         tenant: &Tenant,
@@ -184,9 +214,14 @@ pub async fn build(config: &DemoConfig) -> anyhow::Result<(Tenantry, TenantRoute
     if config.metrics {
         observe::prometheus(); // before the start-up migrations, so that they are counted
     }
+    let mut config = config.clone();
+    if config.cache.is_none() {
+        // Before the builder: the hooks drop a deleted tenant's keys from it.
+        config.cache = Some(attachments::connect_cache(&config).await);
+    }
     // Per-plan limits: the rate limit on the tenant sites, the transaction cap in every BEGIN.
     let limiter = config.rate_limits.then(limits::limiter);
-    let mut builder = commands::builder(config);
+    let mut builder = commands::builder(&config);
     if let Some(limiter) = &limiter {
         builder = builder.transaction_gate(limiter.clone());
     }
@@ -198,10 +233,6 @@ pub async fn build(config: &DemoConfig) -> anyhow::Result<(Tenantry, TenantRoute
     let report = tenantry.fleet().migrate_tenants(Default::default()).await?;
     for (schema, err) in report.failures() {
         tracing::error!(schema, error = %err, "tenant migration failed");
-    }
-    let mut config = config.clone();
-    if config.cache.is_none() {
-        config.cache = Some(attachments::connect_cache(&config).await);
     }
     let app = app_with_limiter(tenantry.clone(), &config, limiter);
     Ok((tenantry, app))

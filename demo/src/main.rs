@@ -40,8 +40,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let (config, json_logs) = config;
+    let (mut config, json_logs) = config;
     if !serving {
+        // The database the CLI will use, by its rule: the hooks key files and cache keys by it.
+        config.database_url = cli_database_url();
         return tenantry_demo::commands::cli(&config).run();
     }
     let runtime = match tokio::runtime::Runtime::new() {
@@ -90,6 +92,29 @@ async fn run_server(mut config: DemoConfig, json_logs: bool) -> anyhow::Result<(
     let result = serve(config).await;
     drop(cluster); // stops the private cluster, if the demo started one
     result
+}
+
+/// The database URL the command line uses: `--database-url URL` (or `=URL`), else
+/// `DATABASE_URL`, else the default.
+fn cli_database_url() -> String {
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "--" {
+            break;
+        }
+        if let Some(url) = arg.strip_prefix("--database-url=") {
+            return url.to_owned();
+        }
+        if arg == "--database-url"
+            && let Some(url) = args.next()
+        {
+            return url;
+        }
+    }
+    std::env::var("DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| postgres::DEFAULT_URL.to_owned())
 }
 
 /// The demo's settings from `TENANTRY_DEMO_*` variables (the database URL comes later).

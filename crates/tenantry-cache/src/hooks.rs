@@ -8,12 +8,12 @@ use tenantry_sqlx::{BoxError, TenantHooks};
 use crate::TenantCache;
 
 /// A [`TenantHooks`] adapter: runs the application's hooks (`inner`), then, in
-/// `before_delete`, drops the deleted tenant's keys ([`TenantCache::drop_tenant`]).
+/// `after_delete` (once the deletion has committed), drops the deleted tenant's keys
+/// ([`TenantCache::drop_tenant`]).
 ///
-/// A cache that can't be reached does not stop the deletion (a `tracing` warning is logged):
-/// the keys are under the deleted tenant's id, which is never reused, so no other tenant can
-/// reach them; remove them later with [`TenantCache::drop_tenant`]. The hook runs inside the
-/// deletion's transaction: if the deletion then fails, the tenant only starts with a cold cache.
+/// A cache that can't be reached does not undo the deletion (Tenantry logs a warning): the
+/// keys are under the deleted tenant's id, which is never reused, so no other tenant can reach
+/// them; remove them later with [`TenantCache::drop_tenant`].
 ///
 /// ```no_run
 /// use tenantry_cache::{CacheHooks, TenantCache};
@@ -60,10 +60,12 @@ impl<H: TenantHooks> TenantHooks for CacheHooks<H> {
         tenant: &Tenant,
         conn: &mut PgConnection,
     ) -> Result<(), BoxError> {
-        self.inner.before_delete(tenant, conn).await?;
-        if let Err(error) = self.cache.drop_tenant(tenant.id).await {
-            tracing::warn!(tenant_id = tenant.id, %error, "could not drop the deleted tenant's cache keys");
-        }
-        Ok(())
+        self.inner.before_delete(tenant, conn).await
+    }
+
+    async fn after_delete(&self, tenant: &Tenant) -> Result<(), BoxError> {
+        let inner = self.inner.after_delete(tenant).await;
+        self.cache.drop_tenant(tenant.id).await?;
+        inner
     }
 }

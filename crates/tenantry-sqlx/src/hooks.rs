@@ -9,9 +9,9 @@ use crate::error::BoxError;
 /// Hooks an application implements to take part in the tenant life cycle. Every method has a
 /// default that does nothing.
 ///
-/// Each hook runs *inside* the transaction of the operation, with `search_path` set to the
-/// tenant's schema followed by the shared schema: an error from a hook rolls the whole operation
-/// back (a failed seed leaves no schema and no row behind).
+/// Each hook but [`TenantHooks::after_delete`] runs *inside* the transaction of the operation,
+/// with `search_path` set to the tenant's schema followed by the shared schema: an error from a
+/// hook rolls the whole operation back (a failed seed leaves no schema and no row behind).
 ///
 /// ```no_run
 /// use tenantry_sqlx::{BoxError, Tenant, TenantHooks, Tenantry, async_trait};
@@ -70,6 +70,17 @@ pub trait TenantHooks: Send + Sync + 'static {
         _tenant: &Tenant,
         _conn: &mut PgConnection,
     ) -> Result<(), BoxError> {
+        Ok(())
+    }
+
+    /// After a tenant's deletion has **committed**: remove what it had outside the database
+    /// (files, cache keys), which a rolled-back deletion must not lose. Keyed by
+    /// [`Tenant::id`], which is never reused.
+    ///
+    /// The deletion stands whatever this returns: an error is logged (`tracing` warning with
+    /// the tenant's id) and `delete_tenant` still returns `Ok`; what was left behind is
+    /// unreachable by other tenants (their ids differ) and can be removed later.
+    async fn after_delete(&self, _tenant: &Tenant) -> Result<(), BoxError> {
         Ok(())
     }
 }

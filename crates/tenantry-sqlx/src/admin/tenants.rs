@@ -299,7 +299,8 @@ impl Admin<'_> {
     }
 
     /// Deletes a tenant: `before_delete` hook, registry rows (domains cascade), ledger row, and
-    /// the schema unless `SchemaOnDelete::Keep`. One transaction.
+    /// the schema unless `SchemaOnDelete::Keep`, in one transaction; then, once committed, the
+    /// `after_delete` hook (files, cache keys; its failure is logged, the deletion stands).
     pub async fn delete_tenant(self, schema: &str, on_delete: SchemaOnDelete) -> Result<()> {
         let mut tx = self.tenantry.begin_admin(schema).await?;
         let tenant = self.tenantry.lock_tenant(&mut tx, schema).await?;
@@ -336,6 +337,11 @@ impl Admin<'_> {
         self.tenantry.drop_tenant_role(&mut tx, schema).await?;
         tx.commit().await?;
         self.tenantry.invalidate_cache();
+        if let Err(e) = self.tenantry.inner.hooks.after_delete(&tenant).await {
+            tracing::warn!(tenant = %tenant.schema, id = tenant.id, error = %e,
+                "tenantry: the after_delete hook failed; the tenant is deleted, what the hook \
+                 should have removed is left (unreachable by other tenants)");
+        }
         Ok(())
     }
 
