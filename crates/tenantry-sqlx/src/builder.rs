@@ -219,6 +219,17 @@ impl TenantryBuilder {
         self
     }
 
+    /// With `true`, every tenant transaction sets `application_name` to `tenant=<schema>` for
+    /// its own duration (`set_config(.., true)` in the same round trip as its `BEGIN`; it
+    /// reverts at COMMIT/ROLLBACK), so the server's logs (`%a` in `log_line_prefix`),
+    /// `pg_stat_activity` and lock reports say which tenant a statement worked for. Off by
+    /// default: it costs one more `set_config` per `BEGIN`. PostgreSQL cuts the value at 63
+    /// bytes. Session-scoped connections ([`crate::Tenantry::session`]) are not tagged.
+    pub fn tag_transactions(mut self, on: bool) -> Self {
+        self.config.tag_transactions = on;
+        self
+    }
+
     /// How long a rename, delete, status change or domain removal waits for the tenant's
     /// transactions and sessions in flight to end (default 10 s). Past it, the change is
     /// refused with [`Error::TenantBusy`] and nothing is changed. While it waits, new scoped

@@ -73,6 +73,9 @@ pub struct Config {
     /// before giving up with [`crate::Error::TenantBusy`] (default 10 s). See
     /// [`crate::TenantryBuilder::lifecycle_wait`].
     pub lifecycle_wait: Duration,
+    /// Tag every tenant transaction with its tenant in `application_name` (default off). See
+    /// [`crate::TenantryBuilder::tag_transactions`].
+    pub tag_transactions: bool,
 }
 
 impl Default for Config {
@@ -94,6 +97,7 @@ impl Default for Config {
             pool_shards: 1,
             tenant_idle_timeout: Some(DEFAULT_TENANT_IDLE_TIMEOUT),
             lifecycle_wait: DEFAULT_LIFECYCLE_WAIT,
+            tag_transactions: false,
         }
     }
 }
