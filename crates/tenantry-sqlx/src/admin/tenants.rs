@@ -107,7 +107,7 @@ pub const MAX_DISPLAY_NAME_CHARS: usize = 200;
 
 /// Refuses display names that are too long, or that hold control characters (NUL included)
 /// that would break terminals, logs and PostgreSQL `TEXT`.
-pub(super) fn check_display_name(name: &str) -> Result<()> {
+pub(crate) fn check_display_name(name: &str) -> Result<()> {
     let chars = name.chars().count();
     if chars > MAX_DISPLAY_NAME_CHARS {
         return Err(Error::DisplayNameTooLong {
@@ -131,7 +131,7 @@ pub enum SchemaOnDelete {
 }
 
 impl Tenantry {
-    pub(super) fn reserved(&self) -> Vec<String> {
+    pub(crate) fn reserved(&self) -> Vec<String> {
         let c = self.config();
         std::iter::once(c.shared_schema.clone())
             .chain(c.extra_search_path.iter().cloned())
@@ -142,7 +142,7 @@ impl Tenantry {
 
     /// Opens a transaction whose path is `schema` then the shared schemas, without the
     /// existence check (the schema may be about to be created).
-    pub(super) async fn begin_admin(
+    pub(crate) async fn begin_admin(
         &self,
         schema: &str,
     ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
@@ -152,7 +152,7 @@ impl Tenantry {
 }
 
 /// Tenant data must be a JSON object (the application's fields, by name).
-pub(super) fn check_data(data: &serde_json::Value) -> Result<()> {
+pub(crate) fn check_data(data: &serde_json::Value) -> Result<()> {
     if data.is_object() {
         Ok(())
     } else {
