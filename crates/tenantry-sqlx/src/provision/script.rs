@@ -326,6 +326,11 @@ pub(crate) async fn generate_script(
         }
     }
     let head = std::mem::take(&mut out);
+    if mode != Rows::Literal {
+        // Deferred foreign keys (inline in CREATE TABLE) queue their checks; an index can't
+        // be built on a table with checks pending: run them now, once the rows are in.
+        push(&mut out, "SET CONSTRAINTS ALL IMMEDIATE;");
+    }
     let mut rows = Vec::new();
     // A tenant's rows: copied from the source when the script runs.
     for (table, cols) in seed_queries.iter().filter(|_| mode != Rows::Literal) {

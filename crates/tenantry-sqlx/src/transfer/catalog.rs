@@ -1,6 +1,7 @@
 //! What the data tools read from a schema's catalogs: its tables and their stored columns, its
 //! sequences, its migration history.
 
+#[cfg(feature = "archive")]
 use serde::{Deserialize, Serialize};
 use sqlx::{AssertSqlSafe, PgConnection};
 
