@@ -17,7 +17,7 @@ use crate::error::{Result, conflict_or, name_taken};
 use crate::groups::Admin;
 use crate::migrate::apply::apply_in_tx;
 use crate::migrate::set::MIGRATIONS_TABLE;
-use crate::sql::{create_schema, fill, ident, ident_literal, qualified};
+use crate::sql::{create_schema, fill, ident, literal, qualified};
 
 impl Admin<'_> {
     /// Creates tenant `new.schema` at `new.domain` from a tenant archive written by
@@ -253,7 +253,7 @@ async fn finish_load(
         }
         sql.push_str(&format!(
             "SELECT pg_catalog.setval({}, {}, {});\n",
-            ident_literal(&format!("{}.{}", ident(schema), ident(&s.name))),
+            literal(&qualified(schema, &s.name)),
             s.last_value,
             s.is_called
         ));
@@ -268,6 +268,24 @@ async fn finish_load(
             _ => e.into(),
         })?;
     Ok(())
+}
+
+/// A COPY refused by the data it was given (SQLSTATE classes 22, data exceptions, and 23,
+/// integrity violations): the archive's rows don't fit, which says the archive is damaged.
+fn bad_rows(e: sqlx::Error, table: &str) -> crate::Error {
+    match &e {
+        sqlx::Error::Database(db)
+            if db
+                .code()
+                .is_some_and(|c| c.starts_with("22") || c.starts_with("23")) =>
+        {
+            invalid(format!(
+                "the rows of table {table} don't load: {}",
+                db.message()
+            ))
+        }
+        _ => e.into(),
+    }
 }
 
 /// Loads every table's rows with `COPY ... FROM STDIN` (one per table, in manifest order) up
@@ -311,12 +329,12 @@ async fn load_rows(
                 let mut copy = conn.copy_in_raw(&statement).await?;
                 let mut sent = bytes.len() as u64;
                 let streamed: Result<()> = async {
-                    copy.send(bytes).await?;
+                    copy.send(bytes).await.map_err(|e| bad_rows(e, &def.name))?;
                     loop {
                         match reader.next().await? {
                             Some(Part::Data { table: same, bytes }) if same == table => {
                                 sent += bytes.len() as u64;
-                                copy.send(bytes).await?;
+                                copy.send(bytes).await.map_err(|e| bad_rows(e, &def.name))?;
                             }
                             other => {
                                 pending = other;
@@ -331,15 +349,7 @@ async fn load_rows(
                     let _ = copy.abort("tenant import failed").await;
                     return Err(e);
                 }
-                let loaded = copy.finish().await.map_err(|e| match &e {
-                    sqlx::Error::Database(db)
-                        if db.code().as_deref() == Some("22P04")
-                            || db.code().as_deref() == Some("22P02") =>
-                    {
-                        invalid(format!("table {}: {}", def.name, db.message()))
-                    }
-                    _ => e.into(),
-                })?;
+                let loaded = copy.finish().await.map_err(|e| bad_rows(e, &def.name))?;
                 rows[table] = loaded;
                 progress(&TransferProgress::Table {
                     name: def.name.clone(),
