@@ -12,7 +12,7 @@ use crate::output::{outln, print_table};
 
 /// A tenant as printed by `list --json` and `show --json`.
 #[derive(Debug, Serialize)]
-struct TenantView {
+pub(crate) struct TenantView {
     id: i64,
     schema: String,
     display_name: String,
@@ -26,7 +26,7 @@ struct TenantView {
     data: serde_json::Value,
 }
 
-async fn view(t: &Tenantry, tenant: Tenant) -> Result<TenantView> {
+pub(crate) async fn view(t: &Tenantry, tenant: Tenant) -> Result<TenantView> {
     let domains = t
         .admin()
         .domains(&tenant.schema)
@@ -191,6 +191,9 @@ pub(crate) async fn tenant(t: &Tenantry, cmd: &TenantCommand) -> Result<()> {
                 adopted.tenant.primary_domain.as_deref().unwrap_or("-")
             );
         }
+        TenantCommand::Clone { .. }
+        | TenantCommand::Export { .. }
+        | TenantCommand::Import { .. } => crate::transfer::run(t, cmd).await?,
         TenantCommand::Rename { old, new } => {
             t.admin().rename_tenant(old, new).await?;
             outln!("renamed tenant {old} to {new}");
