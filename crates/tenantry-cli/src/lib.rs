@@ -27,6 +27,7 @@ mod migrate;
 mod output;
 mod tenants;
 mod transfer;
+mod view;
 
 pub use app::{Cli, run};
 pub use commands::{AppCommand, CommandContext};

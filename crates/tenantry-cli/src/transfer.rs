@@ -13,7 +13,7 @@ use tenantry_sqlx::{NewTenant, TableCount, Tenantry, TransferProgress, TransferR
 use crate::cli::TenantCommand;
 use crate::migrate::ms;
 use crate::output::outln;
-use crate::tenants::{TenantView, view};
+use crate::view::{TenantView, view};
 
 /// What `--json` prints for the three commands.
 #[derive(Debug, Serialize)]
