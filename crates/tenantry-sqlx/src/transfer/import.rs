@@ -345,8 +345,12 @@ async fn load_rows(
                 }
                 .await;
                 if let Err(e) = streamed {
-                    // Ends the COPY so the transaction can roll back cleanly.
-                    let _ = copy.abort("tenant import failed").await;
+                    // Ends the COPY with CopyDone rather than CopyFail: whether or not the
+                    // server already refused the rows, `finish` reads its answer through to
+                    // ReadyForQuery, so the connection stays in step (sqlx's `abort` leaves it
+                    // out of step when the server had failed first). Whatever was loaded is
+                    // rolled back with the transaction.
+                    let _ = copy.finish().await;
                     return Err(e);
                 }
                 let loaded = copy.finish().await.map_err(|e| bad_rows(e, &def.name))?;
