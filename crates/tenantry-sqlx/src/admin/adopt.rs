@@ -113,7 +113,7 @@ impl Admin<'_> {
         let taken: bool = sqlx::query_scalar(AssertSqlSafe(
             sql.stmt("SELECT EXISTS (SELECT 1 FROM {domains} WHERE domain = $1)"),
         ))
-        .bind(&domain)
+        .bind(domain)
         .fetch_one(&mut *tx)
         .await?;
         if taken {
@@ -123,7 +123,7 @@ impl Admin<'_> {
         }
         // Refuses unknown versions and changed checksums before applying anything; then the
         // pending migrations, in this transaction.
-        let applied = apply_in_tx(&mut tx, &schema, MIGRATIONS_TABLE, &set)
+        let applied = apply_in_tx(&mut tx, &schema, MIGRATIONS_TABLE, set)
             .await
             .map_err(|e| match e {
                 Error::MigrationState { schema, message } => Error::MigrationState {
