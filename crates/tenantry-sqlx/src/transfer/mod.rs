@@ -1,6 +1,6 @@
 //! Tenant data tools: a copy of a tenant with its rows ([`crate::Admin::clone_tenant`]) and,
-//! with the `archive` feature, a portable archive of one tenant
-//! ([`crate::Admin::export_tenant`], [`crate::Admin::import_tenant`]).
+//! with the `archive` feature, a portable archive of one tenant (`Admin::export_tenant`,
+//! `Admin::import_tenant`).
 //!
 //! Every one is atomic like `create_tenant` (one transaction: a failure leaves no schema and
 //! no registry row), reads its source in one snapshot (`REPEATABLE READ`) while the source
