@@ -149,6 +149,14 @@ async fn tenant_export_then_import_round_trips() {
     assert_eq!(report["archive_bytes"], size);
     assert!(!env.dir.path().join("acme.tar.gz.partial").exists());
 
+    // A failed export leaves no file, not even a partial one.
+    let err = env
+        .run(&["tenant", "export", "nosuch", "-o", "nosuch.tar.gz"])
+        .fails_with(1);
+    assert!(err.contains("no tenant \"nosuch\""), "{err}");
+    assert!(!env.dir.path().join("nosuch.tar.gz").exists());
+    assert!(!env.dir.path().join("nosuch.tar.gz.partial").exists());
+
     // An existing file is not overwritten without --force.
     let err = env
         .run(&["tenant", "export", "acme", "-o", "acme.tar.gz"])
