@@ -211,6 +211,57 @@ pub(crate) enum TenantCommand {
         #[arg(long, value_name = "JSON")]
         data: Option<String>,
     },
+    /// Copy a tenant with its data: a new tenant whose schema holds SOURCE's tables and rows
+    /// (one snapshot of SOURCE, sequences continuing), in one transaction.
+    Clone {
+        /// The tenant to copy.
+        source: String,
+        /// The new tenant's schema name.
+        new: String,
+        /// The new tenant's primary domain.
+        #[arg(long, value_name = "HOST")]
+        domain: String,
+        /// Human-readable name (default: the new schema name).
+        #[arg(long, value_name = "TEXT")]
+        display_name: Option<String>,
+        /// Print a JSON report.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write one tenant (registry row, domains, migration history, every table's rows) to a
+    /// portable archive (tar.gz), read in one snapshot while the tenant keeps being served.
+    Export {
+        /// The tenant's schema name.
+        name: String,
+        /// The archive to write (e.g. acme.tenant.tar.gz).
+        #[arg(long, short = 'o', value_name = "FILE")]
+        output: PathBuf,
+        /// Overwrite FILE if it exists.
+        #[arg(long)]
+        force: bool,
+        /// Print a JSON report.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a tenant from an archive written by `tenant export`: built at the archive's
+    /// migration version, filled, then migrated forward, in one transaction. Refuses an
+    /// archive whose migrations this application can't accept, and says why.
+    Import {
+        /// The archive.
+        file: PathBuf,
+        /// The new tenant's schema name.
+        #[arg(long = "as", value_name = "NAME")]
+        name: String,
+        /// The new tenant's primary domain.
+        #[arg(long, value_name = "HOST")]
+        domain: String,
+        /// Human-readable name (default: the archived tenant's).
+        #[arg(long, value_name = "TEXT")]
+        display_name: Option<String>,
+        /// Print a JSON report.
+        #[arg(long)]
+        json: bool,
+    },
     /// Rename a tenant's schema.
     Rename {
         /// Current schema name.

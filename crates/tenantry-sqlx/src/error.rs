@@ -199,6 +199,36 @@ pub enum Error {
         reason: String,
     },
 
+    // Copies and archives (`clone_tenant`, `export_tenant`, `import_tenant`).
+    /// A tenant can't be copied as asked: its schema holds objects the copier does not
+    /// reproduce (see [`crate::Admin::clone_tenant`]), it has no migration history, or the
+    /// copy asks for another tenant type than the source's.
+    #[error("cannot copy tenant {schema:?}: {reason}")]
+    CannotCopy {
+        /// The source tenant.
+        schema: String,
+        /// Why.
+        reason: String,
+    },
+    /// The file is not a tenant archive this version of Tenantry reads, or it is damaged or
+    /// incomplete (nothing was imported).
+    #[error("not a usable tenant archive: {reason}")]
+    ArchiveInvalid {
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The archive was taken at a migration state this application can't accept (a migration
+    /// it doesn't know, a history that diverges, tables that differ from what the migrations
+    /// make); nothing was imported.
+    #[error("archive refused: {reason}")]
+    ArchiveIncompatible {
+        /// Why, naming the migrations or tables concerned.
+        reason: String,
+    },
+    /// Writing or reading an archive failed (the file, the disk, the pipe).
+    #[error("archive I/O: {0}")]
+    ArchiveIo(#[source] std::io::Error),
+
     // Configuration and usage.
     /// A configured public domain is not a host name.
     #[error("public domain {domain:?} {}", host_problem(reason))]

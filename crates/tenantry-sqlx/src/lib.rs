@@ -37,7 +37,8 @@
 //! Where things are: `request/` (the request path: scoped `BEGIN`, access types, shards,
 //! statement tagging), `resolve/` (host -> tenant cache and registry listener), `registry/`
 //! (Tenantry's own tables, SQL in files), `admin/` (tenants, domains, roles), `migrate/` (sets,
-//! ledger, shared schema, fleet), `provision/` (templates, clone scripts, spares), `sql.rs`
+//! ledger, shared schema, fleet), `provision/` (templates, clone scripts, spares), `transfer/`
+//! (tenant clone, export and import), `sql.rs`
 //! (quoting and lock statements), `config.rs` and `builder.rs` (settings and construction),
 //! `handle.rs` (the handle itself), `groups.rs` (`admin()`, `fleet()`), `stats.rs`.
 
@@ -60,6 +61,7 @@ mod request;
 mod resolve;
 mod sql;
 mod stats;
+mod transfer;
 
 pub use admin::{AdoptedTenant, MAX_DISPLAY_NAME_CHARS, NewTenant, SchemaOnDelete};
 pub use async_trait::async_trait;
@@ -83,3 +85,6 @@ pub use request::session::TenantConn;
 pub use resolve::{Resolution, ResolveError};
 pub use stats::Stats;
 pub use tenantry_core::{Tenant, TenantStatus};
+#[cfg(feature = "archive")]
+pub use transfer::{ARCHIVE_FORMAT, ARCHIVE_FORMAT_VERSION};
+pub use transfer::{ProgressFn, TableCount, TransferProgress, TransferReport};

@@ -5,6 +5,7 @@ pub(crate) mod adopt;
 pub(crate) mod domains;
 pub(crate) mod lock;
 pub(crate) mod lookup;
+pub(crate) mod register;
 pub(crate) mod roles;
 pub(crate) mod tenants;
 

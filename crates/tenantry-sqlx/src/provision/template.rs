@@ -6,7 +6,7 @@ use std::sync::Arc;
 use sqlx::{AssertSqlSafe, Executor};
 use tenantry_core::SchemaName;
 
-use super::script::{CloneScript, generate_script};
+use super::script::{CloneScript, Rows, generate_script};
 use super::template_schema;
 use crate::error::{Error, Result};
 use crate::groups::Fleet;
@@ -101,7 +101,7 @@ impl Tenantry {
             apply_in_tx(&mut tx, template, MIGRATIONS_TABLE, set).await?;
             write_ledger(&mut tx, self, template, tenant_type, set).await?;
         }
-        let script = generate_script(&mut tx, template).await?;
+        let script = generate_script(&mut tx, template, Rows::Literal).await?;
         tx.commit().await?;
         Ok(script)
     }
