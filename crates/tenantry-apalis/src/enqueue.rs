@@ -3,8 +3,8 @@
 use std::marker::PhantomData;
 use std::time::Duration;
 
-use apalis::prelude::{TaskBuilder, TaskId};
-use apalis_postgres::{PgTask, PostgresStorage};
+use apalis::prelude::{BackendExt, PollWith, Strategy, TaskBuilder, TaskId};
+use apalis_postgres::{PgTask, PostgresStorage, Pubsub};
 use serde::Serialize;
 use tenantry_sqlx::TenantTx;
 
@@ -53,7 +53,7 @@ impl<Args> Clone for TenantQueue<Args> {
 
 impl<Args: Serialize> TenantQueue<Args> {
     /// The queue named `name` (apalis-postgres's `Config::queue`; the worker's storage must use
-    /// the same name, see [`TenantQueue::storage`]).
+    /// the same name, see [`TenantQueue::backend`]).
     pub fn new(name: impl Into<String>) -> Self {
         Self {
             name: name.into(),
@@ -78,6 +78,21 @@ impl<Args: Serialize> TenantQueue<Args> {
     /// [`tenantry_sqlx::Tenantry::raw_pool`] will do).
     pub fn storage(&self, pool: &sqlx::PgPool) -> PostgresStorage<Args> {
         PostgresStorage::new(pool).with_config(apalis_postgres::Config::default().queue(&self.name))
+    }
+
+    /// The backend a worker of this queue runs on, on `pool`: the storage, woken by
+    /// apalis-postgres's `LISTEN`/`NOTIFY` when a job is enqueued (at the enqueuing
+    /// transaction's commit), and every `poll_every` for jobs that became due (put back to
+    /// wait for their tenant, scheduled, retried).
+    pub fn backend(
+        &self,
+        pool: &sqlx::PgPool,
+        poll_every: Duration,
+    ) -> PollWith<PostgresStorage<Args>, Strategy> {
+        let strategy = Strategy::new()
+            .stream(Pubsub::new(pool.clone(), self.name.clone()))
+            .interval(poll_every);
+        self.storage(pool).poll_with_strategy(strategy)
     }
 
     /// Inserts the job on `tx`, for `tx`'s tenant; it becomes visible to workers when `tx`

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use apalis::prelude::{FromRequest, Task};
 use tenantry_core::Tenant;
-use tenantry_sqlx::{Tenantry, TenantTx};
+use tenantry_sqlx::{TenantTx, Tenantry};
 
 use crate::error::JobError;
 

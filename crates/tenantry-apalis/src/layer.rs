@@ -6,9 +6,9 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use apalis::prelude::{AbortError, BoxDynError, RetryAfterError, Status, Task};
+use apalis_core::task::status::AtomicStatus;
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use apalis_core::task::status::AtomicStatus;
 use tenantry_core::TenantStatus;
 use tenantry_sqlx::{Error, Tenantry};
 use tower::{Layer, Service};
@@ -139,7 +139,11 @@ where
 }
 
 /// One job, from its tenant metadata to its outcome.
-async fn run<S, Args>(shared: Arc<Shared>, mut inner: S, mut task: Task<Args>) -> Result<S::Response, BoxDynError>
+async fn run<S, Args>(
+    shared: Arc<Shared>,
+    mut inner: S,
+    mut task: Task<Args>,
+) -> Result<S::Response, BoxDynError>
 where
     S: Service<Task<Args>>,
     S::Error: Into<BoxDynError>,
@@ -168,9 +172,11 @@ where
             schema: tenant.schema.clone(),
             status: tenant.status,
         });
-        return Err(defer(&shared, task.raw_status(), &job_id, &queue, why, false)
-            .instrument(span)
-            .await);
+        return Err(
+            defer(&shared, task.raw_status(), &job_id, &queue, why, false)
+                .instrument(span)
+                .await,
+        );
     }
     task.inject_data(JobTenant::new(Arc::clone(&tenant), shared.tenantry.clone()));
     let status = task.raw_status().clone();

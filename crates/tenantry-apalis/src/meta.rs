@@ -74,7 +74,9 @@ impl Metadata for JobTenantRef {
     }
 
     fn extract(metadata: &MetadataStore) -> Result<Self, Self::Error> {
-        let id = metadata.get(TENANT_ID_KEY).ok_or(TenantMetadataError::Missing)?;
+        let id = metadata
+            .get(TENANT_ID_KEY)
+            .ok_or(TenantMetadataError::Missing)?;
         let id = id.parse().map_err(|_| TenantMetadataError::Malformed {
             key: TENANT_ID_KEY,
             value: id.to_owned(),

@@ -48,7 +48,10 @@ async fn cached(
     schema: &str,
     id: i64,
 ) -> Result<Option<Arc<Tenant>>, ResolveError> {
-    Ok(tenantry.resolve_schema(schema).await?.filter(|t| t.id == id))
+    Ok(tenantry
+        .resolve_schema(schema)
+        .await?
+        .filter(|t| t.id == id))
 }
 
 /// `tenant`, unless its schema is not the one the job was enqueued for.
