@@ -6,10 +6,14 @@ use std::time::Duration;
 use apalis::prelude::{BackendExt, PollWith, Strategy, TaskBuilder, TaskId};
 use apalis_postgres::{PgTask, PostgresStorage, Pubsub};
 use serde::Serialize;
-use tenantry_sqlx::TenantTx;
+use sqlx::postgres::PgPoolOptions;
+use tenantry_sqlx::{TenantTx, Tenantry};
 
 use crate::error::JobError;
 use crate::meta::JobTenantRef;
+
+/// Connections of the pool [`TenantQueue::backend`] gives a worker's storage.
+pub const QUEUE_POOL_CONNECTIONS: u32 = 4;
 
 /// Where a tenant's jobs of type `Args` go: one apalis-postgres queue (`apalis.jobs`, rows
 /// with `job_type` = the queue's name).
@@ -74,25 +78,33 @@ impl<Args: Serialize> TenantQueue<Args> {
         self
     }
 
-    /// The apalis-postgres storage a worker of this queue polls, on `pool` (the pool of
-    /// [`tenantry_sqlx::Tenantry::raw_pool`] will do).
+    /// The plain apalis-postgres storage of this queue on `pool`, for a worker with a polling
+    /// strategy of its own (see [`TenantQueue::backend`]). `pool` must reach the tenants'
+    /// database; the storage names its tables (`apalis.*`), so the pool's search path does
+    /// not matter.
     pub fn storage(&self, pool: &sqlx::PgPool) -> PostgresStorage<Args> {
         PostgresStorage::new(pool).with_config(apalis_postgres::Config::default().queue(&self.name))
     }
 
-    /// The backend a worker of this queue runs on, on `pool`: the storage, woken by
-    /// apalis-postgres's `LISTEN`/`NOTIFY` when a job is enqueued (at the enqueuing
-    /// transaction's commit), and every `poll_every` for jobs that became due (put back to
-    /// wait for their tenant, scheduled, retried).
+    /// The backend a worker of this queue runs on: the storage on a small pool of its own
+    /// ([`QUEUE_POOL_CONNECTIONS`] connections to `tenantry`'s database: one listens, the
+    /// others poll and record results), so a worker never takes the connections of the
+    /// request path. It is woken by apalis-postgres's `LISTEN`/`NOTIFY` when a job is
+    /// enqueued (at the enqueuing transaction's commit), and every `poll_every` for jobs that
+    /// became due (put back to wait for their tenant, scheduled, retried).
     pub fn backend(
         &self,
-        pool: &sqlx::PgPool,
+        tenantry: &Tenantry,
         poll_every: Duration,
     ) -> PollWith<PostgresStorage<Args>, Strategy> {
+        let options = (*tenantry.raw_pool().connect_options()).clone();
+        let pool = PgPoolOptions::new()
+            .max_connections(QUEUE_POOL_CONNECTIONS)
+            .connect_lazy_with(options);
         let strategy = Strategy::new()
             .stream(Pubsub::new(pool.clone(), self.name.clone()))
             .interval(poll_every);
-        self.storage(pool).poll_with_strategy(strategy)
+        self.storage(&pool).poll_with_strategy(strategy)
     }
 
     /// Inserts the job on `tx`, for `tx`'s tenant; it becomes visible to workers when `tx`

@@ -16,6 +16,9 @@ pub enum JobError {
     /// The INSERT into the queue failed (the tenant's transaction is then aborted too).
     #[error("could not enqueue the job: {0}")]
     Enqueue(#[source] tenantry_sqlx::BoxError),
+    /// The queue's storage could not be set up ([`crate::setup`]).
+    #[error("could not set up the job queue's storage: {0}")]
+    Setup(#[source] tenantry_sqlx::BoxError),
     /// The job's tenant was deleted after the job was enqueued: it is dropped, not retried.
     #[error(
         "tenant {id} (schema {schema:?} when the job was enqueued) no longer exists: the job is \

@@ -60,7 +60,7 @@ pub const DEFAULT_RETRY_INACTIVE_AFTER: Duration = Duration::from_secs(5);
 ///
 /// let queue = TenantQueue::<Export>::new("exports");
 /// let worker = WorkerBuilder::new("exports-worker")
-///     .backend(queue.storage(tenantry.raw_pool()))
+///     .backend(queue.backend(&tenantry, std::time::Duration::from_secs(1)))
 ///     .layer(TenantJobLayer::new(tenantry.clone()))
 ///     .build(export);
 /// tokio::spawn(worker.run());
@@ -158,7 +158,7 @@ where
         Ok(Resolved::Tenant(t)) => t,
         Ok(Resolved::Gone(e)) => return Err(drop_job(&task, &queue, e)),
         // The registry could not be read: an ordinary failure, retried by apalis.
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(e),
     };
     let span = tracing::info_span!(
         "tenant_job",

@@ -34,7 +34,7 @@ mod resolve;
 mod state;
 
 pub use apalis::prelude::BoxDynError;
-pub use enqueue::TenantQueue;
+pub use enqueue::{QUEUE_POOL_CONNECTIONS, TenantQueue};
 pub use error::JobError;
 pub use job::JobTenant;
 pub use layer::{DEFAULT_RETRY_INACTIVE_AFTER, TenantJobLayer, TenantJobService};

@@ -11,6 +11,8 @@
 //! number of series does not grow with the number of tenants (the job's tenant is in its
 //! tracing span instead).
 
+use tenantry_sqlx::Tenantry;
+
 /// Counter: job runs seen by [`crate::TenantJobLayer`], by `queue` and `outcome`: `done`,
 /// `failed` (an error; apalis retries it while attempts remain), `deferred` (its tenant was
 /// suspended, in maintenance or moved: put back to wait), `dropped` (its tenant is gone:
@@ -29,15 +31,15 @@ pub(crate) fn finished(_queue: &str, _outcome: &'static str) {
     metrics::counter!(JOB_RUNS, "queue" => _queue.to_owned(), "outcome" => _outcome).increment(1);
 }
 
-/// Sets [`JOBS`] from `apalis.jobs` (one `GROUP BY` query on `pool`): every state of every
-/// queue that has jobs, zeros included. Call it from a timer, or use [`spawn_job_states`].
-pub async fn record_job_states(_pool: &sqlx::PgPool) -> Result<(), sqlx::Error> {
+/// Sets [`JOBS`] from `apalis.jobs` (one `GROUP BY` query): every state of every queue that
+/// has jobs, zeros included. Call it from a timer, or use [`spawn_job_states`].
+pub async fn record_job_states(_tenantry: &Tenantry) -> Result<(), sqlx::Error> {
     #[cfg(feature = "metrics")]
     {
         let rows: Vec<(String, String, i64)> = sqlx::query_as(
             "SELECT job_type, status, count(*) FROM apalis.jobs GROUP BY job_type, status",
         )
-        .fetch_all(_pool)
+        .fetch_all(_tenantry.raw_pool())
         .await?;
         let mut queues: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
         queues.sort_unstable();
@@ -58,7 +60,7 @@ pub async fn record_job_states(_pool: &sqlx::PgPool) -> Result<(), sqlx::Error> 
 /// Runs [`record_job_states`] every `every` on the runtime until the handle is aborted (errors
 /// are logged at `debug` and the next tick tries again).
 pub fn spawn_job_states(
-    pool: sqlx::PgPool,
+    tenantry: Tenantry,
     every: std::time::Duration,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -66,7 +68,7 @@ pub fn spawn_job_states(
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            if let Err(e) = record_job_states(&pool).await {
+            if let Err(e) = record_job_states(&tenantry).await {
                 tracing::debug!(error = %e, "could not sample job states");
             }
         }

@@ -71,7 +71,7 @@ async fn a_job_enqueued_in_a_rolled_back_transaction_never_runs() {
         .push(&mut tx, &WriteNote::new("kept"))
         .await
         .unwrap();
-    let before = job_state(s.tenantry.raw_pool(), &t, support::QUEUE, &kept.to_string())
+    let before = job_state(&s.tenantry, &t, support::QUEUE, &kept.to_string())
         .await
         .unwrap();
     assert_eq!(
@@ -276,7 +276,7 @@ async fn job_state_answers_only_the_jobs_tenant() {
     let a = s.tenant().await;
     let b = s.tenant().await;
     let id = s.enqueue(&a, WriteNote::new("mine")).await;
-    let pool = s.tenantry.raw_pool();
+    let pool = &s.tenantry;
     let mine = job_state(pool, &a, support::QUEUE, &id).await.unwrap();
     assert!(mine.is_some_and(|j| !j.is_done()), "pending job not found");
     assert_eq!(

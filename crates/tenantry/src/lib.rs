@@ -13,7 +13,10 @@
 //!   limits and caps on concurrent transactions;
 //! * `cli` (feature `cli`, off by default): [`cli::Cli`], the command line hosted in the
 //!   application's own binary with its own builder, and [`cli::AppCommand`], its per-tenant
-//!   commands.
+//!   commands;
+//! * `jobs` (feature `jobs`, off by default): [`jobs`], background jobs with their tenant on
+//!   apalis + apalis-postgres ([`jobs::TenantQueue`], [`jobs::TenantJobLayer`],
+//!   [`jobs::JobTenant`]).
 //!
 //! See the README for a five-minute guide; `examples/quick_start.rs` is its code, and
 //! `examples/existing_app.rs` adds tenancy to an ordinary axum app with one layer. The guides
@@ -26,6 +29,13 @@ pub use tenantry_sqlx::*;
 #[cfg(feature = "axum")]
 pub mod axum {
     pub use tenantry_axum::*;
+}
+
+/// Background jobs with their tenant (feature `jobs`): see [`jobs::TenantQueue`] and
+/// [`jobs::TenantJobLayer`].
+#[cfg(feature = "jobs")]
+pub mod jobs {
+    pub use tenantry_apalis::*;
 }
 
 /// The guides of the repository's `docs/` folder, as rustdoc pages. Their Rust examples are

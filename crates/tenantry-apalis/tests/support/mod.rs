@@ -87,7 +87,7 @@ impl Setup {
         let tenantry = db
             .tenantry(Tenantry::builder().tenant_migration_set("default", notes_migrations()))
             .await;
-        tenantry_apalis::setup(tenantry.raw_pool())
+        tenantry_apalis::setup(&tenantry)
             .await
             .expect("apalis migrations");
         sqlx::query("CREATE TABLE public.marks (n int)")
@@ -122,7 +122,7 @@ impl Setup {
         let worker = WorkerBuilder::new(name)
             .backend(
                 self.queue
-                    .backend(self.tenantry.raw_pool(), Duration::from_millis(100)),
+                    .backend(&self.tenantry, Duration::from_millis(100)),
             )
             .layer(layer)
             .build(write_note);
