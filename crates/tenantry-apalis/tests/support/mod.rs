@@ -70,6 +70,7 @@ pub async fn write_note(job: WriteNote, tenant: JobTenant) -> Result<(), BoxDynE
         .execute(&mut tx)
         .await?;
     tx.commit().await?;
+    tracing::info!(title = %job.title, "note written");
     Ok(())
 }
 
