@@ -298,3 +298,26 @@ async fn job_state_answers_only_the_jobs_tenant() {
         .unwrap();
     assert!(done.is_done());
 }
+
+#[tokio::test]
+async fn role_mode_tenants_enqueue_in_their_transaction_and_cannot_read_the_queue() {
+    let s = Setup::with(|b, db| b.tenant_roles(db.role_prefix())).await;
+    let t = s.tenant().await;
+    let other = s.tenant().await;
+    let id = s.enqueue(&t, WriteNote::new("as a role")).await;
+    s.enqueue(&other, WriteNote::new("other's")).await;
+    // The tenant's role may add jobs, not read anyone's.
+    let mut tx = s.tenantry.begin(&t).await.unwrap();
+    let read = sqlx::query("SELECT count(*) FROM apalis.jobs")
+        .execute(&mut *tx)
+        .await
+        .unwrap_err();
+    assert!(read.to_string().contains("permission denied"), "{read}");
+    drop(tx);
+    let _w = s.start_worker("roles");
+    assert!(
+        s.wait_status(&id, "Done").await,
+        "role mode job did not run"
+    );
+    assert_eq!(s.titles_in(&t.schema).await, vec!["as a role".to_owned()]);
+}

@@ -84,10 +84,16 @@ pub struct Setup {
 
 impl Setup {
     pub async fn new() -> Self {
+        Self::with(|b, _| b).await
+    }
+
+    /// [`Setup::new`] with the builder changed by `f` (given the database, for its role prefix).
+    pub async fn with(
+        f: impl FnOnce(tenantry_sqlx::TenantryBuilder, &TestDb) -> tenantry_sqlx::TenantryBuilder,
+    ) -> Self {
         let db = TestDb::new().await;
-        let tenantry = db
-            .tenantry(Tenantry::builder().tenant_migration_set("default", notes_migrations()))
-            .await;
+        let builder = Tenantry::builder().tenant_migration_set("default", notes_migrations());
+        let tenantry = db.tenantry(f(builder, &db)).await;
         tenantry_apalis::setup(&tenantry)
             .await
             .expect("apalis migrations");
