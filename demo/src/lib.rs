@@ -19,6 +19,10 @@
 //!   bursts of 40); over it, 429 with `Retry-After`. See [`limits`].
 //! * Per-tenant files and cache: `GET/POST /api/attachments/{name}`, the home page's cached
 //!   note count (Redis or in process). See [`attachments`].
+//! * Background jobs with their tenant: `POST /api/exports` enqueues an export of the tenant's
+//!   notes on the request's transaction; a worker in the process writes it into the tenant's
+//!   file store; `GET /api/exports/{id}` answers 202 until then, 200 with the notes after. See
+//!   [`exports`].
 //! * `GET /metrics` on the public site: Prometheus text with requests by tenant; JSON logs
 //!   with `TENANTRY_DEMO_LOG=json`. See [`observe`].
 //!
@@ -29,6 +33,7 @@
 #![warn(missing_docs)]
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tenantry::axum::limits::TenantLimiter;
@@ -39,6 +44,7 @@ use tenantry::{BoxError, Tenant, TenantHooks, Tenantry};
 pub mod api;
 pub mod attachments;
 pub mod commands;
+pub mod exports;
 pub mod limits;
 pub mod live;
 pub mod observe;
@@ -169,6 +175,9 @@ pub struct DemoConfig {
     pub cache: Option<tenantry_cache::TenantCache>,
     /// `GET /metrics` on the public site (`TENANTRY_DEMO_METRICS=0` turns it off). On by default.
     pub metrics: bool,
+    /// Whether [`build`] starts the export worker in this process (on by default; tests turn it
+    /// off to see exports pending, then start it with [`exports::spawn_worker`]).
+    pub export_worker: bool,
 }
 
 impl DemoConfig {
@@ -189,6 +198,7 @@ impl DemoConfig {
             redis_url: None,
             cache: None,
             metrics: true,
+            export_worker: true,
         }
     }
 
@@ -207,7 +217,8 @@ impl DemoConfig {
     }
 }
 
-/// Connects, runs both migration sets and returns the handle and the app. Invalid settings
+/// Connects, runs both migration sets (and the job queue's), starts the export worker on the
+/// runtime ([`exports::spawn_worker`]) and returns the handle and the app. Invalid settings
 /// (see [`DemoConfig::validate`]) are refused before connecting.
 pub async fn build(config: &DemoConfig) -> anyhow::Result<(Tenantry, TenantRouter)> {
     config.validate().map_err(anyhow::Error::msg)?;
@@ -230,11 +241,21 @@ pub async fn build(config: &DemoConfig) -> anyhow::Result<(Tenantry, TenantRoute
         .connect(&config.database_url)
         .await?;
     tenantry.fleet().migrate_shared().await?;
+    // The job queue's storage (schema `apalis`, its own migration history) with them.
+    tenantry::jobs::setup(&tenantry).await?;
     let report = tenantry.fleet().migrate_tenants(Default::default()).await?;
     for (schema, err) in report.failures() {
         tracing::error!(schema, error = %err, "tenant migration failed");
     }
     let app = app_with_limiter(tenantry.clone(), &config, limiter);
+    // The export worker, in this process, on the attachments' file store.
+    if config.export_worker {
+        exports::spawn_worker(&tenantry, attachments::Stores::new(&config).files);
+    }
+    if config.metrics {
+        // `tenantry_jobs{queue, state}` on `GET /metrics`.
+        tenantry::jobs::metrics::spawn_job_states(tenantry.clone(), Duration::from_secs(5));
+    }
     Ok((tenantry, app))
 }
 
@@ -287,16 +308,19 @@ pub fn app_with_limiter(
         .urls(urls)
         .public(public)
         .tenant(attachments::with_stores(
-            tenant_site::router_with(feed.clone()),
+            exports::with_routes(tenant_site::router_with(feed.clone())),
             stores.clone(),
         ))
         .tenant_type_router(
             "clinic",
-            attachments::with_stores(typed_sites::clinic_router(feed.clone()), stores.clone()),
+            attachments::with_stores(
+                exports::with_routes(typed_sites::clinic_router(feed.clone())),
+                stores.clone(),
+            ),
         )
         .tenant_type_router(
             "lab",
-            attachments::with_stores(typed_sites::lab_router(feed), stores),
+            attachments::with_stores(exports::with_routes(typed_sites::lab_router(feed)), stores),
         );
     // One limiter for every tenant (its state is per tenant id), checked before bodies are read.
     match limiter {

@@ -16,7 +16,10 @@
 //!   commands;
 //! * `cache` and `files` (features `cache`, `files`, off by default): [`cache::TenantCache`]
 //!   and [`files::TenantFiles`], a tenant's cache keys and files under its registry id, with
-//!   hooks that drop them when it is deleted.
+//!   hooks that drop them when it is deleted;
+//! * `jobs` (feature `jobs`, off by default): [`jobs`], background jobs with their tenant on
+//!   apalis + apalis-postgres ([`jobs::TenantQueue`], [`jobs::TenantJobLayer`],
+//!   [`jobs::JobTenant`]).
 //!
 //! See the README for a five-minute guide; `examples/quick_start.rs` is its code, and
 //! `examples/existing_app.rs` adds tenancy to an ordinary axum app with one layer. The guides
@@ -29,6 +32,13 @@ pub use tenantry_sqlx::*;
 #[cfg(feature = "axum")]
 pub mod axum {
     pub use tenantry_axum::*;
+}
+
+/// Background jobs with their tenant (feature `jobs`): see [`jobs::TenantQueue`] and
+/// [`jobs::TenantJobLayer`].
+#[cfg(feature = "jobs")]
+pub mod jobs {
+    pub use tenantry_apalis::*;
 }
 
 /// The guides of the repository's `docs/` folder, as rustdoc pages. Their Rust examples are
