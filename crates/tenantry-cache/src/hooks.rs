@@ -1,13 +1,12 @@
 //! Dropping a tenant's keys when it is deleted, from Tenantry's life-cycle hooks.
 
 use async_trait::async_trait;
-use sqlx::PgConnection;
 use tenantry_core::Tenant;
-use tenantry_sqlx::{BoxError, TenantHooks};
+use tenantry_sqlx::{BoxError, CleanupHooks, TenantCleanup};
 
 use crate::TenantCache;
 
-/// A [`TenantHooks`] adapter: runs the application's hooks (`inner`), then, in
+/// A [`TenantHooks`](tenantry_sqlx::TenantHooks) adapter: runs the application's hooks (`inner`), then, in
 /// `after_delete` (once the deletion has committed), drops the deleted tenant's keys
 /// ([`TenantCache::drop_tenant`]).
 ///
@@ -26,46 +25,12 @@ use crate::TenantCache;
 /// # Ok(())
 /// # }
 /// ```
-#[derive(Debug, Clone)]
-pub struct CacheHooks<H> {
-    cache: TenantCache,
-    inner: H,
-}
-
-impl<H: TenantHooks> CacheHooks<H> {
-    /// `inner` (the application's hooks, or [`tenantry_sqlx::NoHooks`]) plus dropping
-    /// `cache`'s keys of deleted tenants.
-    pub fn new(cache: TenantCache, inner: H) -> Self {
-        Self { cache, inner }
-    }
-}
+pub type CacheHooks<H> = CleanupHooks<TenantCache, H>;
 
 #[async_trait]
-impl<H: TenantHooks> TenantHooks for CacheHooks<H> {
-    async fn after_create(&self, tenant: &Tenant, conn: &mut PgConnection) -> Result<(), BoxError> {
-        self.inner.after_create(tenant, conn).await
-    }
-
-    async fn after_migrate(
-        &self,
-        schema: &str,
-        applied: &[i64],
-        conn: &mut PgConnection,
-    ) -> Result<(), BoxError> {
-        self.inner.after_migrate(schema, applied, conn).await
-    }
-
-    async fn before_delete(
-        &self,
-        tenant: &Tenant,
-        conn: &mut PgConnection,
-    ) -> Result<(), BoxError> {
-        self.inner.before_delete(tenant, conn).await
-    }
-
-    async fn after_delete(&self, tenant: &Tenant) -> Result<(), BoxError> {
-        let inner = self.inner.after_delete(tenant).await;
-        self.cache.drop_tenant(tenant.id).await?;
-        inner
+impl TenantCleanup for TenantCache {
+    async fn drop_tenant(&self, tenant: &Tenant) -> Result<(), BoxError> {
+        TenantCache::drop_tenant(self, tenant.id).await?;
+        Ok(())
     }
 }

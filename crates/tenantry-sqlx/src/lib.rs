@@ -73,7 +73,7 @@ pub use config::{
 pub use context::{current_tenant, scope, sync_scope};
 pub use error::{BoxError, Error, Result};
 pub use handle::{Tenantry, TransactionGate, TransactionPermit};
-pub use hooks::{NoHooks, TenantHooks};
+pub use hooks::{CleanupHooks, NoHooks, TenantCleanup, TenantHooks};
 pub use migrate::{
     FleetReport, MIGRATIONS_TABLE, MigrateOptions, MigrationSet, PendingShared, PlannedSchema,
     SchemaOutcome, SchemaResult,
