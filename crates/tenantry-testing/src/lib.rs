@@ -11,6 +11,7 @@
 //! - [`notes_migrations`]: the one-table `notes` schema of the examples.
 //! - Feature `cluster`: `PrivateCluster`, a PostgreSQL of the test's own (to stop and restart).
 //! - Feature `pgbouncer`: `PgBouncer` in transaction pooling mode in front of the server.
+//! - Feature `citus`: `CitusCluster`, a coordinator and workers with the Citus extension.
 //!
 //! The server is `TENANTRY_TEST_ADMIN_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`);
 //! its role needs `CREATEDB`.
@@ -59,6 +60,8 @@ mod wait;
 
 #[cfg(feature = "cluster")]
 mod cluster;
+#[cfg(feature = "citus")]
+mod citus;
 #[cfg(feature = "pgbouncer")]
 mod pgbouncer;
 
@@ -73,5 +76,7 @@ pub use wait::eventually;
 
 #[cfg(feature = "cluster")]
 pub use cluster::{PrivateCluster, postgres_bin_dir};
+#[cfg(feature = "citus")]
+pub use citus::{CITUS_DATABASE, CITUS_INSTALL_HINT, CitusCluster, citus_installed};
 #[cfg(feature = "pgbouncer")]
 pub use pgbouncer::{PgBouncer, pgbouncer_binary};
