@@ -110,6 +110,7 @@ listen_addresses = '127.0.0.1'
 port = $port
 unix_socket_directories = '$dir'
 max_connections = 300
+citus.local_hostname = '127.0.0.1'
 max_worker_processes = 32
 max_wal_senders = 20
 max_replication_slots = 20

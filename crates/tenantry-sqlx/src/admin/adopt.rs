@@ -138,17 +138,23 @@ impl Admin<'_> {
         }
         // Refuses unknown versions and changed checksums before applying anything; then the
         // pending migrations, in this transaction.
-        let applied = apply_in_tx(&mut tx, &schema, MIGRATIONS_TABLE, &set)
-            .await
-            .map_err(|e| match e {
-                Error::MigrationState { schema, message } => Error::MigrationState {
-                    message: format!(
-                        "{message} (tenant type {tenant_type:?}); refusing to adopt the schema"
-                    ),
-                    schema,
-                },
-                other => other,
-            })?;
+        let applied = apply_in_tx(
+            &mut tx,
+            &schema,
+            MIGRATIONS_TABLE,
+            &set,
+            self.tenantry.is_citus(),
+        )
+        .await
+        .map_err(|e| match e {
+            Error::MigrationState { schema, message } => Error::MigrationState {
+                message: format!(
+                    "{message} (tenant type {tenant_type:?}); refusing to adopt the schema"
+                ),
+                schema,
+            },
+            other => other,
+        })?;
         let id: i64 = sqlx::query_scalar(AssertSqlSafe(sql.stmt(
             "INSERT INTO {tenants} (schema_name, display_name, tenant_type, data) \
              VALUES ($1, $2, $3, $4) RETURNING id",
