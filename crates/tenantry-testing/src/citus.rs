@@ -165,7 +165,11 @@ impl CitusCluster {
 
 impl Drop for CitusCluster {
     fn drop(&mut self) {
-        for node in self.workers.iter().chain(std::iter::once(&self.coordinator)) {
+        for node in self
+            .workers
+            .iter()
+            .chain(std::iter::once(&self.coordinator))
+        {
             self.pg_ctl_stop(node);
         }
     }

@@ -58,10 +58,10 @@ mod skip;
 mod tenants;
 mod wait;
 
-#[cfg(feature = "cluster")]
-mod cluster;
 #[cfg(feature = "citus")]
 mod citus;
+#[cfg(feature = "cluster")]
+mod cluster;
 #[cfg(feature = "pgbouncer")]
 mod pgbouncer;
 
@@ -74,9 +74,9 @@ pub use skip::{in_ci, skip};
 pub use tenants::{TestTenant, TestTenants};
 pub use wait::eventually;
 
-#[cfg(feature = "cluster")]
-pub use cluster::{PrivateCluster, postgres_bin_dir};
 #[cfg(feature = "citus")]
 pub use citus::{CITUS_DATABASE, CITUS_INSTALL_HINT, CitusCluster, citus_installed};
+#[cfg(feature = "cluster")]
+pub use cluster::{PrivateCluster, postgres_bin_dir};
 #[cfg(feature = "pgbouncer")]
 pub use pgbouncer::{PgBouncer, pgbouncer_binary};
