@@ -24,6 +24,9 @@ struct TenantView {
     domains: Vec<String>,
     created_at: String,
     data: serde_json::Value,
+    /// Citus: the node holding the schema (`None` outside Citus mode, or not distributed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    node: Option<String>,
 }
 
 async fn view(t: &Tenantry, tenant: Tenant) -> Result<TenantView> {
@@ -34,7 +37,16 @@ async fn view(t: &Tenantry, tenant: Tenant) -> Result<TenantView> {
         .into_iter()
         .map(|d| d.domain)
         .collect();
+    let node = if t.is_citus() {
+        t.placement()
+            .tenant_node(&tenant.schema)
+            .await?
+            .map(|n| n.to_string())
+    } else {
+        None
+    };
     Ok(TenantView {
+        node,
         id: tenant.id,
         schema: tenant.schema,
         display_name: tenant.display_name,
@@ -117,6 +129,10 @@ pub(crate) async fn tenant(t: &Tenantry, cmd: &TenantCommand) -> Result<()> {
                 outln!("domains:        {}", v.domains.join(", "));
                 outln!("created at:     {}", v.created_at);
                 outln!("data:           {}", v.data);
+                if t.is_citus() {
+                    let node = v.node.as_deref().unwrap_or("coordinator (not distributed)");
+                    outln!("node:           {node}");
+                }
             }
         }
         TenantCommand::Delete {
@@ -198,6 +214,9 @@ pub(crate) async fn tenant(t: &Tenantry, cmd: &TenantCommand) -> Result<()> {
         TenantCommand::Suspend { name } => status(t, name, TenantStatus::Suspended).await?,
         TenantCommand::Maintenance { name } => status(t, name, TenantStatus::Maintenance).await?,
         TenantCommand::Resume { name } => status(t, name, TenantStatus::Active).await?,
+        TenantCommand::Move { name, to, json } => {
+            crate::nodes::move_tenant(t, name, &to.0, to.1, *json).await?;
+        }
     }
     Ok(())
 }

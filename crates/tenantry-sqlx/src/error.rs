@@ -278,14 +278,6 @@ pub enum Error {
         /// The schema.
         schema: String,
     },
-    /// Citus's rebalance job ended without finishing.
-    #[error("Citus rebalance job {job_id} ended {state}")]
-    RebalanceFailed {
-        /// The background job id.
-        job_id: i64,
-        /// Its final state.
-        state: String,
-    },
     /// A database error.
     #[error(transparent)]
     Database(#[from] sqlx::Error),

@@ -174,7 +174,7 @@ async fn rebalance_spreads_tenants_and_a_worker_down_answers_unavailable_for_its
     let nodes = t.placement().nodes().await.unwrap();
     assert_eq!(nodes[1].tenants, 6, "{nodes:?}");
     let report = t.placement().rebalance(|_| {}).await.unwrap();
-    assert_eq!(report.state.as_deref(), Some("finished"));
+    assert_eq!(report.moves.len(), 3, "{report:?}");
     let nodes = t.placement().nodes().await.unwrap();
     assert!(
         nodes[1].tenants >= 2 && nodes[2].tenants >= 2,

@@ -1,6 +1,6 @@
 //! Where tenants live on a Citus cluster: the nodes with their tenant counts and bytes, the
 //! node of one tenant, moving a tenant online (`citus_schema_move`) and rebalancing the fleet
-//! (Citus's background rebalancer), with progress callbacks for tools.
+//! (Citus's rebalancer plans, Tenantry moves), with progress callbacks for tools.
 
 use std::time::{Duration, Instant};
 
@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::handle::Tenantry;
+use crate::request::begin::begin_shielded;
 
 /// How often progress is read while a move or a rebalance runs.
 const POLL: Duration = Duration::from_millis(300);
@@ -92,7 +93,7 @@ pub struct MoveReport {
     pub elapsed: Duration,
 }
 
-/// Progress of a rebalance: Citus's background tasks (one per move).
+/// Progress of a rebalance: tenant moves done, of how many planned.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct RebalanceProgress {
     /// Moves finished.
@@ -104,12 +105,8 @@ pub struct RebalanceProgress {
 /// What [`Placement::rebalance`] did.
 #[derive(Debug, Clone, Serialize)]
 pub struct RebalanceReport {
-    /// Citus's background job id (`None`: the cluster was balanced, nothing to move).
-    pub job_id: Option<i64>,
-    /// The job's final state (`finished`, `failed`, `cancelled`), `None` without a job.
-    pub state: Option<String>,
-    /// Moves done, of how many.
-    pub progress: RebalanceProgress,
+    /// The moves, in the order they were made (empty: the cluster was balanced).
+    pub moves: Vec<MoveReport>,
     /// Wall time.
     #[serde(serialize_with = "millis")]
     pub elapsed: Duration,
@@ -176,10 +173,14 @@ impl Placement<'_> {
         Ok(node_of(self.tenantry, schema).await?)
     }
 
-    /// Moves a tenant's schema to the node `host:port` online (`citus_schema_move`, logical
-    /// replication when every table has a primary key or replica identity): the tenant's
-    /// requests keep being served through the coordinator, writes wait only for the final
-    /// switch-over. `progress` is called about three times a second while data is copied.
+    /// Moves a tenant's schema to the node `host:port` (`citus_schema_move`, logical replication
+    /// when every table has a primary key or replica identity), while holding the tenant's lock
+    /// exclusively, like a rename: the tenant's transactions in flight finish first (up to
+    /// [`crate::Config::lifecycle_wait`], then [`Error::TenantBusy`] and nothing moved), and
+    /// its new ones wait until the move is over (then run on the new node); other tenants are
+    /// not affected. Without the lock, writes committed at the switch-over were lost on this
+    /// Citus version (see `docs/citus.md`). `progress` is called about three times a second
+    /// while data is copied.
     ///
     /// Refused with [`Error::NodeNotFound`] for a node not in the cluster, and
     /// [`Error::TenantNotDistributed`] for a schema Citus does not manage.
@@ -217,6 +218,10 @@ impl Placement<'_> {
             host: host.to_owned(),
             port,
         };
+        // The tenant's lock, exclusively, on a connection of its own, held until the move is
+        // over (committed below, or rolled back when this future is dropped).
+        let mut guard = begin_shielded(pool, "BEGIN".to_owned()).await?;
+        self.tenantry.lock_tenant(&mut guard, schema).await?;
         if from == to {
             return Ok(MoveReport {
                 schema: schema.to_owned(),
@@ -258,6 +263,7 @@ impl Placement<'_> {
                 }
             }
         }
+        guard.commit().await?;
         Ok(MoveReport {
             schema: schema.to_owned(),
             from,
@@ -267,53 +273,47 @@ impl Placement<'_> {
         })
     }
 
-    /// Spreads the tenant schemas evenly over the workers with Citus's rebalancer
-    /// (`citus_rebalance_start`: background moves, online like [`Placement::move_tenant`]) and
-    /// waits for it, calling `progress` as moves finish.
+    /// Spreads the tenant schemas evenly over the workers: Citus's rebalancer plans the moves
+    /// (`get_rebalance_table_shards_plan()`, by shard count), and Tenantry makes them one by
+    /// one with [`Placement::move_tenant`] (each under its tenant's lock, see there), calling
+    /// `progress` after each. A failed move stops the rebalance with its error; the moves done
+    /// before it stay done.
     pub async fn rebalance(
         self,
         progress: impl Fn(RebalanceProgress) + Send,
     ) -> Result<RebalanceReport> {
         self.check()?;
         let start = Instant::now();
-        let pool = self.tenantry.raw_pool();
-        let job_id: Option<i64> = sqlx::query_scalar("SELECT citus_rebalance_start()")
-            .fetch_one(pool)
-            .await?;
-        let Some(job) = job_id else {
-            return Ok(RebalanceReport {
-                job_id: None,
-                state: None,
-                progress: RebalanceProgress::default(),
-                elapsed: start.elapsed(),
-            });
-        };
-        loop {
-            let (state, done, total): (String, i64, i64) = sqlx::query_as(
-                "SELECT j.state::text, \
-                        (SELECT count(*) FROM pg_dist_background_task t \
-                          WHERE t.job_id = j.job_id AND t.status = 'done'), \
-                        (SELECT count(*) FROM pg_dist_background_task t WHERE t.job_id = j.job_id) \
-                 FROM pg_dist_background_job j WHERE j.job_id = $1",
-            )
-            .bind(job)
-            .fetch_one(pool)
-            .await?;
-            let now = RebalanceProgress { done, total };
-            progress(now);
-            if matches!(state.as_str(), "finished" | "failed" | "cancelled") {
-                if state != "finished" {
-                    return Err(Error::RebalanceFailed { job_id: job, state });
-                }
-                return Ok(RebalanceReport {
-                    job_id: Some(job),
-                    state: Some(state),
-                    progress: now,
-                    elapsed: start.elapsed(),
-                });
+        // One row per colocation group to move; its schema is the tenant.
+        let plan: Vec<(String, String, i32)> = sqlx::query_as(
+            "SELECT n.nspname::text, p.targetname, p.targetport \
+             FROM get_rebalance_table_shards_plan() p \
+             JOIN pg_class c ON c.oid = p.table_name \
+             JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE EXISTS (SELECT 1 FROM pg_dist_schema ds WHERE ds.schemaid = n.oid)",
+        )
+        .fetch_all(self.tenantry.raw_pool())
+        .await?;
+        let mut planned: Vec<(String, String, u16)> = Vec::new();
+        for (schema, host, port) in plan {
+            if !planned.iter().any(|(s, _, _)| *s == schema) {
+                planned.push((schema, host, port as u16));
             }
-            tokio::time::sleep(POLL).await;
         }
+        let total = planned.len() as i64;
+        progress(RebalanceProgress { done: 0, total });
+        let mut moves = Vec::new();
+        for (schema, host, port) in planned {
+            moves.push(self.move_tenant(&schema, &host, port, |_| {}).await?);
+            progress(RebalanceProgress {
+                done: moves.len() as i64,
+                total,
+            });
+        }
+        Ok(RebalanceReport {
+            moves,
+            elapsed: start.elapsed(),
+        })
     }
 }
 
