@@ -1,11 +1,15 @@
 //! Citus mode on a real cluster (coordinator + 2 workers): tenant schemas are distributed and
 //! spread over both workers, nothing shared is, migrations with several statements apply,
-//! isolation holds, the life cycle works, and what Citus mode refuses is refused clearly.
+//! isolation holds, the life cycle works (another instance hears it through LISTEN/NOTIFY),
+//! and what Citus mode refuses is refused clearly.
 
 mod citus_support;
 
 use citus_support::{create, create_many, port_of, start, tenant_set};
-use tenantry_sqlx::{Error, NewTenant, Provision, SchemaOnDelete, TenantStatus};
+use std::time::Duration;
+
+use tenantry_sqlx::{Error, NewTenant, Provision, Resolution, SchemaOnDelete, TenantStatus};
+use tenantry_testing::eventually;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tenant_schemas_are_distributed_over_both_workers_and_nothing_shared_is() {
@@ -133,8 +137,28 @@ async fn isolation_migrations_and_the_life_cycle_work_on_citus() {
             .unwrap();
     assert_eq!(left, 0);
 
+    // Another instance (its own handle, listening): it resolves beta, and hears the rename.
+    let other = citus_support::builder(tenant_set())
+        .connect(&_citus.url())
+        .await
+        .unwrap();
+    let resolved = |t: tenantry_sqlx::Tenantry| async move {
+        match t.resolve_host("beta.test").await {
+            Ok(Resolution::Tenant(tenant)) => Some(tenant.schema.clone()),
+            _ => None,
+        }
+    };
+    assert_eq!(resolved(other.clone()).await.as_deref(), Some("beta"));
+
     // Rename, domains, status, delete.
     let renamed = t.admin().rename_tenant("beta", "beta2").await.unwrap();
+    assert!(
+        eventually(Duration::from_secs(5), async || {
+            resolved(other.clone()).await.as_deref() == Some("beta2")
+        })
+        .await,
+        "the other instance's cache was invalidated by NOTIFY"
+    );
     assert_eq!(renamed.schema, "beta2");
     let dist: Vec<String> =
         sqlx::query_scalar("SELECT schema_name::text FROM citus_schemas ORDER BY 1")
