@@ -17,6 +17,7 @@ Configuration:
     shared_schema = \"public\"
     public_domains = [\"localhost\"]
     tenant_roles = \"app_\"        # optional: role mode, one database role per tenant
+    reference_tables = [\"plans\"] # Citus: shared tables tenants read, copied to every node
     [migrations]
     shared = \"migrations/shared\"
     tenant = \"migrations/tenant\"

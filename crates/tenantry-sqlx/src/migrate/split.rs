@@ -75,9 +75,9 @@ pub fn split_statements(sql: &str) -> Vec<String> {
                 has_code = true;
                 let end = i + bytes[i..].iter().take_while(|&&c| is_ident_char(c)).count();
                 let word = sql[i..end].to_ascii_uppercase();
-                if word == "ATOMIC" && last_word == "BEGIN" {
-                    atomic += 1;
-                } else if atomic > 0 && word == "CASE" {
+                let opens =
+                    (word == "ATOMIC" && last_word == "BEGIN") || (atomic > 0 && word == "CASE");
+                if opens {
                     atomic += 1;
                 } else if atomic > 0 && word == "END" {
                     atomic -= 1;
