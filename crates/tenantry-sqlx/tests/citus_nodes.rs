@@ -221,7 +221,7 @@ async fn rebalance_spreads_tenants_and_a_worker_down_answers_unavailable_for_its
             .fetch_all(&mut *tx)
             .await
             .expect("a tenant on the live worker is served");
-        assert_eq!(titles, [tenant.schema.clone()]);
+        assert_eq!(titles, std::slice::from_ref(&tenant.schema));
         tx.commit().await.unwrap();
     }
     tokio::task::block_in_place(|| citus.start_worker(0));

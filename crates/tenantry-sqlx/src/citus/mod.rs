@@ -56,13 +56,17 @@ pub(crate) fn sharding(on: bool) -> &'static str {
     }
 }
 
-/// Whether the database has the `citus` extension.
+/// Whether the database has the `citus` extension. One simple-protocol query (no prepared
+/// statement): safe behind a transaction-mode pooler, where a Parse and its Bind outside a
+/// transaction may reach different server connections.
 pub(crate) async fn has_citus(pool: &PgPool) -> Result<bool> {
-    Ok(
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')")
-            .fetch_one(pool)
-            .await?,
+    use sqlx::Row;
+    let row = sqlx::raw_sql(
+        "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') AS citus",
     )
+    .fetch_one(pool)
+    .await?;
+    Ok(row.try_get("citus")?)
 }
 
 /// Resolves `mode` against the database.

@@ -3,12 +3,11 @@
 //! migrations (a table, an index, a PL/pgSQL trigger with semicolons in its body).
 #![allow(dead_code)]
 
-use sqlx::PgPool;
 use tenantry_sqlx::{MigrationSet, NewTenant, Tenant, Tenantry, TenantryBuilder};
 use tenantry_testing::{CITUS_INSTALL_HINT, CitusCluster, skip};
 
 /// Shared migrations: plans (a reference table) and the extensions schema.
-pub const SHARED: &str = "CREATE TABLE plans (code text PRIMARY KEY, name text NOT NULL);\n\
+pub(crate) const SHARED: &str = "CREATE TABLE plans (code text PRIMARY KEY, name text NOT NULL);\n\
     INSERT INTO plans VALUES ('free', 'Free; the first'), ('pro', 'Pro');\n\
     CREATE SCHEMA IF NOT EXISTS extensions;\n\
     CREATE TYPE extensions.mood AS ENUM ('ok', 'good');";
@@ -16,7 +15,7 @@ pub const SHARED: &str = "CREATE TABLE plans (code text PRIMARY KEY, name text N
 /// Tenant migration 1: several statements, a dollar-quoted body with semicolons, comments.
 /// (No trigger: Citus refuses triggers on distributed tables unless
 /// `citus.enable_unsafe_triggers` is on.)
-pub const TENANT_V1: &str = "-- notes; one per row\n\
+pub(crate) const TENANT_V1: &str = "-- notes; one per row\n\
     CREATE TABLE notes (\n\
         id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n\
         title text NOT NULL,\n\
@@ -28,12 +27,12 @@ pub const TENANT_V1: &str = "-- notes; one per row\n\
     BEGIN RETURN E'stamped\\'s;' || t; END $fn$;";
 
 /// The tenant set: version 1 only.
-pub fn tenant_set() -> MigrationSet {
+pub(crate) fn tenant_set() -> MigrationSet {
     MigrationSet::from_sql(&[(1, "notes", TENANT_V1)])
 }
 
 /// A builder for the Citus tests (`plans` as reference table, `extensions` on the path).
-pub fn builder(set: MigrationSet) -> TenantryBuilder {
+pub(crate) fn builder(set: MigrationSet) -> TenantryBuilder {
     Tenantry::builder()
         .shared_migration_set(MigrationSet::from_sql(&[(1, "plans", SHARED)]))
         .tenant_migration_set(tenantry_sqlx::DEFAULT_TENANT_TYPE, set)
@@ -43,7 +42,7 @@ pub fn builder(set: MigrationSet) -> TenantryBuilder {
 }
 
 /// A cluster with two workers and a migrated handle, or a visible skip (a failure in CI).
-pub async fn start(set: MigrationSet) -> Option<(CitusCluster, Tenantry)> {
+pub(crate) async fn start(set: MigrationSet) -> Option<(CitusCluster, Tenantry)> {
     let Some(citus) = CitusCluster::start(2).await else {
         skip(CITUS_INSTALL_HINT);
         return None;
@@ -55,7 +54,7 @@ pub async fn start(set: MigrationSet) -> Option<(CitusCluster, Tenantry)> {
 }
 
 /// Creates tenant `name` at `name.test`.
-pub async fn create(t: &Tenantry, name: &str) -> Tenant {
+pub(crate) async fn create(t: &Tenantry, name: &str) -> Tenant {
     t.admin()
         .create_tenant(NewTenant::new(name, format!("{name}.test")))
         .await
@@ -63,7 +62,7 @@ pub async fn create(t: &Tenantry, name: &str) -> Tenant {
 }
 
 /// Creates `n` tenants `prefix0..`, `jobs` at a time.
-pub async fn create_many(t: &Tenantry, prefix: &str, n: usize, jobs: usize) {
+pub(crate) async fn create_many(t: &Tenantry, prefix: &str, n: usize, jobs: usize) {
     use futures::StreamExt;
     futures::stream::iter((0..n).map(|i| {
         let t = t.clone();
@@ -78,16 +77,11 @@ pub async fn create_many(t: &Tenantry, prefix: &str, n: usize, jobs: usize) {
 }
 
 /// Port of the worker holding `schema` (from Tenantry's placement).
-pub async fn port_of(t: &Tenantry, schema: &str) -> u16 {
+pub(crate) async fn port_of(t: &Tenantry, schema: &str) -> u16 {
     t.placement()
         .tenant_node(schema)
         .await
         .expect("placement")
         .expect("distributed")
         .port
-}
-
-/// A pool on the coordinator for checks.
-pub fn pool(t: &Tenantry) -> &PgPool {
-    t.raw_pool()
 }
