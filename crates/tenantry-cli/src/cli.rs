@@ -17,6 +17,7 @@ Configuration:
     shared_schema = \"public\"
     public_domains = [\"localhost\"]
     tenant_roles = \"app_\"        # optional: role mode, one database role per tenant
+    reference_tables = [\"plans\"] # Citus: shared tables tenants read, copied to every node
     [migrations]
     shared = \"migrations/shared\"
     tenant = \"migrations/tenant\"
@@ -108,6 +109,18 @@ pub(crate) enum Command {
     Domain(DomainCommand),
     /// Run SQL in tenant schemas (each in its own tenant-scoped transaction).
     Exec(ExecArgs),
+    /// Citus: the cluster's nodes with their tenant counts and bytes.
+    Nodes {
+        /// Print a JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Citus: spread tenants evenly over the workers (Citus's rebalancer, online moves).
+    Rebalance {
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `tenantry migrate`.
@@ -284,6 +297,29 @@ pub(crate) enum TenantCommand {
         /// Schema name.
         name: String,
     },
+    /// Citus: move a tenant's schema to another node, online (its requests keep being served).
+    Move {
+        /// Schema name.
+        name: String,
+        /// The target node, as listed by `tenantry nodes`.
+        #[arg(long, value_name = "HOST:PORT", value_parser = parse_node)]
+        to: (String, u16),
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_node(s: &str) -> Result<(String, u16), String> {
+    match s.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() => port
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0)
+            .map(|p| (host.to_owned(), p))
+            .ok_or_else(|| format!("invalid port in {s:?} (expected HOST:PORT)")),
+        _ => Err(format!("expected HOST:PORT, got {s:?}")),
+    }
 }
 
 /// `tenantry domain ...`.

@@ -24,6 +24,7 @@ mod config;
 mod errors;
 mod exec;
 mod migrate;
+mod nodes;
 mod output;
 mod tenants;
 mod transfer;

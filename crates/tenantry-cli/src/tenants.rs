@@ -80,6 +80,10 @@ pub(crate) async fn tenant(t: &Tenantry, cmd: &TenantCommand) -> Result<()> {
                 outln!("domains:        {}", v.domains.join(", "));
                 outln!("created at:     {}", v.created_at);
                 outln!("data:           {}", v.data);
+                if t.is_citus() {
+                    let node = v.node.as_deref().unwrap_or("coordinator (not distributed)");
+                    outln!("node:           {node}");
+                }
             }
         }
         TenantCommand::Delete {
@@ -164,6 +168,9 @@ pub(crate) async fn tenant(t: &Tenantry, cmd: &TenantCommand) -> Result<()> {
         TenantCommand::Suspend { name } => status(t, name, TenantStatus::Suspended).await?,
         TenantCommand::Maintenance { name } => status(t, name, TenantStatus::Maintenance).await?,
         TenantCommand::Resume { name } => status(t, name, TenantStatus::Active).await?,
+        TenantCommand::Move { name, to, json } => {
+            crate::nodes::move_tenant(t, name, &to.0, to.1, *json).await?;
+        }
     }
     Ok(())
 }

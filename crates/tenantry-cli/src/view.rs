@@ -19,6 +19,9 @@ pub(crate) struct TenantView {
     pub(crate) domains: Vec<String>,
     pub(crate) created_at: String,
     pub(crate) data: serde_json::Value,
+    /// Citus: the node holding the schema (`None` outside Citus mode, or not distributed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) node: Option<String>,
 }
 
 /// The tenant with its domains, for printing.
@@ -30,7 +33,16 @@ pub(crate) async fn view(t: &Tenantry, tenant: Tenant) -> Result<TenantView> {
         .into_iter()
         .map(|d| d.domain)
         .collect();
+    let node = if t.is_citus() {
+        t.placement()
+            .tenant_node(&tenant.schema)
+            .await?
+            .map(|n| n.to_string())
+    } else {
+        None
+    };
     Ok(TenantView {
+        node,
         id: tenant.id,
         schema: tenant.schema,
         display_name: tenant.display_name,

@@ -9,6 +9,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tenantry_core::{HostPolicy, normalize_host, validate_schema_name};
 
 use crate::admin::roles::{group_role_name, setup_group_role};
+use crate::citus::CitusMode;
 use crate::config::{Config, DEFAULT_CACHE_TTL, UNLISTENED_CACHE_TTL};
 use crate::error::{Error, Result};
 use crate::handle::{Inner, Tenantry};
@@ -301,6 +302,29 @@ impl TenantryBuilder {
         self
     }
 
+    /// Citus mode (default [`CitusMode::Auto`]: on when the database has the `citus`
+    /// extension). In Citus mode each tenant schema is created as a distributed schema (placed
+    /// whole on one worker), nothing else is distributed, migrations run one statement at a
+    /// time, tenants are migrated rather than cloned, and [`Tenantry::placement`] moves them.
+    /// Role mode is refused. See the README's "Scale out with Citus".
+    pub fn citus(mut self, mode: CitusMode) -> Self {
+        self.config.citus = mode;
+        self
+    }
+
+    /// Shared tables that tenant transactions read (e.g. `plans`), made Citus reference tables
+    /// (a copy on every node) after the shared migrations, so a tenant's node can join them
+    /// with the tenant's tables. Unqualified names are in the shared schema. Ignored outside
+    /// Citus mode.
+    pub fn reference_tables<I, S>(mut self, tables: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.config.reference_tables = tables.into_iter().map(Into::into).collect();
+        self
+    }
+
     /// Connects to `database_url` and builds the handle. Does not migrate: call
     /// [`crate::Fleet::migrate_shared`] (and [`crate::Fleet::migrate_tenants`]) at start-up.
     pub async fn connect(self, database_url: &str) -> Result<Tenantry> {
@@ -372,6 +396,13 @@ impl TenantryBuilder {
         let pool_options = self.pool_options.test_before_acquire(false);
         let shards = Shards::new(config.pool_shards, &pool_options, &pool_connect_options);
         let pool = pool_options.connect_with(pool_connect_options).await?;
+        let citus = crate::citus::detect(&pool, config.citus).await?;
+        if citus && config.tenant_roles.is_some() {
+            return Err(Error::CitusUnsupported {
+                what: "role mode (tenant_roles)",
+                why: "Citus connects to the workers as the current user, and tenant roles can't log in",
+            });
+        }
         if let Some(prefix) = &config.tenant_roles {
             setup_group_role(&pool, &group_role_name(prefix), &config).await?;
         }
@@ -414,6 +445,7 @@ impl TenantryBuilder {
                 templates: Default::default(),
                 budget,
                 gate: self.gate,
+                citus: citus.into(),
             }),
         };
         if let (true, Some(listen_options)) = (listen, listen_options) {

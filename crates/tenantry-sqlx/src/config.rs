@@ -76,6 +76,12 @@ pub struct Config {
     /// Tag every tenant transaction with its tenant in `application_name` (default off). See
     /// [`crate::TenantryBuilder::tag_transactions`].
     pub tag_transactions: bool,
+    /// Citus mode: auto-detected (default), forced on or off. See
+    /// [`crate::TenantryBuilder::citus`].
+    pub citus: crate::CitusMode,
+    /// Shared tables made Citus reference tables after the shared migrations. See
+    /// [`crate::TenantryBuilder::reference_tables`].
+    pub reference_tables: Vec<String>,
 }
 
 impl Default for Config {
@@ -98,6 +104,8 @@ impl Default for Config {
             tenant_idle_timeout: Some(DEFAULT_TENANT_IDLE_TIMEOUT),
             lifecycle_wait: DEFAULT_LIFECYCLE_WAIT,
             tag_transactions: false,
+            citus: crate::CitusMode::Auto,
+            reference_tables: Vec::new(),
         }
     }
 }

@@ -275,6 +275,39 @@ pub enum Error {
         /// The hook's error.
         source: BoxError,
     },
+    // Citus.
+    /// [`crate::CitusMode::On`], but the database has no `citus` extension.
+    #[error("Citus mode is on but the database has no citus extension (CREATE EXTENSION citus)")]
+    CitusMissing,
+    /// Something Tenantry does not do on (or without) Citus.
+    #[error("{what} is not available here: {why}")]
+    CitusUnsupported {
+        /// The feature.
+        what: &'static str,
+        /// Why.
+        why: &'static str,
+    },
+    /// A table named by [`crate::TenantryBuilder::reference_tables`] could not be made a
+    /// reference table (missing, or refused by Citus).
+    #[error("reference table {table:?}: {message}")]
+    ReferenceTable {
+        /// The table as configured.
+        table: String,
+        /// PostgreSQL's message.
+        message: String,
+    },
+    /// No primary node of the Citus cluster holding shards is registered at that address.
+    #[error("no Citus node {node} holds tenants (see `tenantry nodes`)")]
+    NodeNotFound {
+        /// `host:port` as given.
+        node: String,
+    },
+    /// The tenant's schema is not a distributed schema (it lives on the coordinator).
+    #[error("tenant schema {schema:?} is not distributed by Citus")]
+    TenantNotDistributed {
+        /// The schema.
+        schema: String,
+    },
     /// A database error.
     #[error(transparent)]
     Database(#[from] sqlx::Error),

@@ -40,12 +40,14 @@
 //! ledger, shared schema, fleet), `provision/` (templates, clone scripts, spares), `transfer/`
 //! (tenant clone, export and import), `sql.rs`
 //! (quoting and lock statements), `config.rs` and `builder.rs` (settings and construction),
-//! `handle.rs` (the handle itself), `groups.rs` (`admin()`, `fleet()`), `stats.rs`.
+//! `handle.rs` (the handle itself), `groups.rs` (`admin()`, `fleet()`), `stats.rs`, `citus/`
+//! (Citus mode and tenant placement).
 
 #![warn(missing_docs)]
 
 mod admin;
 mod builder;
+mod citus;
 mod config;
 mod context;
 mod error;
@@ -66,6 +68,10 @@ mod transfer;
 pub use admin::{AdoptedTenant, MAX_DISPLAY_NAME_CHARS, NewTenant, SchemaOnDelete};
 pub use async_trait::async_trait;
 pub use builder::TenantryBuilder;
+pub use citus::CitusMode;
+pub use citus::placement::{
+    MoveProgress, MoveReport, NodeAddr, NodeInfo, Placement, RebalanceProgress, RebalanceReport,
+};
 pub use config::{
     Config, DEFAULT_LIFECYCLE_WAIT, DEFAULT_TENANT_IDLE_TIMEOUT, DEFAULT_TENANT_PLANS,
     DEFAULT_TENANT_TYPE,
@@ -76,7 +82,7 @@ pub use handle::{Tenantry, TransactionGate, TransactionPermit};
 pub use hooks::{CleanupHooks, NoHooks, TenantCleanup, TenantHooks};
 pub use migrate::{
     FleetReport, MIGRATIONS_TABLE, MigrateOptions, MigrationSet, PendingShared, PlannedSchema,
-    SchemaOutcome, SchemaResult,
+    SchemaOutcome, SchemaResult, split_statements,
 };
 pub use provision::{Provision, template_schema};
 pub use registry::{DomainRecord, NOTIFY_CHANNEL};

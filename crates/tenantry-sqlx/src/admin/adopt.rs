@@ -123,7 +123,7 @@ impl Admin<'_> {
         }
         // Refuses unknown versions and changed checksums before applying anything; then the
         // pending migrations, in this transaction.
-        let applied = apply_in_tx(&mut tx, &schema, MIGRATIONS_TABLE, set)
+        let applied = apply_in_tx(&mut tx, &schema, MIGRATIONS_TABLE, set, t.is_citus())
             .await
             .map_err(|e| match e {
                 Error::MigrationState { schema, message } => Error::MigrationState {

@@ -207,10 +207,18 @@ impl Admin<'_> {
                 set.migrations().iter().map(|m| m.version).collect()
             }
             _ => {
+                let citus = self.tenantry.is_citus();
+                if citus {
+                    // One distributed schema (a colocation group placed on one worker).
+                    tx.execute(crate::citus::sharding(true)).await?;
+                }
                 tx.execute(AssertSqlSafe(create_schema(schema)))
                     .await
                     .map_err(|e| conflict_or(e, || name_taken(schema)))?;
-                apply_in_tx(&mut tx, schema, MIGRATIONS_TABLE, set).await?
+                if citus {
+                    tx.execute(crate::citus::sharding(false)).await?;
+                }
+                apply_in_tx(&mut tx, schema, MIGRATIONS_TABLE, set, citus).await?
             }
         };
         let tenant = self

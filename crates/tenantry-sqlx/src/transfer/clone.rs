@@ -63,6 +63,15 @@ impl Admin<'_> {
     ) -> Result<TransferReport> {
         let start = Instant::now();
         let t = self.tenantry;
+        if t.is_citus() {
+            // The copy is built by one multi-statement script, which Citus can't propagate
+            // into a distributed schema; the copy would also not be distributed.
+            return Err(Error::CitusUnsupported {
+                what: "tenant clone",
+                why: "the copy script is not propagated to distributed schemas yet; export the \
+                      tenant from a plain PostgreSQL copy instead",
+            });
+        }
         let src = self.tenant(source).await?;
         match &new.tenant_type {
             Some(ty) if *ty != src.tenant_type => {
@@ -137,7 +146,7 @@ impl Admin<'_> {
         }
         tx.execute(sqlx::raw_sql(AssertSqlSafe(tail))).await?;
         progress(&TransferProgress::Finishing);
-        let applied = apply_in_tx(&mut tx, &new.schema, MIGRATIONS_TABLE, &new.set).await?;
+        let applied = apply_in_tx(&mut tx, &new.schema, MIGRATIONS_TABLE, &new.set, false).await?;
         let tenant = t.register_tenant(&mut tx, &new, &applied).await?;
         tx.commit().await?;
         t.invalidate_cache();

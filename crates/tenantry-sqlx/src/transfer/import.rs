@@ -13,7 +13,7 @@ use super::manifest::{
 };
 use super::{ProgressFn, TableCount, TransferProgress, TransferReport, audit, no_progress};
 use crate::admin::tenants::NewTenant;
-use crate::error::{Result, conflict_or, name_taken};
+use crate::error::{Error, Result, conflict_or, name_taken};
 use crate::groups::Admin;
 use crate::migrate::apply::apply_in_tx;
 use crate::migrate::set::MIGRATIONS_TABLE;
@@ -71,6 +71,15 @@ impl Admin<'_> {
     ) -> Result<TransferReport> {
         let start = Instant::now();
         let t = self.tenantry;
+        if t.is_citus() {
+            // The schema would be created undistributed and loaded with triggers switched off,
+            // which Citus refuses on distributed tables.
+            return Err(Error::CitusUnsupported {
+                what: "tenant import",
+                why: "importing into a distributed schema is not built yet; import on plain \
+                      PostgreSQL, then move the database's tenants with Citus",
+            });
+        }
         let mut reader = ArchiveReader::start(input);
         let manifest = match reader.next().await? {
             Some(Part::Manifest(bytes)) => read_manifest(&bytes)?,
@@ -101,6 +110,7 @@ impl Admin<'_> {
             &new.schema,
             MIGRATIONS_TABLE,
             &prefix_set(&new.set, at),
+            false,
         )
         .await?;
         check_tables(&mut tx, &new.schema, &manifest, source_version).await?;
@@ -117,7 +127,7 @@ impl Admin<'_> {
         }
         progress(&TransferProgress::Finishing);
         finish_load(&mut tx, &new.schema, &manifest.tables, &foreign_keys, &end).await?;
-        let applied = apply_in_tx(&mut tx, &new.schema, MIGRATIONS_TABLE, &new.set).await?;
+        let applied = apply_in_tx(&mut tx, &new.schema, MIGRATIONS_TABLE, &new.set, false).await?;
         let tenant = t.register_tenant(&mut tx, &new, &applied).await?;
         tx.commit().await?;
         t.invalidate_cache();
