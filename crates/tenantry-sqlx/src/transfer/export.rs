@@ -71,7 +71,12 @@ impl Admin<'_> {
             tenant_lock_shared(tenant.id)
         )))
         .await?;
+        let locked = tenant.id;
         let tenant = fetch_tenant(&mut tx, t, schema).await?;
+        if tenant.id != locked {
+            // Renamed or deleted (and the name reused) before the lock was taken.
+            return Err(Error::TenantNotFound(schema.to_owned()));
+        }
         let domains = sqlx::query_as::<_, (String, bool)>(AssertSqlSafe(t.inner.sql.stmt(
             "SELECT domain, is_primary FROM {domains} WHERE tenant_id = $1 \
              ORDER BY is_primary DESC, domain",

@@ -100,19 +100,30 @@ impl Admin<'_> {
         let at = accepted_prefix(&manifest.migrations, &new.set, &new.tenant_type)?;
         let source_version = manifest.migrations.last().map(|m| m.version);
 
+        // At the application's latest migration (the usual case), the schema is cloned from the
+        // tenant type's template, as `create_tenant` does; otherwise the archive's migrations
+        // are replayed.
+        let latest = at == new.set.migrations().len();
+        let plan = match latest {
+            true => Some(t.clone_plan(&new.tenant_type).await?),
+            false => None,
+        };
         let mut tx = t.begin_admin(&new.schema).await?;
         t.check_free(&mut tx, &new).await?;
-        tx.execute(AssertSqlSafe(create_schema(&new.schema)))
-            .await
-            .map_err(|e| conflict_or(e, || name_taken(&new.schema)))?;
-        apply_in_tx(
-            &mut tx,
-            &new.schema,
-            MIGRATIONS_TABLE,
-            &prefix_set(&new.set, at),
-            false,
-        )
-        .await?;
+        match plan.as_deref() {
+            Some(Ok(plan)) => {
+                tx.execute(sqlx::raw_sql(AssertSqlSafe(plan.sql_for(&new.schema))))
+                    .await
+                    .map_err(|e| conflict_or(e, || name_taken(&new.schema)))?;
+            }
+            _ => {
+                tx.execute(AssertSqlSafe(create_schema(&new.schema)))
+                    .await
+                    .map_err(|e| conflict_or(e, || name_taken(&new.schema)))?;
+                let prefix = prefix_set(&new.set, at);
+                apply_in_tx(&mut tx, &new.schema, MIGRATIONS_TABLE, &prefix, false).await?;
+            }
+        }
         check_tables(&mut tx, &new.schema, &manifest, source_version).await?;
         let foreign_keys = prepare_load(&mut tx, &new.schema, &manifest.tables).await?;
 
@@ -126,7 +137,7 @@ impl Admin<'_> {
             return Err(invalid(format!("unexpected data after end.json: {part:?}")));
         }
         progress(&TransferProgress::Finishing);
-        finish_load(&mut tx, &new.schema, &manifest.tables, &foreign_keys, &end).await?;
+        finish_load(&mut tx, &new.schema, &foreign_keys, &end).await?;
         let applied = apply_in_tx(&mut tx, &new.schema, MIGRATIONS_TABLE, &new.set, false).await?;
         let tenant = t.register_tenant(&mut tx, &new, &applied).await?;
         tx.commit().await?;
@@ -216,34 +227,48 @@ async fn prepare_load(
             ident(name)
         ));
     }
-    for table in tables {
+    for table in triggered(conn, schema).await? {
         sql.push_str(&format!(
             "ALTER TABLE {} DISABLE TRIGGER USER;\n",
+            qualified(schema, &table)
+        ));
+    }
+    // DELETE rather than TRUNCATE: a fresh schema's tables are empty or hold a few seed rows,
+    // and TRUNCATE would give every table and index a new file.
+    for table in tables {
+        sql.push_str(&format!(
+            "DELETE FROM {};\n",
             qualified(schema, &table.name)
         ));
     }
-    if !tables.is_empty() {
-        let all: Vec<String> = tables.iter().map(|t| qualified(schema, &t.name)).collect();
-        sql.push_str(&format!("TRUNCATE {};\n", all.join(", ")));
-    }
     conn.execute(sqlx::raw_sql(AssertSqlSafe(sql))).await?;
     Ok(keys)
+}
+
+/// The tables of `schema` with user triggers.
+async fn triggered(conn: &mut PgConnection, schema: &str) -> Result<Vec<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT DISTINCT c.relname::text FROM pg_trigger g JOIN pg_class c ON c.oid = g.tgrelid \
+          WHERE c.relnamespace = $1::regnamespace AND NOT g.tgisinternal ORDER BY 1",
+    )
+    .bind(ident(schema))
+    .fetch_all(&mut *conn)
+    .await?)
 }
 
 /// After loading: triggers on, foreign keys back (checking every row), sequences set.
 async fn finish_load(
     conn: &mut PgConnection,
     schema: &str,
-    tables: &[TableDef],
     foreign_keys: &[(String, String, String)],
     end: &End,
 ) -> Result<()> {
     let ours = sequences(conn, schema).await?;
     let mut sql = String::new();
-    for table in tables {
+    for table in triggered(conn, schema).await? {
         sql.push_str(&format!(
             "ALTER TABLE {} ENABLE TRIGGER USER;\n",
-            qualified(schema, &table.name)
+            qualified(schema, &table)
         ));
     }
     for (table, name, def) in foreign_keys {
