@@ -19,6 +19,9 @@
 //!   bursts of 40); over it, 429 with `Retry-After`. See [`limits`].
 //! * Per-tenant files and cache: `GET/POST /api/attachments/{name}`, the home page's cached
 //!   note count (Redis or in process). See [`attachments`].
+//! * `localhost/admin/`: the operator console (`tenantry::console`), with
+//!   `DemoConfig::admin_password_hash`. Tenant pages can add, edit and delete notes
+//!   ([`note_forms`]).
 //! * `GET /metrics` on the public site: Prometheus text with requests by tenant; JSON logs
 //!   with `TENANTRY_DEMO_LOG=json`. See [`observe`].
 //!
@@ -39,8 +42,10 @@ use tenantry::{BoxError, Tenant, TenantHooks, Tenantry};
 pub mod api;
 pub mod attachments;
 pub mod commands;
+pub mod layout;
 pub mod limits;
 pub mod live;
+pub mod note_forms;
 pub mod observe;
 pub mod postgres;
 pub mod public_site;
@@ -139,6 +144,10 @@ pub struct DemoConfig {
     pub cache: Option<tenantry_cache::TenantCache>,
     /// `GET /metrics` on the public site (`TENANTRY_DEMO_METRICS=0` turns it off). On by default.
     pub metrics: bool,
+    /// The operator console at `/admin/` on the public site, signed into with the password
+    /// whose argon2 hash this is (the binary hashes `TENANTRY_DEMO_ADMIN_PASSWORD`, or a
+    /// password it makes up and prints). `None` (the default of [`DemoConfig::new`]): no console.
+    pub admin_password_hash: Option<String>,
 }
 
 impl DemoConfig {
@@ -159,6 +168,7 @@ impl DemoConfig {
             redis_url: None,
             cache: None,
             metrics: true,
+            admin_password_hash: None,
         }
     }
 
@@ -207,6 +217,25 @@ pub async fn build(config: &DemoConfig) -> anyhow::Result<(Tenantry, TenantRoute
     Ok((tenantry, app))
 }
 
+/// The operator console (`tenantry::console`), mounted at `/admin` on the public site: tenant
+/// routes never pass through it. "Open its site" links keep the demo's port; the charts read
+/// requests per tenant from the demo's metrics.
+///
+/// # Panics
+///
+/// If `hash` is not an argon2 PHC string (the binary makes it with `hash_password`).
+fn console(tenantry: &Tenantry, config: &DemoConfig, hash: &str) -> axum::Router {
+    let port = config.url_port.map(|p| format!(":{p}")).unwrap_or_default();
+    let mut console = tenantry::console::Console::new(tenantry.clone(), hash)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .mount_path("/admin")
+        .site_url(move |domain| format!("http://{domain}{port}/"));
+    if config.metrics && observe::prometheus().is_some() {
+        console = console.requests_per_tenant(observe::requests_by_tenant);
+    }
+    console.router()
+}
+
 /// The HTTP app: public and tenant routers behind Tenantry's routing. Identification chain:
 /// trusted `X-Tenant` header (only if `trusted_proxies` is set), `/t/<name>/` on the public
 /// domain, then the host.
@@ -247,6 +276,9 @@ pub fn app_with_limiter(
     let mut public = public_site::router(config.tenant_domain_suffix.clone());
     if config.metrics {
         public = observe::with_metrics_route(public);
+    }
+    if let Some(hash) = &config.admin_password_hash {
+        public = public.merge(console(&tenantry, config, hash));
     }
     let mut router = TenantRouter::new(tenantry);
     if !config.trusted_proxies.is_empty() {

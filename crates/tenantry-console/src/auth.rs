@@ -80,10 +80,11 @@ pub(crate) async fn login(
     };
     if !token_ok {
         tracing::warn!(target: "tenantry::console", "sign-in refused: missing or wrong CSRF token");
+        // The same session (or a new one when there was none): its token for the next try.
         return form(
             &shared,
             &headers,
-            None,
+            session,
             StatusCode::FORBIDDEN,
             Some("The form's security token is missing or out of date. Try again."),
         );

@@ -71,8 +71,8 @@ impl Console {
         })
     }
 
-    /// Where the application mounts the router (`/admin` for `nest("/admin", ..)`): links,
-    /// redirects and the cookie's path start with it. Default: the root.
+    /// The path the console's routes start with (`/admin`: `/admin/`, `/admin/login`...):
+    /// routes, links, redirects and the cookie's path. Default: the root.
     ///
     /// # Panics
     ///

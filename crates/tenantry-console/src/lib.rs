@@ -23,7 +23,7 @@
 //!
 //! let hash = hash_password("correct horse battery staple")?; // or read from configuration
 //! let console = Console::new(tenantry, &hash)?.mount_path("/admin");
-//! let public_site = axum::Router::new().nest("/admin", console.router());
+//! let public_site = axum::Router::new().merge(console.router()); // /admin/, /admin/login, ...
 //! # let _ = public_site;
 //! # Ok(())
 //! # }
@@ -42,6 +42,7 @@ mod session;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::response::Redirect;
 use axum::routing::{get, post};
 
 pub use config::{Console, ConsoleError, RequestCounts, hash_password};
@@ -49,35 +50,47 @@ pub use config::{Console, ConsoleError, RequestCounts, hash_password};
 use config::Shared;
 
 impl Console {
-    /// The console's routes, relative to where the application mounts them (see
-    /// [`Console::mount_path`]).
+    /// The console's routes, with the mount path (see [`Console::mount_path`]) in front of
+    /// each: merge them into the application's router (`router.merge(console.router())`). The
+    /// home page is `<mount>/`; `<mount>` alone redirects there.
     pub fn router(self) -> Router {
         let shared: Arc<Shared> = Arc::new(self.into_shared());
-        Router::new()
-            .route("/", get(pages::tenants::list))
-            .route("/style.css", get(pages::layout::stylesheet))
-            .route("/login", get(auth::login_page).post(auth::login))
-            .route("/logout", post(auth::logout))
-            .route("/tenants", post(pages::tenants::create))
-            .route("/tenants/new", get(pages::tenants::new_form))
-            .route("/tenants/{name}", get(pages::tenant::show))
-            .route("/tenants/{name}/status", post(pages::tenant::set_status))
-            .route("/tenants/{name}/data", post(pages::tenant::set_data))
-            .route("/tenants/{name}/rename", post(pages::tenant::rename))
-            .route("/tenants/{name}/delete", post(pages::tenant::delete))
-            .route("/tenants/{name}/domains", post(pages::domains::add))
+        let at = |path: &str| shared.link(path);
+        let mut router = Router::new()
+            .route(&at("/"), get(pages::tenants::list))
+            .route(&at("/style.css"), get(pages::layout::stylesheet))
+            .route(&at("/login"), get(auth::login_page).post(auth::login))
+            .route(&at("/logout"), post(auth::logout))
+            .route(&at("/tenants"), post(pages::tenants::create))
+            .route(&at("/tenants/new"), get(pages::tenants::new_form))
+            .route(&at("/tenants/{name}"), get(pages::tenant::show))
             .route(
-                "/tenants/{name}/domains/remove",
+                &at("/tenants/{name}/status"),
+                post(pages::tenant::set_status),
+            )
+            .route(&at("/tenants/{name}/data"), post(pages::tenant::set_data))
+            .route(&at("/tenants/{name}/rename"), post(pages::tenant::rename))
+            .route(&at("/tenants/{name}/delete"), post(pages::tenant::delete))
+            .route(&at("/tenants/{name}/domains"), post(pages::domains::add))
+            .route(
+                &at("/tenants/{name}/domains/remove"),
                 post(pages::domains::remove),
             )
             .route(
-                "/tenants/{name}/domains/primary",
+                &at("/tenants/{name}/domains/primary"),
                 post(pages::domains::make_primary),
             )
-            .route("/fleet", get(pages::fleet::show))
-            .route("/fleet/migrate", post(pages::fleet::start))
-            .route("/fleet/events", get(pages::fleet::events))
-            .route("/charts", get(pages::charts::show))
-            .with_state(shared)
+            .route(&at("/fleet"), get(pages::fleet::show))
+            .route(&at("/fleet/migrate"), post(pages::fleet::start))
+            .route(&at("/fleet/events"), get(pages::fleet::events))
+            .route(&at("/charts"), get(pages::charts::show));
+        if !shared.base.is_empty() {
+            let home = at("/");
+            router = router.route(
+                &shared.base,
+                get(move || async move { Redirect::to(&home) }),
+            );
+        }
+        router.with_state(shared)
     }
 }

@@ -50,3 +50,9 @@ pub mod docs {
 pub mod cli {
     pub use tenantry_cli::*;
 }
+
+/// The operator console (feature `console`): see [`tenantry_console`].
+#[cfg(feature = "console")]
+pub mod console {
+    pub use tenantry_console::*;
+}
