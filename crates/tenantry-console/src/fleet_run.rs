@@ -11,7 +11,7 @@ use tokio::sync::watch;
 /// The progress of the current or last run.
 #[derive(Debug, Clone, Default, Serialize)]
 pub(crate) struct RunState {
-    /// When it started (RFC 3339).
+    /// When it started (UTC).
     pub(crate) started_at: String,
     /// Schemas the plan said were pending.
     pub(crate) pending: usize,
@@ -69,7 +69,9 @@ impl FleetRuns {
                 return false;
             }
             *state = Some(RunState {
-                started_at: chrono::Utc::now().to_rfc3339(),
+                started_at: chrono::Utc::now()
+                    .format("%Y-%m-%d %H:%M:%S UTC")
+                    .to_string(),
                 ..RunState::default()
             });
         }

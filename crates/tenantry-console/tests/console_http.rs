@@ -23,7 +23,7 @@ async fn actions_are_refused_without_a_session_or_a_valid_csrf_token() {
     let r = anonymous.get(format!("{}/", s.base)).send().await.unwrap();
     assert_eq!(r.status(), 303);
     assert_eq!(r.headers()["location"], "/admin/login");
-    let r = anonymous.get(format!("{}", s.base)).send().await.unwrap();
+    let r = anonymous.get(&s.base).send().await.unwrap();
     assert_eq!(r.status(), 303, "the mount path alone");
     // The sign-in page's token alone doesn't sign anyone in.
     let pre = s.token(&anonymous, "/login").await;

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
-use tenantry_sqlx::{MigrationState, NewTenant, TenantOverview, TenantQuery};
+use tenantry_sqlx::{DEFAULT_TENANT_TYPE, MigrationState, NewTenant, TenantOverview, TenantQuery};
 
 use super::layout::{self, Nav, size};
 use super::{error_status, path_segment, status_badge};
@@ -160,7 +160,13 @@ fn create_page(
     form: &NewTenantForm,
     error: Option<&str>,
 ) -> Markup {
-    let types: Vec<&str> = shared.tenantry.tenant_types().collect();
+    // The default type first, and chosen unless the form says otherwise.
+    let mut types: Vec<&str> = shared.tenantry.tenant_types().collect();
+    types.sort_by_key(|t| (*t != DEFAULT_TENANT_TYPE, *t));
+    let chosen = match form.tenant_type.as_str() {
+        "" => DEFAULT_TENANT_TYPE,
+        ty => ty,
+    };
     let body = html! {
         section.card {
             h1 { "New tenant" }
@@ -172,7 +178,7 @@ fn create_page(
                 label { "Display name" input name="display_name" value=(form.display_name) placeholder="Acme Corp"; }
                 label { "Type"
                     select name="tenant_type" {
-                        @for ty in &types { option value=(ty) selected[*ty == form.tenant_type] { (ty) } }
+                        @for ty in &types { option value=(ty) selected[*ty == chosen] { (ty) } }
                     }
                 }
                 button type="submit" { "Create tenant" }

@@ -111,23 +111,33 @@ impl Admin<'_> {
         let pattern = (!search.is_empty()).then(|| contains_pattern(search));
         let sql = &self.tenantry.inner.sql;
         let rows = sqlx::query(AssertSqlSafe(sql.stmt(
-            "SELECT t.id, t.schema_name, t.display_name, t.status, t.tenant_type, t.data, \
-                    t.created_at, \
-                    (SELECT p.domain FROM {domains} p WHERE p.tenant_id = t.id AND p.is_primary) \
-                        AS primary_domain, \
-                    n.oid::int8 AS schema_oid, \
-                    (SELECT sum(pg_catalog.pg_total_relation_size(c.oid))::int8 \
-                       FROM pg_catalog.pg_class c \
-                      WHERE c.relnamespace = n.oid AND c.relkind IN ('r', 'm', 'p')) AS schema_bytes, \
-                    l.last_version, l.fingerprint \
-             FROM {tenants} t \
-             LEFT JOIN pg_catalog.pg_namespace n ON n.nspname = t.schema_name \
-             LEFT JOIN {ledger} l ON l.schema_name = t.schema_name \
-             WHERE ($1::text IS NULL OR t.schema_name > $1) \
-               AND ($2::text IS NULL OR t.schema_name ILIKE $2 OR t.display_name ILIKE $2 \
-                    OR EXISTS (SELECT 1 FROM {domains} d WHERE d.tenant_id = t.id AND d.domain ILIKE $2)) \
-               AND ($4::text IS NULL OR t.schema_name = $4) \
-             ORDER BY t.schema_name LIMIT $3",
+            // The page first (an index walk), then the sizes of its schemas in one pass over
+            // pg_class (it has no index on relnamespace alone: a lookup per row would scan it
+            // once per tenant).
+            "WITH page AS ( \
+                SELECT t.id, t.schema_name, t.display_name, t.status, t.tenant_type, t.data, \
+                       t.created_at, \
+                       (SELECT p.domain FROM {domains} p WHERE p.tenant_id = t.id AND p.is_primary) \
+                           AS primary_domain, \
+                       n.oid AS nsp, n.oid::int8 AS schema_oid, l.last_version, l.fingerprint \
+                FROM {tenants} t \
+                LEFT JOIN pg_catalog.pg_namespace n ON n.nspname = t.schema_name \
+                LEFT JOIN {ledger} l ON l.schema_name = t.schema_name \
+                WHERE ($1::text IS NULL OR t.schema_name > $1) \
+                  AND ($2::text IS NULL OR t.schema_name ILIKE $2 OR t.display_name ILIKE $2 \
+                       OR EXISTS (SELECT 1 FROM {domains} d \
+                                  WHERE d.tenant_id = t.id AND d.domain ILIKE $2)) \
+                  AND ($4::text IS NULL OR t.schema_name = $4) \
+                ORDER BY t.schema_name LIMIT $3), \
+             sizes AS ( \
+                SELECT c.relnamespace AS nsp, \
+                       sum(pg_catalog.pg_total_relation_size(c.oid))::int8 AS schema_bytes \
+                FROM pg_catalog.pg_class c \
+                WHERE c.relnamespace IN (SELECT nsp FROM page WHERE nsp IS NOT NULL) \
+                  AND c.relkind IN ('r', 'm', 'p') \
+                GROUP BY c.relnamespace) \
+             SELECT page.*, sizes.schema_bytes FROM page LEFT JOIN sizes USING (nsp) \
+             ORDER BY page.schema_name",
         )))
         .bind(query.after.as_deref())
         .bind(pattern)
