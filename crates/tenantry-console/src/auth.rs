@@ -44,7 +44,7 @@ fn form(
             h1 { "Sign in" }
             @if let Some(error) = error { p.error role="alert" { (error) } }
             form method="post" action=(shared.link("/login")) {
-                (layout::csrf(&session))
+                (layout::csrf(&session.csrf))
                 label { "Password" input type="password" name="password" autocomplete="current-password" required autofocus; }
                 button type="submit" { "Sign in" }
             }

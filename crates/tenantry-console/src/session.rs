@@ -21,8 +21,6 @@ use crate::pages::layout;
 const COOKIE: &str = "tenantry_console";
 /// How long a sign-in lasts.
 const SESSION_SECS: i64 = 12 * 3600;
-/// The form field that carries the CSRF token.
-pub(crate) const CSRF_FIELD: &str = "csrf_token";
 
 /// What the cookie holds: signed in or not (a visitor of the sign-in page gets a session too,
 /// for the sign-in form's CSRF token), the CSRF token, when it was issued (unix seconds).

@@ -45,7 +45,7 @@ pub(crate) async fn show(
     };
     layout::ok(layout::page(
         &shared,
-        Some(&session),
+        Some(&session.csrf),
         Nav::Charts,
         "Charts",
         body,

@@ -70,7 +70,7 @@ pub(crate) async fn show(
             p.muted { "Runs the tenant migrations on every pending schema, in parallel, as "
                 code { "tenantry migrate" } " does: each schema fully migrated or untouched." }
             form method="post" action=(shared.link("/fleet/migrate")) {
-                (layout::csrf(&session))
+                (layout::csrf(&session.csrf))
                 button type="submit" disabled[running] { @if running { "Running…" } @else { "Start a fleet migration" } }
             }
         }
@@ -100,7 +100,7 @@ pub(crate) async fn show(
     };
     layout::ok(layout::page(
         &shared,
-        Some(&session),
+        Some(&session.csrf),
         Nav::Fleet,
         "Fleet",
         body,

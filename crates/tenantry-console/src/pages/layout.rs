@@ -6,7 +6,6 @@ use axum::response::{Html, IntoResponse, Response};
 use maud::{DOCTYPE, Markup, html};
 
 use crate::config::Shared;
-use crate::session::{CSRF_FIELD, Session};
 
 /// The console's stylesheet, served by the router itself (`GET <mount>/style.css`).
 const STYLE: &str = include_str!("../../assets/console.css");
@@ -33,10 +32,14 @@ pub(crate) enum Nav {
     None,
 }
 
-/// A full page: head, navigation (with sign-out when `session` is signed in), `body`.
+/// The form field that carries the CSRF token.
+pub(crate) const CSRF_FIELD: &str = "csrf_token";
+
+/// A full page: head, `body`, and for a signed-in operator (`token`: their session's CSRF
+/// token) the navigation and the sign-out form.
 pub(crate) fn page(
     shared: &Shared,
-    session: Option<&Session>,
+    token: Option<&str>,
     nav: Nav,
     title: &str,
     body: Markup,
@@ -58,7 +61,7 @@ pub(crate) fn page(
             body {
                 header.top {
                     a.brand href=(shared.link("/")) { "Tenantry" span { "console" } }
-                    @if let Some(session) = session.filter(|s| s.signed_in) {
+                    @if let Some(token) = token {
                         nav {
                             (item(Nav::Tenants, "/", "Tenants"))
                             (item(Nav::NewTenant, "/tenants/new", "New tenant"))
@@ -66,7 +69,7 @@ pub(crate) fn page(
                             (item(Nav::Charts, "/charts", "Charts"))
                         }
                         form.signout method="post" action=(shared.link("/logout")) {
-                            (csrf(session))
+                            (csrf(token))
                             button.link type="submit" { "Sign out" }
                         }
                     }
@@ -77,9 +80,9 @@ pub(crate) fn page(
     }
 }
 
-/// The hidden CSRF input every form carries.
-pub(crate) fn csrf(session: &Session) -> Markup {
-    html! { input type="hidden" name=(CSRF_FIELD) value=(session.csrf); }
+/// The hidden CSRF input every form carries (`token`: the session's).
+pub(crate) fn csrf(token: &str) -> Markup {
+    html! { input type="hidden" name=(CSRF_FIELD) value=(token); }
 }
 
 /// A page that only says something (refusals, errors), with `status`.

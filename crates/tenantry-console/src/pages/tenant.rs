@@ -59,12 +59,12 @@ pub(crate) async fn show(
                             td.actions {
                                 @if !d.is_primary {
                                     form.inline method="post" action=(action("domains/primary")) {
-                                        (layout::csrf(&session))
+                                        (layout::csrf(&session.csrf))
                                         input type="hidden" name="domain" value=(d.domain);
                                         button.small type="submit" { "Make primary" }
                                     }
                                     form.inline method="post" action=(action("domains/remove")) {
-                                        (layout::csrf(&session))
+                                        (layout::csrf(&session.csrf))
                                         input type="hidden" name="domain" value=(d.domain);
                                         button.small.danger type="submit" { "Remove" }
                                     }
@@ -74,7 +74,7 @@ pub(crate) async fn show(
                     }
                 }
                 form method="post" action=(action("domains")) {
-                    (layout::csrf(&session))
+                    (layout::csrf(&session.csrf))
                     label { "Add a domain" input name="domain" required placeholder="acme.example.com"; }
                     label.check { input type="checkbox" name="primary" value="true"; " make it the primary domain" }
                     button type="submit" { "Add domain" }
@@ -84,7 +84,7 @@ pub(crate) async fn show(
                 h2 { "Status" }
                 p.muted { "Suspended sites answer 403; in maintenance, 503 with Retry-After." }
                 form method="post" action=(action("status")) {
-                    (layout::csrf(&session))
+                    (layout::csrf(&session.csrf))
                     label { "Status"
                         select name="status" {
                             @for s in [TenantStatus::Active, TenantStatus::Suspended, TenantStatus::Maintenance] {
@@ -98,7 +98,7 @@ pub(crate) async fn show(
             section.card {
                 h2 { "Application data" }
                 form method="post" action=(action("data")) {
-                    (layout::csrf(&session))
+                    (layout::csrf(&session.csrf))
                     label { "JSON object" textarea name="data" rows="6" spellcheck="false" { (data) } }
                     button type="submit" { "Save data" }
                 }
@@ -107,7 +107,7 @@ pub(crate) async fn show(
                 h2 { "Rename" }
                 p.muted { "Renames the schema; domains stay." }
                 form method="post" action=(action("rename")) {
-                    (layout::csrf(&session))
+                    (layout::csrf(&session.csrf))
                     label { "New name" input name="new_name" required pattern="[a-z_][a-z0-9_]{0,62}"; }
                     button type="submit" { "Rename" }
                 }
@@ -117,7 +117,7 @@ pub(crate) async fn show(
                 h2 { "Delete" }
                 p { "Deletes the tenant, its domains and (unless kept) its schema with all its data." }
                 form method="post" action=(action("delete")) {
-                    (layout::csrf(&session))
+                    (layout::csrf(&session.csrf))
                     label { "Type " code { (t.schema) } " to confirm" input name="confirm" required autocomplete="off"; }
                     label.check { input type="checkbox" name="keep_schema" value="true"; " keep the schema (it can be adopted again)" }
                     button.danger type="submit" { "Delete tenant" }
@@ -127,7 +127,7 @@ pub(crate) async fn show(
     };
     layout::ok(layout::page(
         &shared,
-        Some(&session),
+        Some(&session.csrf),
         Nav::Tenants,
         &t.schema,
         body,

@@ -82,7 +82,7 @@ pub(crate) async fn list(
     };
     layout::ok(layout::page(
         &shared,
-        Some(&session),
+        Some(&session.csrf),
         Nav::Tenants,
         "Tenants",
         body,
@@ -172,7 +172,7 @@ fn create_page(
             h1 { "New tenant" }
             @if let Some(error) = error { p.error role="alert" { (error) } }
             form method="post" action=(shared.link("/tenants")) {
-                (layout::csrf(session))
+                (layout::csrf(&session.csrf))
                 label { "Name (schema)" input name="name" value=(form.name) required pattern="[a-z_][a-z0-9_]{0,62}" title="lowercase letters, digits and _, not starting with a digit"; }
                 label { "Primary domain" input name="domain" value=(form.domain) required placeholder="acme.example.com"; }
                 label { "Display name" input name="display_name" value=(form.display_name) placeholder="Acme Corp"; }
@@ -185,7 +185,13 @@ fn create_page(
             }
         }
     };
-    layout::page(shared, Some(session), Nav::NewTenant, "New tenant", body)
+    layout::page(
+        shared,
+        Some(&session.csrf),
+        Nav::NewTenant,
+        "New tenant",
+        body,
+    )
 }
 
 #[derive(Deserialize, Default)]

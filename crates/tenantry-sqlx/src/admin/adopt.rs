@@ -4,6 +4,7 @@
 use sqlx::AssertSqlSafe;
 use tenantry_core::{SchemaName, Tenant};
 
+use super::audit::audit;
 use super::lookup::fetch_tenant;
 use super::tenants::{NewTenant, check_data, check_display_name};
 use crate::config::DEFAULT_TENANT_TYPE;
@@ -191,6 +192,7 @@ impl Admin<'_> {
             })?;
         t.create_tenant_role(&mut tx, &schema).await?;
         tx.commit().await?;
+        audit("adopt", &schema, "");
         t.invalidate_cache();
         Ok(AdoptedTenant { tenant, applied })
     }

@@ -2,6 +2,7 @@
 //! registry reads and, in role mode, the tenants' roles. Every operation is one transaction.
 
 pub(crate) mod adopt;
+pub(crate) mod audit;
 pub(crate) mod domains;
 pub(crate) mod lock;
 pub(crate) mod lookup;

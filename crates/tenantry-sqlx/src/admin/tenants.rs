@@ -6,6 +6,7 @@ use serde::Serialize;
 use sqlx::{AssertSqlSafe, Executor};
 use tenantry_core::{SchemaName, Tenant, TenantStatus};
 
+use super::audit::audit;
 use super::lookup::fetch_tenant;
 use crate::config::DEFAULT_TENANT_TYPE;
 use crate::error::{Error, Result, conflict_or, domain_taken, json_kind, name_taken};
@@ -294,6 +295,7 @@ impl Admin<'_> {
             .create_tenant_role(&mut tx, &new.schema)
             .await?;
         tx.commit().await?;
+        audit("create", &new.schema, domain.as_str());
         self.tenantry.invalidate_cache();
         Ok(tenant)
     }
@@ -335,6 +337,15 @@ impl Admin<'_> {
         }
         self.tenantry.drop_tenant_role(&mut tx, schema).await?;
         tx.commit().await?;
+        audit(
+            "delete",
+            schema,
+            if on_delete == SchemaOnDelete::Drop {
+                "schema dropped"
+            } else {
+                "schema kept"
+            },
+        );
         self.tenantry.invalidate_cache();
         Ok(())
     }
@@ -374,6 +385,7 @@ impl Admin<'_> {
         .await?;
         let renamed = fetch_tenant(&mut tx, self.tenantry, new).await?;
         tx.commit().await?;
+        audit("rename", old, new);
         self.tenantry.invalidate_cache();
         Ok(renamed)
     }
@@ -397,6 +409,7 @@ impl Admin<'_> {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        audit("status", schema, status.as_str());
         self.tenantry.invalidate_cache();
         Ok(())
     }
@@ -418,6 +431,7 @@ impl Admin<'_> {
         if done.rows_affected() == 0 {
             return Err(Error::TenantNotFound(schema.to_owned()));
         }
+        audit("data", schema, "");
         self.tenantry.invalidate_cache();
         Ok(())
     }
