@@ -23,6 +23,9 @@
 //!   notes on the request's transaction; a worker in the process writes it into the tenant's
 //!   file store; `GET /api/exports/{id}` answers 202 until then, 200 with the notes after. See
 //!   [`exports`].
+//! * `localhost/admin/`: the operator console (`tenantry::console`), with
+//!   `DemoConfig::admin_password_hash`. Tenant pages can add, edit and delete notes
+//!   ([`note_forms`]).
 //! * `GET /metrics` on the public site: Prometheus text with requests by tenant; JSON logs
 //!   with `TENANTRY_DEMO_LOG=json`. See [`observe`].
 //!
@@ -45,8 +48,10 @@ pub mod api;
 pub mod attachments;
 pub mod commands;
 pub mod exports;
+pub mod layout;
 pub mod limits;
 pub mod live;
+pub mod note_forms;
 pub mod observe;
 pub mod postgres;
 pub mod public_site;
@@ -178,6 +183,10 @@ pub struct DemoConfig {
     /// Whether [`build`] starts the export worker in this process (on by default; tests turn it
     /// off to see exports pending, then start it with [`exports::spawn_worker`]).
     pub export_worker: bool,
+    /// The operator console at `/admin/` on the public site, signed into with the password
+    /// whose argon2 hash this is (the binary hashes `TENANTRY_DEMO_ADMIN_PASSWORD`, or a
+    /// password it makes up and prints). `None` (the default of [`DemoConfig::new`]): no console.
+    pub admin_password_hash: Option<String>,
 }
 
 impl DemoConfig {
@@ -199,6 +208,7 @@ impl DemoConfig {
             cache: None,
             metrics: true,
             export_worker: true,
+            admin_password_hash: None,
         }
     }
 
@@ -259,6 +269,25 @@ pub async fn build(config: &DemoConfig) -> anyhow::Result<(Tenantry, TenantRoute
     Ok((tenantry, app))
 }
 
+/// The operator console (`tenantry::console`), mounted at `/admin` on the public site: tenant
+/// routes never pass through it. "Open its site" links keep the demo's port; the charts read
+/// requests per tenant from the demo's metrics.
+///
+/// # Panics
+///
+/// If `hash` is not an argon2 PHC string (the binary makes it with `hash_password`).
+fn console(tenantry: &Tenantry, config: &DemoConfig, hash: &str) -> axum::Router {
+    let port = config.url_port.map(|p| format!(":{p}")).unwrap_or_default();
+    let mut console = tenantry::console::Console::new(tenantry.clone(), hash)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .mount_path("/admin")
+        .site_url(move |domain| format!("http://{domain}{port}/"));
+    if config.metrics && observe::prometheus().is_some() {
+        console = console.requests_per_tenant(observe::requests_by_tenant);
+    }
+    console.router()
+}
+
 /// The HTTP app: public and tenant routers behind Tenantry's routing. Identification chain:
 /// trusted `X-Tenant` header (only if `trusted_proxies` is set), `/t/<name>/` on the public
 /// domain, then the host.
@@ -294,6 +323,9 @@ pub fn app_with_limiter(
     let mut public = public_site::router(config.tenant_domain_suffix.clone());
     if config.metrics {
         public = observe::with_metrics_route(public);
+    }
+    if let Some(hash) = &config.admin_password_hash {
+        public = public.merge(console(&tenantry, config, hash));
     }
     let mut router = TenantRouter::new(tenantry);
     if !config.trusted_proxies.is_empty() {

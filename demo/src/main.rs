@@ -179,6 +179,18 @@ fn config_from_env() -> anyhow::Result<DemoConfig> {
     Ok(config)
 }
 
+/// The console's password: `TENANTRY_DEMO_ADMIN_PASSWORD`, or one made up here (and printed at
+/// start-up). Only the serving process calls this.
+fn admin_password() -> (String, bool) {
+    match std::env::var("TENANTRY_DEMO_ADMIN_PASSWORD") {
+        Ok(p) if !p.is_empty() => (p, false),
+        _ => {
+            let bytes: [u8; 12] = rand::random();
+            (bytes.iter().map(|b| format!("{b:02x}")).collect(), true)
+        }
+    }
+}
+
 /// `TENANTRY_DEMO_LOG`: `json` for JSON log lines, `text` or unset for the usual ones.
 fn json_logs() -> anyhow::Result<bool> {
     match std::env::var("TENANTRY_DEMO_LOG") {
@@ -195,7 +207,16 @@ async fn serve(mut config: DemoConfig) -> anyhow::Result<()> {
     let addr = std::env::var("TENANTRY_DEMO_ADDR").unwrap_or_else(|_| "127.0.0.1:8000".into());
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     config.url_port = Some(listener.local_addr()?.port());
+    let (password, made_up) = admin_password();
+    config.admin_password_hash = Some(tenantry::console::hash_password(&password)?);
     let (tenantry, app) = build(&config).await?;
+    let console = format!("http://localhost:{}/admin/", listener.local_addr()?.port());
+    if made_up {
+        // Printed, not logged: it is the only way to learn it (TENANTRY_DEMO_ADMIN_PASSWORD sets one).
+        println!("Operator console: {console} (password: {password})");
+    } else {
+        println!("Operator console: {console} (password from TENANTRY_DEMO_ADMIN_PASSWORD)");
+    }
     let tenants = tenantry.admin().tenants().await?.len();
     tracing::info!(
         "Tenantry demo on http://{addr} (public site: http://localhost:{port}/, {tenants} tenant(s); \

@@ -65,7 +65,10 @@ mod sql;
 mod stats;
 mod transfer;
 
-pub use admin::{AdoptedTenant, MAX_DISPLAY_NAME_CHARS, NewTenant, SchemaOnDelete};
+pub use admin::{
+    AdoptedTenant, MAX_DISPLAY_NAME_CHARS, MAX_PAGE_SIZE, MigrationState, NewTenant,
+    SchemaOnDelete, TenantOverview, TenantQuery, TenantsOnDay,
+};
 pub use async_trait::async_trait;
 pub use builder::TenantryBuilder;
 pub use citus::CitusMode;

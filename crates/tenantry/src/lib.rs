@@ -77,3 +77,9 @@ pub mod cache {
 pub mod files {
     pub use tenantry_files::*;
 }
+
+/// The operator console (feature `console`): see [`tenantry_console`].
+#[cfg(feature = "console")]
+pub mod console {
+    pub use tenantry_console::*;
+}

@@ -4,6 +4,7 @@
 use sqlx::AssertSqlSafe;
 use tenantry_core::Tenant;
 
+use super::audit::audit;
 use super::tenants::NewTenant;
 use crate::error::{Error, Result};
 use crate::groups::Admin;
@@ -136,6 +137,7 @@ impl Admin<'_> {
             })?;
         let tenant = t.register_tenant(&mut tx, &new, &applied).await?;
         tx.commit().await?;
+        audit("adopt", &schema, "");
         t.invalidate_cache();
         Ok(AdoptedTenant { tenant, applied })
     }

@@ -6,6 +6,7 @@ use serde::Serialize;
 use sqlx::{AssertSqlSafe, Executor};
 use tenantry_core::{SchemaName, Tenant, TenantStatus};
 
+use super::audit::audit;
 use super::lookup::fetch_tenant;
 use crate::error::{Error, Result, conflict_or, json_kind, name_taken};
 use crate::groups::Admin;
@@ -226,6 +227,7 @@ impl Admin<'_> {
             .register_tenant(&mut tx, &new, &applied)
             .await?;
         tx.commit().await?;
+        audit("create", &new.schema, &new.domain);
         self.tenantry.invalidate_cache();
         Ok(tenant)
     }
@@ -268,6 +270,15 @@ impl Admin<'_> {
         }
         self.tenantry.drop_tenant_role(&mut tx, schema).await?;
         tx.commit().await?;
+        audit(
+            "delete",
+            schema,
+            if on_delete == SchemaOnDelete::Drop {
+                "schema dropped"
+            } else {
+                "schema kept"
+            },
+        );
         self.tenantry.invalidate_cache();
         if let Err(e) = self.tenantry.inner.hooks.after_delete(&tenant).await {
             tracing::warn!(tenant = %tenant.schema, id = tenant.id, error = %e,
@@ -312,6 +323,7 @@ impl Admin<'_> {
         .await?;
         let renamed = fetch_tenant(&mut tx, self.tenantry, new).await?;
         tx.commit().await?;
+        audit("rename", old, new);
         self.tenantry.invalidate_cache();
         Ok(renamed)
     }
@@ -335,6 +347,7 @@ impl Admin<'_> {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        audit("status", schema, status.as_str());
         self.tenantry.invalidate_cache();
         Ok(())
     }
@@ -356,6 +369,7 @@ impl Admin<'_> {
         if done.rows_affected() == 0 {
             return Err(Error::TenantNotFound(schema.to_owned()));
         }
+        audit("data", schema, "");
         self.tenantry.invalidate_cache();
         Ok(())
     }
