@@ -22,8 +22,11 @@ pub fn builder(config: &DemoConfig) -> TenantryBuilder {
         .tenant_migrations(tenant)
         // Created by the shared migrations; holds citext and shared enums.
         .extra_search_path(["extensions"])
+        // On Citus (detected): every tenant page reads the plans, so they are a reference
+        // table (a copy on each node). Ignored on plain PostgreSQL.
+        .reference_tables(["plans"])
         .public_domains(config.public_domains.clone())
-        .hooks(DemoHooks)
+        .hooks(DemoHooks::new(config))
         .tenant_plans(config.tenant_plans)
         .pool_shards(config.pool_shards);
     for (tenant_type, dir) in tenant_type_migrations_dirs() {

@@ -19,6 +19,13 @@
 //!   bursts of 40); over it, 429 with `Retry-After`. See [`limits`].
 //! * Per-tenant files and cache: `GET/POST /api/attachments/{name}`, the home page's cached
 //!   note count (Redis or in process). See [`attachments`].
+//! * Background jobs with their tenant: `POST /api/exports` enqueues an export of the tenant's
+//!   notes on the request's transaction; a worker in the process writes it into the tenant's
+//!   file store; `GET /api/exports/{id}` answers 202 until then, 200 with the notes after. See
+//!   [`exports`].
+//! * `localhost/admin/`: the operator console (`tenantry::console`), with
+//!   `DemoConfig::admin_password_hash`. Tenant pages can add, edit and delete notes
+//!   ([`note_forms`]).
 //! * `GET /metrics` on the public site: Prometheus text with requests by tenant; JSON logs
 //!   with `TENANTRY_DEMO_LOG=json`. See [`observe`].
 //!
@@ -29,6 +36,7 @@
 #![warn(missing_docs)]
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tenantry::axum::limits::TenantLimiter;
@@ -39,8 +47,11 @@ use tenantry::{BoxError, Tenant, TenantHooks, Tenantry};
 pub mod api;
 pub mod attachments;
 pub mod commands;
+pub mod exports;
+pub mod layout;
 pub mod limits;
 pub mod live;
+pub mod note_forms;
 pub mod observe;
 pub mod postgres;
 pub mod public_site;
@@ -54,12 +65,42 @@ pub struct TenantData {
     pub plan: String,
 }
 
-/// Seeds every new tenant with a welcome note, inside the creation transaction.
-#[derive(Debug)]
-pub struct DemoHooks;
+/// The demo's life-cycle hooks: seeds every new tenant with a welcome note, inside the creation
+/// transaction; once a deletion has committed, removes the tenant's attachments and cached
+/// note count (the web app's and the CLI's deletions alike).
+#[derive(Debug, Clone)]
+pub struct DemoHooks {
+    files: tenantry_files::TenantFiles,
+    /// The cache, or (command line: no runtime to connect it in yet) the settings to connect
+    /// one when a tenant is deleted.
+    cache: Result<tenantry_cache::TenantCache, Box<DemoConfig>>,
+}
+
+impl DemoHooks {
+    /// The hooks of `config`'s stores ([`attachments::Stores`]); with no
+    /// [`DemoConfig::cache`] yet, a deletion connects one ([`attachments::connect_cache`]).
+    pub fn new(config: &DemoConfig) -> Self {
+        let stores = attachments::Stores::new(config);
+        Self {
+            files: stores.files,
+            cache: config.cache.clone().ok_or_else(|| Box::new(config.clone())),
+        }
+    }
+}
 
 #[tenantry::async_trait]
 impl TenantHooks for DemoHooks {
+    async fn after_delete(&self, tenant: &Tenant) -> Result<(), BoxError> {
+        let files = self.files.drop_tenant(tenant.id).await;
+        let cache = match &self.cache {
+            Ok(cache) => cache.clone(),
+            Err(config) => attachments::connect_cache(config).await,
+        };
+        cache.drop_tenant(tenant.id).await?;
+        files?;
+        Ok(())
+    }
+
     async fn after_create(
         &self,
         tenant: &Tenant,
@@ -139,6 +180,13 @@ pub struct DemoConfig {
     pub cache: Option<tenantry_cache::TenantCache>,
     /// `GET /metrics` on the public site (`TENANTRY_DEMO_METRICS=0` turns it off). On by default.
     pub metrics: bool,
+    /// Whether [`build`] starts the export worker in this process (on by default; tests turn it
+    /// off to see exports pending, then start it with [`exports::spawn_worker`]).
+    pub export_worker: bool,
+    /// The operator console at `/admin/` on the public site, signed into with the password
+    /// whose argon2 hash this is (the binary hashes `TENANTRY_DEMO_ADMIN_PASSWORD`, or a
+    /// password it makes up and prints). `None` (the default of [`DemoConfig::new`]): no console.
+    pub admin_password_hash: Option<String>,
 }
 
 impl DemoConfig {
@@ -159,6 +207,8 @@ impl DemoConfig {
             redis_url: None,
             cache: None,
             metrics: true,
+            export_worker: true,
+            admin_password_hash: None,
         }
     }
 
@@ -177,16 +227,22 @@ impl DemoConfig {
     }
 }
 
-/// Connects, runs both migration sets and returns the handle and the app. Invalid settings
+/// Connects, runs both migration sets (and the job queue's), starts the export worker on the
+/// runtime ([`exports::spawn_worker`]) and returns the handle and the app. Invalid settings
 /// (see [`DemoConfig::validate`]) are refused before connecting.
 pub async fn build(config: &DemoConfig) -> anyhow::Result<(Tenantry, TenantRouter)> {
     config.validate().map_err(anyhow::Error::msg)?;
     if config.metrics {
         observe::prometheus(); // before the start-up migrations, so that they are counted
     }
+    let mut config = config.clone();
+    if config.cache.is_none() {
+        // Before the builder: the hooks drop a deleted tenant's keys from it.
+        config.cache = Some(attachments::connect_cache(&config).await);
+    }
     // Per-plan limits: the rate limit on the tenant sites, the transaction cap in every BEGIN.
     let limiter = config.rate_limits.then(limits::limiter);
-    let mut builder = commands::builder(config);
+    let mut builder = commands::builder(&config);
     if let Some(limiter) = &limiter {
         builder = builder.transaction_gate(limiter.clone());
     }
@@ -195,16 +251,41 @@ pub async fn build(config: &DemoConfig) -> anyhow::Result<(Tenantry, TenantRoute
         .connect(&config.database_url)
         .await?;
     tenantry.fleet().migrate_shared().await?;
+    // The job queue's storage (schema `apalis`, its own migration history) with them.
+    tenantry::jobs::setup(&tenantry).await?;
     let report = tenantry.fleet().migrate_tenants(Default::default()).await?;
     for (schema, err) in report.failures() {
         tracing::error!(schema, error = %err, "tenant migration failed");
     }
-    let mut config = config.clone();
-    if config.cache.is_none() {
-        config.cache = Some(attachments::connect_cache(&config).await);
-    }
     let app = app_with_limiter(tenantry.clone(), &config, limiter);
+    // The export worker, in this process, on the attachments' file store.
+    if config.export_worker {
+        exports::spawn_worker(&tenantry, attachments::Stores::new(&config).files);
+    }
+    if config.metrics {
+        // `tenantry_jobs{queue, state}` on `GET /metrics`.
+        tenantry::jobs::metrics::spawn_job_states(tenantry.clone(), Duration::from_secs(5));
+    }
     Ok((tenantry, app))
+}
+
+/// The operator console (`tenantry::console`), mounted at `/admin` on the public site: tenant
+/// routes never pass through it. "Open its site" links keep the demo's port; the charts read
+/// requests per tenant from the demo's metrics.
+///
+/// # Panics
+///
+/// If `hash` is not an argon2 PHC string (the binary makes it with `hash_password`).
+fn console(tenantry: &Tenantry, config: &DemoConfig, hash: &str) -> axum::Router {
+    let port = config.url_port.map(|p| format!(":{p}")).unwrap_or_default();
+    let mut console = tenantry::console::Console::new(tenantry.clone(), hash)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .mount_path("/admin")
+        .site_url(move |domain| format!("http://{domain}{port}/"));
+    if config.metrics && observe::prometheus().is_some() {
+        console = console.requests_per_tenant(observe::requests_by_tenant);
+    }
+    console.router()
 }
 
 /// The HTTP app: public and tenant routers behind Tenantry's routing. Identification chain:
@@ -230,11 +311,6 @@ pub fn app_with_limiter(
     config: &DemoConfig,
     limiter: Option<TenantLimiter>,
 ) -> TenantRouter {
-    // One limiter for every tenant site (its state is per tenant id).
-    let limited = |site: axum::Router| match &limiter {
-        Some(limiter) => site.layer(limiter.layer()),
-        None => site,
-    };
     let feed = live::NotesFeed::default();
     let stores = attachments::Stores::new(config);
     let mut urls = TenantUrls::new().scheme("http");
@@ -248,34 +324,39 @@ pub fn app_with_limiter(
     if config.metrics {
         public = observe::with_metrics_route(public);
     }
+    if let Some(hash) = &config.admin_password_hash {
+        public = public.merge(console(&tenantry, config, hash));
+    }
     let mut router = TenantRouter::new(tenantry);
     if !config.trusted_proxies.is_empty() {
         // Never ignored: a header strategy silently off is a deployment that routes wrongly.
         let trusted = config.proxies().unwrap_or_else(|e| panic!("{e}"));
         router = router.strategy(HeaderStrategy::new(trusted));
     }
-    router
+    let router = router
         .strategy(SubfolderStrategy::new(SUBFOLDER_PREFIX))
         .strategy(HostStrategy)
         .redirect_to_primary(true)
         .urls(urls)
         .public(public)
-        .tenant(limited(attachments::with_stores(
-            tenant_site::router_with(feed.clone()),
+        .tenant(attachments::with_stores(
+            exports::with_routes(tenant_site::router_with(feed.clone())),
             stores.clone(),
-        )))
+        ))
         .tenant_type_router(
             "clinic",
-            limited(attachments::with_stores(
-                typed_sites::clinic_router(feed.clone()),
+            attachments::with_stores(
+                exports::with_routes(typed_sites::clinic_router(feed.clone())),
                 stores.clone(),
-            )),
+            ),
         )
         .tenant_type_router(
             "lab",
-            limited(attachments::with_stores(
-                typed_sites::lab_router(feed),
-                stores,
-            )),
-        )
+            attachments::with_stores(exports::with_routes(typed_sites::lab_router(feed)), stores),
+        );
+    // One limiter for every tenant (its state is per tenant id), checked before bodies are read.
+    match limiter {
+        Some(limiter) => router.admission(limiter),
+        None => router,
+    }
 }

@@ -40,8 +40,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let (config, json_logs) = config;
+    let (mut config, json_logs) = config;
     if !serving {
+        // The database the CLI will use, by its rule: the hooks key files and cache keys by it.
+        config.database_url = cli_database_url();
         return tenantry_demo::commands::cli(&config).run();
     }
     let runtime = match tokio::runtime::Runtime::new() {
@@ -90,6 +92,29 @@ async fn run_server(mut config: DemoConfig, json_logs: bool) -> anyhow::Result<(
     let result = serve(config).await;
     drop(cluster); // stops the private cluster, if the demo started one
     result
+}
+
+/// The database URL the command line uses: `--database-url URL` (or `=URL`), else
+/// `DATABASE_URL`, else the default.
+fn cli_database_url() -> String {
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "--" {
+            break;
+        }
+        if let Some(url) = arg.strip_prefix("--database-url=") {
+            return url.to_owned();
+        }
+        if arg == "--database-url"
+            && let Some(url) = args.next()
+        {
+            return url;
+        }
+    }
+    std::env::var("DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| postgres::DEFAULT_URL.to_owned())
 }
 
 /// The demo's settings from `TENANTRY_DEMO_*` variables (the database URL comes later).
@@ -154,6 +179,18 @@ fn config_from_env() -> anyhow::Result<DemoConfig> {
     Ok(config)
 }
 
+/// The console's password: `TENANTRY_DEMO_ADMIN_PASSWORD`, or one made up here (and printed at
+/// start-up). Only the serving process calls this.
+fn admin_password() -> (String, bool) {
+    match std::env::var("TENANTRY_DEMO_ADMIN_PASSWORD") {
+        Ok(p) if !p.is_empty() => (p, false),
+        _ => {
+            let bytes: [u8; 12] = rand::random();
+            (bytes.iter().map(|b| format!("{b:02x}")).collect(), true)
+        }
+    }
+}
+
 /// `TENANTRY_DEMO_LOG`: `json` for JSON log lines, `text` or unset for the usual ones.
 fn json_logs() -> anyhow::Result<bool> {
     match std::env::var("TENANTRY_DEMO_LOG") {
@@ -170,7 +207,16 @@ async fn serve(mut config: DemoConfig) -> anyhow::Result<()> {
     let addr = std::env::var("TENANTRY_DEMO_ADDR").unwrap_or_else(|_| "127.0.0.1:8000".into());
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     config.url_port = Some(listener.local_addr()?.port());
+    let (password, made_up) = admin_password();
+    config.admin_password_hash = Some(tenantry::console::hash_password(&password)?);
     let (tenantry, app) = build(&config).await?;
+    let console = format!("http://localhost:{}/admin/", listener.local_addr()?.port());
+    if made_up {
+        // Printed, not logged: it is the only way to learn it (TENANTRY_DEMO_ADMIN_PASSWORD sets one).
+        println!("Operator console: {console} (password: {password})");
+    } else {
+        println!("Operator console: {console} (password from TENANTRY_DEMO_ADMIN_PASSWORD)");
+    }
     let tenants = tenantry.admin().tenants().await?.len();
     tracing::info!(
         "Tenantry demo on http://{addr} (public site: http://localhost:{port}/, {tenants} tenant(s); \

@@ -76,6 +76,31 @@ pub fn with_metrics_route(router: Router) -> Router {
     )
 }
 
+/// Requests counted per `tenant` label of `tenantry_http_requests_total` (every status summed),
+/// from the Prometheus recorder: the console's requests-per-tenant chart. Empty without one.
+pub fn requests_by_tenant() -> Vec<(String, f64)> {
+    let Some(handle) = prometheus() else {
+        return Vec::new();
+    };
+    let mut totals: std::collections::BTreeMap<String, f64> = Default::default();
+    for line in handle.render().lines() {
+        let Some(rest) = line.strip_prefix("tenantry_http_requests_total{") else {
+            continue;
+        };
+        let Some((labels, value)) = rest.rsplit_once("} ") else {
+            continue;
+        };
+        let tenant = labels
+            .split(',')
+            .find_map(|l| l.strip_prefix("tenant=\""))
+            .and_then(|v| v.strip_suffix('"'));
+        if let (Some(tenant), Ok(value)) = (tenant, value.trim().parse::<f64>()) {
+            *totals.entry(tenant.to_owned()).or_default() += value;
+        }
+    }
+    totals.into_iter().collect()
+}
+
 /// The app with tower-http's request id in front: `x-request-id` kept when sent, a UUID
 /// otherwise; Tenantry's request span records it and the response carries it.
 pub fn with_request_id(app: Router) -> Router {

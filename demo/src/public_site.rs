@@ -35,16 +35,21 @@ struct Plan {
 }
 
 async fn landing(mut db: PublicDb) -> Result<Html<String>, HttpError> {
-    let plans: Vec<Plan> = sqlx::query_as(
-        "SELECT name, monthly_price_cents, note_limit FROM plans ORDER BY monthly_price_cents",
-    )
-    .fetch_all(&mut *db)
-    .await?;
+    let plans: Vec<Plan> = sqlx::query_as(PLANS).fetch_all(&mut *db).await?;
+    Ok(Html(landing_page(&plans, None, &SignupForm::default())))
+}
+
+/// The shared plans, cheapest first.
+const PLANS: &str =
+    "SELECT name, monthly_price_cents, note_limit FROM plans ORDER BY monthly_price_cents";
+
+/// The landing page; with `error`, the sign-up form shows it and keeps what was typed.
+fn landing_page(plans: &[Plan], error: Option<&str>, form: &SignupForm) -> String {
     let plans: String = plans
         .iter()
         .map(|p| {
             format!(
-                "<li>{} - ${}.{:02}/month, up to {} notes</li>",
+                "<li><b>{}</b> ${}.{:02}/month<br><span class=\"muted\">up to {} notes</span></li>",
                 escape(&p.name),
                 p.monthly_price_cents / 100,
                 p.monthly_price_cents % 100,
@@ -52,26 +57,51 @@ async fn landing(mut db: PublicDb) -> Result<Html<String>, HttpError> {
             )
         })
         .collect();
-    Ok(Html(format!(
-        r#"<!doctype html>
-<html><head><meta charset="utf-8"><title>Notes SaaS (Tenantry demo)</title></head>
-<body>
-<h1>Notes SaaS</h1>
-<p>Every workspace gets its own PostgreSQL schema, served at <code>&lt;subdomain&gt;.localhost</code>.
+    let error = error
+        .map(|e| {
+            format!(
+                r#"<p class="error" role="alert" id="signup-error">{}</p>"#,
+                escape(e)
+            )
+        })
+        .unwrap_or_default();
+    let kind = |value: &str, label: &str| {
+        let selected = if form.tenant_type == value {
+            " selected"
+        } else {
+            ""
+        };
+        format!(r#"<option value="{value}"{selected}>{label}</option>"#)
+    };
+    let body = format!(
+        r#"<section class="card">
+<h1>Your team's notes, in a workspace of its own</h1>
+<p class="muted">Every workspace gets its own PostgreSQL schema, served at <code>&lt;subdomain&gt;.localhost</code>.
 A subdomain is letters, digits and hyphens (<code>my-co</code>), not starting or ending with a hyphen.</p>
-<h2>Plans</h2><ul>{plans}</ul>
+</section>
+<section class="card"><h2>Plans</h2><ul class="plans">{plans}</ul></section>
+<section class="card" id="signup">
 <h2>Create your workspace</h2>
+{error}
 <form method="post" action="/signup">
-  <label>Name <input name="name" required></label>
-  <label>Subdomain <input name="subdomain" required pattern="[A-Za-z0-9]([A-Za-z0-9\-]{{0,61}}[A-Za-z0-9])?" title="letters, digits and hyphens"></label>
-  <label>Kind <select name="type"><option value="">Notes</option><option value="clinic">Clinic</option><option value="lab">Lab</option></select></label>
+  <div class="row">
+  <label>Name <input name="name" required value="{name}" placeholder="Acme Corp"></label>
+  <label>Subdomain <input name="subdomain" required value="{subdomain}" placeholder="acme" pattern="[A-Za-z0-9]([A-Za-z0-9\-]{{0,61}}[A-Za-z0-9])?" title="letters, digits and hyphens"></label>
+  </div>
+  <label>Kind <select name="type">{notes}{clinic}{lab}</select></label>
   <button type="submit">Sign up</button>
 </form>
-</body></html>"#
-    )))
+</section>"#,
+        name = escape(&form.name),
+        subdomain = escape(&form.subdomain),
+        notes = kind("", "Notes"),
+        clinic = kind("clinic", "Clinic"),
+        lab = kind("lab", "Lab"),
+    );
+    crate::layout::page("Notes SaaS", "a Tenantry demo", &body)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct SignupForm {
     name: String,
     subdomain: String,
@@ -80,13 +110,59 @@ struct SignupForm {
     tenant_type: String,
 }
 
+/// Why a sign-up was not done.
+enum SignupError {
+    /// The visitor's input: shown to them (422, 409).
+    Refused(StatusCode, String),
+    /// Anything else (answered as Tenantry's errors are).
+    Other(HttpError),
+}
+
+impl From<HttpError> for SignupError {
+    fn from(e: HttpError) -> Self {
+        Self::Other(e)
+    }
+}
+
+/// `POST /signup`. A browser (`Accept: text/html`) gets a refusal inline in the landing page,
+/// with what it typed; other clients the plain-text message, with the same status.
 async fn signup(
     State(site): State<Site>,
     TenantryExt(tenantry): TenantryExt,
     headers: axum::http::HeaderMap,
     Form(form): Form<SignupForm>,
 ) -> Result<Response, HttpError> {
-    let refuse = |message: String| HttpError::new(StatusCode::UNPROCESSABLE_ENTITY, message);
+    match create(&site, &tenantry, &form).await {
+        Ok(domain) => {
+            // Keep the port the visitor used (e.g. :8000) in the redirect.
+            let port = host_port(&headers);
+            Ok(Redirect::to(&format!("http://{domain}{port}/")).into_response())
+        }
+        Err(SignupError::Refused(status, message)) if wants_html(&headers) => {
+            let mut db = tenantry.begin_public().await?;
+            let plans: Vec<Plan> = sqlx::query_as(PLANS).fetch_all(&mut *db).await?;
+            Ok((status, Html(landing_page(&plans, Some(&message), &form))).into_response())
+        }
+        Err(SignupError::Refused(status, message)) => Err(HttpError::new(status, message)),
+        Err(SignupError::Other(e)) => Err(e),
+    }
+}
+
+/// Whether the client asked for HTML (a browser's form post).
+fn wants_html(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"))
+}
+
+/// Creates the tenant of a sign-up; its primary domain.
+async fn create(
+    site: &Site,
+    tenantry: &tenantry::Tenantry,
+    form: &SignupForm,
+) -> Result<String, SignupError> {
+    let refuse = |message: String| SignupError::Refused(StatusCode::UNPROCESSABLE_ENTITY, message);
     let typed = form.subdomain.trim();
     let subdomain = Subdomain::parse(typed).map_err(refuse)?;
     let display_name = match form.name.trim() {
@@ -108,25 +184,20 @@ async fn signup(
         .map_err(|e| HttpError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
     // Tenantry's refusals, worded for what the user typed rather than for the schema.
     match tenantry.admin().create_tenant(new).await {
-        Ok(_) => {}
-        Err(tenantry::Error::InvalidName(NameError::SchemaReserved(_))) => {
-            return Err(refuse(format!(
-                "subdomain {} is reserved; choose another",
-                shown(typed)
-            )));
-        }
+        Ok(_) => Ok(domain),
+        Err(tenantry::Error::InvalidName(NameError::SchemaReserved(_))) => Err(refuse(format!(
+            "subdomain {} is reserved; choose another",
+            shown(typed)
+        ))),
         // Its schema name or its domain is in use (a sign-up, or a tenant made another way).
         Err(tenantry::Error::TenantNameTaken { .. } | tenantry::Error::DomainTaken { .. }) => {
-            return Err(HttpError::new(
+            Err(SignupError::Refused(
                 StatusCode::CONFLICT,
                 format!("subdomain {} is taken; choose another", shown(typed)),
-            ));
+            ))
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => Err(HttpError::from(e).into()),
     }
-    // Keep the port the visitor used (e.g. :8000) in the redirect.
-    let port = host_port(&headers);
-    Ok(Redirect::to(&format!("http://{domain}{port}/")).into_response())
 }
 
 /// Checks the workspace name of the sign-up form: stored as text and shown in pages and tables.

@@ -6,7 +6,7 @@
 use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Extension, Json, Router, middleware};
 use serde::{Deserialize, Serialize};
 use tenantry::axum::{CurrentTenant, HttpError, RequestHost, TenantBase, TenantDb};
@@ -14,6 +14,7 @@ use tenantry::axum::{CurrentTenant, HttpError, RequestHost, TenantBase, TenantDb
 use crate::api::{self, ApiError};
 use crate::attachments::{self, Stores};
 use crate::live::{self, NotesFeed};
+use crate::note_forms;
 use crate::public_site::escape;
 use crate::{TenantData, no_nul};
 
@@ -38,6 +39,9 @@ pub fn router_extended(feed: NotesFeed, extra: Router) -> Router {
         .route("/api/notes/stream", get(live::notes_stream))
         .route("/ws", get(live::notes_ws))
         .route("/api/whoami", get(whoami))
+        .route("/notes", post(note_forms::create))
+        .route("/notes/{id}", post(note_forms::update))
+        .route("/notes/{id}/delete", post(note_forms::delete))
         .merge(extra)
         .layer(Extension(feed))
         .layer(middleware::from_fn(api::json_errors))
@@ -88,36 +92,52 @@ async fn home(
             .await?;
     let items: String = notes
         .iter()
-        .map(|n| {
-            format!(
-                "<li><strong>{}</strong> {}</li>",
-                escape(&n.title),
-                escape(&n.body)
-            )
-        })
+        .map(|n| note_forms::note_item(&base, n))
         .collect();
-    let page = Html(format!(
-        r#"<!doctype html>
-<html><head><meta charset="utf-8"><title>{name}</title></head>
-<body>
-<h1>{name}</h1>
+    let body = format!(
+        r#"<section class="card">
 <p>Plan: <strong>{plan}</strong> (<span id="note-count">{count}</span> of up to {limit} notes)</p>
-<p>Type: {kind} &middot; API: <a href="{notes}">{notes}</a> &middot; live feed: <code>{stream}</code></p>
-<h2>Notes</h2><ul id="notes">{items}</ul>
+<p class="muted">Type: {kind} &middot; API: <a href="{notes}">{notes}</a> &middot; live feed: <code>{stream}</code></p>
+</section>
+<section class="card">
+<h2>New note</h2>
+<form method="post" action="{create}" id="new-note">
+  <label>Title <input name="title" required maxlength="500"></label>
+  <label>Body <textarea name="body"></textarea></label>
+  <button type="submit">Add note</button>
+</form>
+</section>
+<section class="card">
+<h2>Notes <span class="muted" id="live-state"></span></h2>
+<ul class="notes" id="notes">{items}</ul>
+</section>
 <script>
-  // New notes appear without reloading (server-sent events, in this tenant's context).
-  new EventSource("{stream}").addEventListener("note", (e) => {{
-    const n = JSON.parse(e.data), li = document.createElement("li"), b = document.createElement("strong");
-    b.textContent = n.title; li.append(b, " " + n.body);
+  // New notes appear without reloading (server-sent events, in this tenant's context),
+  // whoever adds them: this page, another browser, the JSON API.
+  const feed = new EventSource("{stream}"), state = document.getElementById("live-state");
+  feed.onopen = () => {{ state.textContent = "· live"; }};
+  feed.onerror = () => {{ state.textContent = "· reconnecting"; }};
+  feed.addEventListener("note", (e) => {{
+    const n = JSON.parse(e.data);
+    if (document.getElementById("note-" + n.id)) return;
+    const li = document.createElement("li"), b = document.createElement("strong"), p = document.createElement("div");
+    li.id = "note-" + n.id; li.className = "fresh"; b.textContent = n.title; p.textContent = n.body;
+    li.append(b, p);
     document.getElementById("notes").prepend(li);
+    const count = document.getElementById("note-count");
+    count.textContent = String(Number(count.textContent) + 1);
   }});
-</script>
-</body></html>"#,
-        name = escape(&tenant.display_name),
+</script>"#,
         plan = escape(&plan_name),
         kind = escape(&tenant.tenant_type),
         notes = escape(&base.link("/api/notes")),
         stream = escape(&base.link("/api/notes/stream")),
+        create = escape(&base.link("/notes")),
+    );
+    let page = Html(crate::layout::page(
+        &tenant.display_name,
+        "your workspace",
+        &body,
     ));
     // `x-note-count-cache`: hit, miss, off or error (see `attachments::note_count`).
     Ok(([("x-note-count-cache", cache_state)], page))

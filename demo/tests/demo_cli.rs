@@ -423,3 +423,105 @@ async fn role_mode_serves_tenants_the_cli_created() {
     assert!(body.contains("Welcome to alpha"), "{body}");
     assert_eq!(page_status, 200);
 }
+
+/// Titles of a tenant's notes, in id order.
+async fn note_titles(pool: &PgPool, schema: &str) -> Vec<String> {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT title FROM \"{schema}\".notes ORDER BY id"
+    )))
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn role_mode_clone_export_import_through_the_app_cli() {
+    let demo = Demo::new(true).await;
+    let pool = demo.pool().await;
+    demo.run(&["tenant", "create", "acme", "--domain", "acme.test"])
+        .ok();
+    demo.run(&[
+        "exec",
+        "--schema",
+        "acme",
+        "-c",
+        "INSERT INTO notes (title) SELECT 'note ' || g FROM generate_series(1, 20) g",
+    ])
+    .ok();
+    let source = note_titles(&pool, "acme").await;
+    assert_eq!(source.len(), 21, "the welcome note and 20 more");
+
+    // clone: the copy gets its own role, which owns its schema; the app's after_create hook runs
+    // (as for `tenant create`) and adds its welcome note after the copied ones.
+    let out = demo.run(&[
+        "tenant",
+        "clone",
+        "acme",
+        "acme_copy",
+        "--domain",
+        "copy.test",
+    ]);
+    assert!(
+        out.ok()
+            .contains("cloned tenant acme as acme_copy (domain copy.test)"),
+        "{out:?}"
+    );
+    assert_eq!(
+        schema_owner(&pool, "acme_copy").await,
+        demo.role("acme_copy")
+    );
+    let copied = note_titles(&pool, "acme_copy").await;
+    assert_eq!(copied[..21], source[..]);
+    assert_eq!(copied[21..], ["Welcome to acme_copy"]);
+    // The copy's role works in its schema and not in the source's.
+    let out = demo.run(&[
+        "exec",
+        "--schema",
+        "acme_copy",
+        "-c",
+        "INSERT INTO notes (title) VALUES ('copy only') RETURNING current_user",
+    ]);
+    assert!(out.ok().contains(&demo.role("acme_copy")), "{out:?}");
+    let err = demo
+        .run(&[
+            "exec",
+            "--schema",
+            "acme_copy",
+            "-c",
+            "SELECT * FROM acme.notes",
+        ])
+        .failed();
+    assert!(err.contains("permission denied"), "{err}");
+    assert_eq!(note_titles(&pool, "acme").await, source);
+
+    // export, then import under another name: same rows, plus the hook's welcome note.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("acme.tar.gz");
+    let file = file.to_str().unwrap();
+    let out = demo.run(&["tenant", "export", "acme", "-o", file, "--json"]);
+    let report: serde_json::Value = serde_json::from_str(out.ok()).unwrap();
+    assert_eq!(report["tenant"]["schema"], "acme");
+    let out = demo.run(&[
+        "tenant",
+        "import",
+        file,
+        "--as",
+        "acme_back",
+        "--domain",
+        "back.test",
+        "--json",
+    ]);
+    let report: serde_json::Value = serde_json::from_str(out.ok()).unwrap();
+    assert_eq!(report["tenant"]["schema"], "acme_back");
+    assert_eq!(
+        schema_owner(&pool, "acme_back").await,
+        demo.role("acme_back")
+    );
+    let back = note_titles(&pool, "acme_back").await;
+    assert_eq!(back[..21], source[..]);
+    assert_eq!(
+        back[21..],
+        ["Welcome to acme"],
+        "display name from the archive"
+    );
+}

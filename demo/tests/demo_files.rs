@@ -455,3 +455,55 @@ async fn binary_uses_files_dir_and_says_when_redis_is_missing() {
     );
     assert_eq!(std::fs::read(tenants[0].join("hello.txt")).unwrap(), b"hi");
 }
+
+/// `tenantry-demo tenant delete` (the CLI, another process) removes the tenant's attachments
+/// and its Redis keys once the deletion has committed, and nothing of the other tenants.
+#[tokio::test]
+async fn cli_delete_drops_the_tenants_files_and_cache_keys() {
+    let probe = match TenantCache::redis(REDIS_URL).await {
+        Ok(cache) => cache,
+        Err(e) => {
+            tenantry_testing::skip(format!("Redis is not reachable at {REDIS_URL}: {e}"));
+            return;
+        }
+    };
+    let s = Server::start(Some(REDIS_URL)).await;
+    let acme = s.signup("acme").await;
+    let globex = s.signup("globex").await;
+    for tenant in ["acme", "globex"] {
+        assert_eq!(s.put(tenant, "a.txt", b"x".to_vec()).await.status(), 201);
+        assert_eq!(home_count(&s, tenant).await, (1, "miss".into()));
+    }
+    let ns = database_namespace(s.db.url());
+    assert_eq!(
+        s.files_on_disk(),
+        [
+            format!("{ns}/tenant-{acme}/a.txt"),
+            format!("{ns}/tenant-{globex}/a.txt")
+        ]
+    );
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tenantry-demo"))
+        .args(["tenant", "delete", "acme", "--yes"])
+        .env("DATABASE_URL", s.db.url())
+        .env("TENANTRY_DEMO_FILES_DIR", s.files_dir.path())
+        .env("TENANTRY_DEMO_REDIS_URL", REDIS_URL)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        s.files_on_disk(),
+        [format!("{ns}/tenant-{globex}/a.txt")],
+        "{stderr}"
+    );
+    let cache = probe.namespace(&ns).unwrap();
+    assert_eq!(
+        cache.drop_tenant(acme).await.unwrap(),
+        0,
+        "acme's keys are gone"
+    );
+    assert_eq!(home_count(&s, "globex").await, (1, "hit".into()));
+    assert_eq!(cache.drop_tenant(globex).await.unwrap(), 2);
+}

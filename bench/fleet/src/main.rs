@@ -4,8 +4,10 @@
 //! database of its own, created and dropped by the benchmark. See README.md.
 //!
 //! Modules by job: `setup` (databases, handles, migration sets), `scenarios` (the timed
-//! operations), `report` (the recorded baseline, statistics); the phases run in order in `main`.
+//! operations), `report` (the recorded baseline, statistics), `data_tools` (`--data-tools`:
+//! clone, export, import); the phases run in order in `main`.
 
+mod data_tools;
 mod report;
 mod scenarios;
 mod setup;
@@ -48,6 +50,10 @@ struct Args {
     /// timing the script's parts in psql; drop it afterwards).
     #[arg(long, value_name = "FILE")]
     clone_script: Option<PathBuf>,
+    /// Only time the tenant data tools (create empty vs clone, export, import) on a tenant
+    /// holding this many rows, side by side, and exit.
+    #[arg(long, value_name = "ROWS")]
+    data_tools: Option<i64>,
     /// Server admin URL (databases are created and dropped through it).
     #[arg(
         long,
@@ -63,6 +69,9 @@ async fn main() -> Result<()> {
     let base = MigrationSet::from_dir(fixtures().join("tenant")).await?;
     let shared = Some(fixtures().join("shared"));
     let max_jobs = args.jobs.iter().copied().max().unwrap_or(4);
+    if let Some(rows) = args.data_tools {
+        return data_tools::run(&args.admin_url, rows).await;
+    }
     if let Some(path) = &args.clone_script {
         let db = BenchDb::create(&args.admin_url, "probe").await?;
         let t = handle(&db.url(), shared.clone(), base.clone(), 2).await?;

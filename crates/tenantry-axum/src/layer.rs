@@ -29,6 +29,7 @@ use tenantry_sqlx::{Resolution, ResolveError, Tenant, Tenantry};
 use tracing::{Instrument, Level, Span};
 
 use crate::HttpError;
+use crate::admission::TenantAdmission;
 use crate::body_buffer::BodyBuffer;
 use crate::extract::RequestHost;
 use crate::identity::RequestIdentity;
@@ -100,6 +101,8 @@ struct Settings {
     span_level: Option<Level>,
     /// Tenant label values of the request metrics (feature `metrics`).
     labels: observe::Labels,
+    /// Checked before the body is read (e.g. the per-tenant rate limit).
+    admission: Option<Arc<dyn TenantAdmission>>,
 }
 
 /// Adds tenancy to a router or service: see the module docs.
@@ -173,6 +176,7 @@ impl TenantLayer {
                 }),
                 span_level: Some(Level::INFO),
                 labels: Default::default(),
+                admission: None,
             }),
         }
     }
@@ -279,6 +283,13 @@ impl TenantLayer {
     #[cfg(feature = "metrics")]
     pub fn metrics_labels_config(&self) -> &Arc<tenantry_sqlx::metrics::TenantLabels> {
         &self.settings.labels
+    }
+
+    /// A check every tenant request passes after its tenant is resolved and its status allows
+    /// it, before its body is read: see [`TenantAdmission`] (e.g. the `limits` feature's
+    /// per-tenant rate limit, `.admission(limiter.clone())`). Replaces an earlier one.
+    pub fn admission(self, admission: impl TenantAdmission) -> Self {
+        self.edit(|s| s.admission = Some(Arc::new(admission)))
     }
 
     /// With `false`, tenant request bodies are streamed to handlers instead of read first (for
@@ -503,6 +514,11 @@ impl Settings {
             self.status_responder.as_ref(),
             self.retry_after_secs,
         ) {
+            return answer;
+        }
+        if let Some(admission) = &self.admission
+            && let Err(answer) = admission.admit(&self.tenantry, &tenant).await
+        {
             return answer;
         }
         if req.extensions().get::<OriginalUri>().is_none() {

@@ -20,6 +20,7 @@
 //!
 //! See `docs/routing.md` for every mode.
 
+pub mod admission;
 mod body_buffer;
 pub mod extract;
 pub mod host;

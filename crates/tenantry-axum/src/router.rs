@@ -179,6 +179,11 @@ impl TenantRouter {
         self.with_layer(|l| l.metrics_labels(labels))
     }
 
+    /// See [`TenantLayer::admission`].
+    pub fn admission(self, admission: impl crate::admission::TenantAdmission) -> Self {
+        self.with_layer(|l| l.admission(admission))
+    }
+
     /// See [`TenantLayer::buffer_request_bodies`].
     pub fn buffer_request_bodies(self, on: bool) -> Self {
         self.with_layer(|l| l.buffer_request_bodies(on))

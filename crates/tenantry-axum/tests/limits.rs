@@ -435,3 +435,48 @@ async fn idle_tenants_state_is_evicted() {
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(limiter.tenants_tracked(), 0, "idle tenants dropped");
 }
+
+/// As an admission check of the layer, the rate limit answers before the body is read: a
+/// throttled client that withholds its body gets its 429 at once, not the body timeout's 408,
+/// and never holds a buffer or a connection.
+#[tokio::test]
+async fn as_an_admission_check_the_rate_limit_answers_before_the_body_is_read() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let limiter = TenantLimiter::new(from_data);
+    let (_db, tenantry) = setup(&limiter).await;
+    tenant(&tenantry, "noisy").await;
+    set_data(
+        &tenantry,
+        "noisy",
+        serde_json::json!({"rps": 1, "burst": 1}),
+    )
+    .await;
+    let site = Router::new().route(
+        "/",
+        get(|t: CurrentTenant| async move { t.schema.clone() })
+            .post(|body: String| async move { body.len().to_string() }),
+    );
+    let app = TenantRouter::new(tenantry)
+        .tenant(site)
+        .request_body_timeout(Duration::from_secs(120))
+        .admission(limiter)
+        .into_router();
+    let addr = serve(app).await;
+
+    // The one token of the burst.
+    assert_eq!(get_as(addr, "noisy.localhost", "/").await.status(), 200);
+    // Headers announce 1,000 bytes; none follow.
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"POST / HTTP/1.1\r\nhost: noisy.localhost\r\ncontent-length: 1000\r\n\r\n")
+        .await
+        .unwrap();
+    let mut head = vec![0; 64];
+    let n = tokio::time::timeout(Duration::from_secs(60), stream.read(&mut head))
+        .await
+        .expect("no answer while the body is withheld: the body was awaited first")
+        .unwrap();
+    let head = String::from_utf8_lossy(&head[..n]);
+    assert!(head.starts_with("HTTP/1.1 429"), "{head}");
+}

@@ -1,19 +1,18 @@
 //! Dropping a tenant's keys when it is deleted, from Tenantry's life-cycle hooks.
 
 use async_trait::async_trait;
-use sqlx::PgConnection;
 use tenantry_core::Tenant;
-use tenantry_sqlx::{BoxError, TenantHooks};
+use tenantry_sqlx::{BoxError, CleanupHooks, TenantCleanup};
 
 use crate::TenantCache;
 
-/// A [`TenantHooks`] adapter: runs the application's hooks (`inner`), then, in
-/// `before_delete`, drops the deleted tenant's keys ([`TenantCache::drop_tenant`]).
+/// A [`TenantHooks`](tenantry_sqlx::TenantHooks) adapter: runs the application's hooks (`inner`), then, in
+/// `after_delete` (once the deletion has committed), drops the deleted tenant's keys
+/// ([`TenantCache::drop_tenant`]).
 ///
-/// A cache that can't be reached does not stop the deletion (a `tracing` warning is logged):
-/// the keys are under the deleted tenant's id, which is never reused, so no other tenant can
-/// reach them; remove them later with [`TenantCache::drop_tenant`]. The hook runs inside the
-/// deletion's transaction: if the deletion then fails, the tenant only starts with a cold cache.
+/// A cache that can't be reached does not undo the deletion (Tenantry logs a warning): the
+/// keys are under the deleted tenant's id, which is never reused, so no other tenant can reach
+/// them; remove them later with [`TenantCache::drop_tenant`].
 ///
 /// ```no_run
 /// use tenantry_cache::{CacheHooks, TenantCache};
@@ -26,44 +25,12 @@ use crate::TenantCache;
 /// # Ok(())
 /// # }
 /// ```
-#[derive(Debug, Clone)]
-pub struct CacheHooks<H> {
-    cache: TenantCache,
-    inner: H,
-}
-
-impl<H: TenantHooks> CacheHooks<H> {
-    /// `inner` (the application's hooks, or [`tenantry_sqlx::NoHooks`]) plus dropping
-    /// `cache`'s keys of deleted tenants.
-    pub fn new(cache: TenantCache, inner: H) -> Self {
-        Self { cache, inner }
-    }
-}
+pub type CacheHooks<H> = CleanupHooks<TenantCache, H>;
 
 #[async_trait]
-impl<H: TenantHooks> TenantHooks for CacheHooks<H> {
-    async fn after_create(&self, tenant: &Tenant, conn: &mut PgConnection) -> Result<(), BoxError> {
-        self.inner.after_create(tenant, conn).await
-    }
-
-    async fn after_migrate(
-        &self,
-        schema: &str,
-        applied: &[i64],
-        conn: &mut PgConnection,
-    ) -> Result<(), BoxError> {
-        self.inner.after_migrate(schema, applied, conn).await
-    }
-
-    async fn before_delete(
-        &self,
-        tenant: &Tenant,
-        conn: &mut PgConnection,
-    ) -> Result<(), BoxError> {
-        self.inner.before_delete(tenant, conn).await?;
-        if let Err(error) = self.cache.drop_tenant(tenant.id).await {
-            tracing::warn!(tenant_id = tenant.id, %error, "could not drop the deleted tenant's cache keys");
-        }
+impl TenantCleanup for TenantCache {
+    async fn drop_tenant(&self, tenant: &Tenant) -> Result<(), BoxError> {
+        TenantCache::drop_tenant(self, tenant.id).await?;
         Ok(())
     }
 }

@@ -25,7 +25,8 @@
 //! A deleted tenant's keys are removed by [`TenantCache::drop_tenant`] (Redis: `SCAN` over the
 //! tenant's prefix and `UNLINK` in batches). Call it after `admin().delete_tenant(...)` returns,
 //! or register [`CacheHooks`] (a [`TenantHooks`](tenantry_sqlx::TenantHooks) adapter around
-//! the application's own hooks) to run it from `before_delete`. Registry ids are never reused
+//! the application's own hooks) to run it from `after_delete`, once the deletion has
+//! committed. Registry ids are never reused
 //! (an identity column), so keys a concurrent request writes after the drop are unreachable by
 //! any other tenant; calling `drop_tenant` after the delete as well removes them too.
 //!

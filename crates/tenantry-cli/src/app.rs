@@ -385,6 +385,14 @@ async fn run_builtin(t: &Tenantry, command: &Command) -> Result<ExitCode> {
             crate::tenants::domain(t, cmd).await?;
             ExitCode::SUCCESS
         }
+        Command::Nodes { json } => {
+            crate::nodes::nodes(t, *json).await?;
+            ExitCode::SUCCESS
+        }
+        Command::Rebalance { json } => {
+            crate::nodes::rebalance(t, *json).await?;
+            ExitCode::SUCCESS
+        }
     })
 }
 

@@ -17,6 +17,7 @@ Configuration:
     shared_schema = \"public\"
     public_domains = [\"localhost\"]
     tenant_roles = \"app_\"        # optional: role mode, one database role per tenant
+    reference_tables = [\"plans\"] # Citus: shared tables tenants read, copied to every node
     [migrations]
     shared = \"migrations/shared\"
     tenant = \"migrations/tenant\"
@@ -108,6 +109,18 @@ pub(crate) enum Command {
     Domain(DomainCommand),
     /// Run SQL in tenant schemas (each in its own tenant-scoped transaction).
     Exec(ExecArgs),
+    /// Citus: the cluster's nodes with their tenant counts and bytes.
+    Nodes {
+        /// Print a JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Citus: spread tenants evenly over the workers (Citus's rebalancer, online moves).
+    Rebalance {
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `tenantry migrate`.
@@ -211,6 +224,57 @@ pub(crate) enum TenantCommand {
         #[arg(long, value_name = "JSON")]
         data: Option<String>,
     },
+    /// Copy a tenant with its data: a new tenant whose schema holds SOURCE's tables and rows
+    /// (one snapshot of SOURCE, sequences continuing), in one transaction.
+    Clone {
+        /// The tenant to copy.
+        source: String,
+        /// The new tenant's schema name.
+        new: String,
+        /// The new tenant's primary domain.
+        #[arg(long, value_name = "HOST")]
+        domain: String,
+        /// Human-readable name (default: the new schema name).
+        #[arg(long, value_name = "TEXT")]
+        display_name: Option<String>,
+        /// Print a JSON report.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write one tenant (registry row, domains, migration history, every table's rows) to a
+    /// portable archive (tar.gz), read in one snapshot while the tenant keeps being served.
+    Export {
+        /// The tenant's schema name.
+        name: String,
+        /// The archive to write (e.g. acme.tenant.tar.gz).
+        #[arg(long, short = 'o', value_name = "FILE")]
+        output: PathBuf,
+        /// Overwrite FILE if it exists.
+        #[arg(long)]
+        force: bool,
+        /// Print a JSON report.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a tenant from an archive written by `tenant export`: built at the archive's
+    /// migration version, filled, then migrated forward, in one transaction. Refuses an
+    /// archive whose migrations this application can't accept, and says why.
+    Import {
+        /// The archive.
+        file: PathBuf,
+        /// The new tenant's schema name.
+        #[arg(long = "as", value_name = "NAME")]
+        name: String,
+        /// The new tenant's primary domain.
+        #[arg(long, value_name = "HOST")]
+        domain: String,
+        /// Human-readable name (default: the archived tenant's).
+        #[arg(long, value_name = "TEXT")]
+        display_name: Option<String>,
+        /// Print a JSON report.
+        #[arg(long)]
+        json: bool,
+    },
     /// Rename a tenant's schema.
     Rename {
         /// Current schema name.
@@ -233,6 +297,29 @@ pub(crate) enum TenantCommand {
         /// Schema name.
         name: String,
     },
+    /// Citus: move a tenant's schema to another node, online (its requests keep being served).
+    Move {
+        /// Schema name.
+        name: String,
+        /// The target node, as listed by `tenantry nodes`.
+        #[arg(long, value_name = "HOST:PORT", value_parser = parse_node)]
+        to: (String, u16),
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_node(s: &str) -> Result<(String, u16), String> {
+    match s.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() => port
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0)
+            .map(|p| (host.to_owned(), p))
+            .ok_or_else(|| format!("invalid port in {s:?} (expected HOST:PORT)")),
+        _ => Err(format!("expected HOST:PORT, got {s:?}")),
+    }
 }
 
 /// `tenantry domain ...`.

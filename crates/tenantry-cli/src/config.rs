@@ -23,6 +23,7 @@ struct FileConfig {
     extra_search_path: Option<Vec<String>>,
     public_domains: Option<Vec<String>>,
     tenant_roles: Option<String>,
+    reference_tables: Option<Vec<String>>,
     #[serde(default)]
     migrations: FileMigrations,
 }
@@ -41,6 +42,7 @@ const KNOWN_KEYS: &[&str] = &[
     "extra_search_path",
     "public_domains",
     "tenant_roles",
+    "reference_tables",
     "migrations",
 ];
 
@@ -57,6 +59,8 @@ pub(crate) struct Settings {
     pub(crate) public_domains: Option<Vec<String>>,
     /// Role mode's prefix ([`TenantryBuilder::tenant_roles`]).
     pub(crate) tenant_roles: Option<String>,
+    /// Citus: shared tables made reference tables ([`TenantryBuilder::reference_tables`]).
+    pub(crate) reference_tables: Vec<String>,
     /// Shared migrations folder.
     pub(crate) shared_migrations: Option<PathBuf>,
     /// Tenant migration folders by tenant type.
@@ -86,6 +90,7 @@ impl Settings {
             settings.extra_search_path = file.extra_search_path.unwrap_or_default();
             settings.public_domains = file.public_domains;
             settings.tenant_roles = file.tenant_roles;
+            settings.reference_tables = file.reference_tables.unwrap_or_default();
             settings.shared_migrations = file.migrations.shared.map(rel);
             if let Some(dir) = file.migrations.tenant {
                 settings
@@ -169,6 +174,7 @@ impl Settings {
         if let Some(prefix) = &self.tenant_roles {
             builder = builder.tenant_roles(prefix.clone());
         }
+        builder = builder.reference_tables(self.reference_tables.clone());
         if let Some(dir) = &self.shared_migrations {
             check_dir(dir)?;
             builder = builder.shared_migrations(dir);

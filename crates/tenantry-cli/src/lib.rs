@@ -11,7 +11,8 @@
 //!   transaction that commits only when the command succeeded there.
 //! * [`Cli::standalone`]: the `tenantry` binary, its builder made from flags and `tenantry.toml`.
 //!
-//! The commands: `migrate`, `tenant create|list|show|adopt|rename|delete|suspend|maintenance|resume`,
+//! The commands: `migrate`,
+//! `tenant create|list|show|adopt|clone|export|import|rename|delete|suspend|maintenance|resume`,
 //! `domain add|remove|set-primary|list`, `exec`, plus the application's. See `--help`.
 
 pub use clap;
@@ -23,8 +24,11 @@ mod config;
 mod errors;
 mod exec;
 mod migrate;
+mod nodes;
 mod output;
 mod tenants;
+mod transfer;
+mod view;
 
 pub use app::{Cli, run};
 pub use commands::{AppCommand, CommandContext};

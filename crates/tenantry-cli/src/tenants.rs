@@ -4,48 +4,11 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use anyhow::{Context, Result, bail};
 use futures::{StreamExt, TryStreamExt};
-use serde::Serialize;
-use tenantry_sqlx::{NewTenant, SchemaOnDelete, Tenant, TenantStatus, Tenantry};
+use tenantry_sqlx::{NewTenant, SchemaOnDelete, TenantStatus, Tenantry};
 
 use crate::cli::{DomainCommand, TenantCommand};
 use crate::output::{outln, print_table};
-
-/// A tenant as printed by `list --json` and `show --json`.
-#[derive(Debug, Serialize)]
-struct TenantView {
-    id: i64,
-    schema: String,
-    display_name: String,
-    status: TenantStatus,
-    #[serde(rename = "type")]
-    tenant_type: String,
-    primary_domain: Option<String>,
-    /// Every domain, primary first.
-    domains: Vec<String>,
-    created_at: String,
-    data: serde_json::Value,
-}
-
-async fn view(t: &Tenantry, tenant: Tenant) -> Result<TenantView> {
-    let domains = t
-        .admin()
-        .domains(&tenant.schema)
-        .await?
-        .into_iter()
-        .map(|d| d.domain)
-        .collect();
-    Ok(TenantView {
-        id: tenant.id,
-        schema: tenant.schema,
-        display_name: tenant.display_name,
-        status: tenant.status,
-        tenant_type: tenant.tenant_type,
-        primary_domain: tenant.primary_domain,
-        domains,
-        created_at: tenant.created_at.to_rfc3339(),
-        data: tenant.data,
-    })
-}
+use crate::view::{TenantView, view};
 
 /// Runs a `tenant` subcommand.
 pub(crate) async fn tenant(t: &Tenantry, cmd: &TenantCommand) -> Result<()> {
@@ -117,6 +80,10 @@ pub(crate) async fn tenant(t: &Tenantry, cmd: &TenantCommand) -> Result<()> {
                 outln!("domains:        {}", v.domains.join(", "));
                 outln!("created at:     {}", v.created_at);
                 outln!("data:           {}", v.data);
+                if t.is_citus() {
+                    let node = v.node.as_deref().unwrap_or("coordinator (not distributed)");
+                    outln!("node:           {node}");
+                }
             }
         }
         TenantCommand::Delete {
@@ -191,6 +158,9 @@ pub(crate) async fn tenant(t: &Tenantry, cmd: &TenantCommand) -> Result<()> {
                 adopted.tenant.primary_domain.as_deref().unwrap_or("-")
             );
         }
+        TenantCommand::Clone { .. }
+        | TenantCommand::Export { .. }
+        | TenantCommand::Import { .. } => crate::transfer::run(t, cmd).await?,
         TenantCommand::Rename { old, new } => {
             t.admin().rename_tenant(old, new).await?;
             outln!("renamed tenant {old} to {new}");
@@ -198,6 +168,9 @@ pub(crate) async fn tenant(t: &Tenantry, cmd: &TenantCommand) -> Result<()> {
         TenantCommand::Suspend { name } => status(t, name, TenantStatus::Suspended).await?,
         TenantCommand::Maintenance { name } => status(t, name, TenantStatus::Maintenance).await?,
         TenantCommand::Resume { name } => status(t, name, TenantStatus::Active).await?,
+        TenantCommand::Move { name, to, json } => {
+            crate::nodes::move_tenant(t, name, &to.0, to.1, *json).await?;
+        }
     }
     Ok(())
 }

@@ -25,9 +25,11 @@
 //!
 //! # Deletion and renames
 //!
-//! [`TenantFiles::drop_tenant`] deletes everything under a tenant's prefix. Call it after
-//! `admin().delete_tenant(...)` has returned: not from a `before_delete` hook, which runs
-//! inside the deletion's transaction (a rolled-back deletion would have lost the files).
+//! [`TenantFiles::drop_tenant`] deletes everything under a tenant's prefix. Register
+//! [`FilesHooks`] (a [`TenantHooks`](tenantry_sqlx::TenantHooks) adapter around the
+//! application's own hooks) to run it from `after_delete`, once the deletion has committed, or
+//! call it after `admin().delete_tenant(...)` has returned; never from `before_delete`, which
+//! runs inside the deletion's transaction (a rolled-back deletion would have lost the files).
 //! Registry ids are never reused, so files left by a failed drop are unreachable by any other
 //! tenant; call it again to remove them.
 //!
@@ -42,6 +44,10 @@ use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use tenantry_core::Tenant;
+
+mod hooks;
+
+pub use hooks::FilesHooks;
 
 /// Longest key accepted, in bytes.
 pub const MAX_KEY_BYTES: usize = 1024;

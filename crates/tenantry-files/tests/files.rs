@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use tenantry_files::{Error, TenantFiles};
+use tenantry_files::{Error, FilesHooks, TenantFiles};
 use tenantry_sqlx::{NewTenant, SchemaOnDelete, Tenantry};
 use tenantry_testing::TestDb;
 
@@ -226,4 +226,76 @@ async fn delete_and_rename_through_tenantry() {
             std::path::MAIN_SEPARATOR
         )]
     );
+}
+
+/// Refuses every deletion in `before_delete` (inside the deletion's transaction).
+struct RefuseDelete;
+
+#[tenantry_sqlx::async_trait]
+impl tenantry_sqlx::TenantHooks for RefuseDelete {
+    async fn before_delete(
+        &self,
+        _: &tenantry_sqlx::Tenant,
+        _: &mut sqlx::PgConnection,
+    ) -> Result<(), tenantry_sqlx::BoxError> {
+        Err("deletions are refused".into())
+    }
+}
+
+/// With `FilesHooks`, a committed deletion removes exactly the deleted tenant's files; a
+/// deletion that rolls back (here refused by the app's own hook) keeps them.
+#[tokio::test]
+async fn files_hooks_drop_files_only_once_the_deletion_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = TenantFiles::local(dir.path()).unwrap();
+    let db = TestDb::new().await;
+    let refusing: Tenantry = db
+        .tenantry(Tenantry::builder().hooks(FilesHooks::new(files.clone(), RefuseDelete)))
+        .await;
+    let acme = refusing
+        .admin()
+        .create_tenant(NewTenant::new("acme", "acme.test"))
+        .await
+        .unwrap();
+    let globex = refusing
+        .admin()
+        .create_tenant(NewTenant::new("globex", "globex.test"))
+        .await
+        .unwrap();
+    for (tenant, body) in [(&acme, "acme's"), (&globex, "globex's")] {
+        let store = files.for_tenant(tenant);
+        store.put("doc", body.as_bytes().to_vec()).await.unwrap();
+        store.put("a/b/c", body.as_bytes().to_vec()).await.unwrap();
+    }
+
+    let refused = refusing
+        .admin()
+        .delete_tenant("acme", SchemaOnDelete::Drop)
+        .await;
+    assert!(refused.is_err(), "the hook refuses");
+    assert_eq!(
+        files_under(dir.path()).len(),
+        4,
+        "a rolled-back deletion keeps the files"
+    );
+
+    let tenantry = Tenantry::builder()
+        .hooks(FilesHooks::new(files.clone(), tenantry_sqlx::NoHooks))
+        .connect(db.url())
+        .await
+        .unwrap();
+    tenantry
+        .admin()
+        .delete_tenant("acme", SchemaOnDelete::Drop)
+        .await
+        .unwrap();
+    let sep = std::path::MAIN_SEPARATOR;
+    assert_eq!(
+        files_under(dir.path()),
+        [
+            format!("tenant-{}{sep}a{sep}b{sep}c", globex.id),
+            format!("tenant-{}{sep}doc", globex.id),
+        ]
+    );
+    assert_eq!(files.for_tenant(&acme).get("doc").await.unwrap(), None);
 }

@@ -9,6 +9,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tenantry_core::{HostPolicy, normalize_host, validate_schema_name};
 
 use crate::admin::roles::{group_role_name, setup_group_role};
+use crate::citus::CitusMode;
 use crate::config::{Config, DEFAULT_CACHE_TTL, UNLISTENED_CACHE_TTL};
 use crate::error::{Error, Result};
 use crate::handle::{Inner, Tenantry};
@@ -219,6 +220,17 @@ impl TenantryBuilder {
         self
     }
 
+    /// With `true`, every tenant transaction sets `application_name` to `tenant=<schema>` for
+    /// its own duration (`set_config(.., true)` in the same round trip as its `BEGIN`; it
+    /// reverts at COMMIT/ROLLBACK), so the server's logs (`%a` in `log_line_prefix`),
+    /// `pg_stat_activity` and lock reports say which tenant a statement worked for. Off by
+    /// default: it costs one more `set_config` per `BEGIN`. PostgreSQL cuts the value at 63
+    /// bytes. Session-scoped connections ([`crate::Tenantry::session`]) are not tagged.
+    pub fn tag_transactions(mut self, on: bool) -> Self {
+        self.config.tag_transactions = on;
+        self
+    }
+
     /// How long a rename, delete, status change or domain removal waits for the tenant's
     /// transactions and sessions in flight to end (default 10 s). Past it, the change is
     /// refused with [`Error::TenantBusy`] and nothing is changed. While it waits, new scoped
@@ -287,6 +299,29 @@ impl TenantryBuilder {
     /// path does no extra work.
     pub fn transaction_gate(mut self, gate: impl crate::handle::TransactionGate) -> Self {
         self.gate = Some(Arc::new(gate));
+        self
+    }
+
+    /// Citus mode (default [`CitusMode::Auto`]: on when the database has the `citus`
+    /// extension). In Citus mode each tenant schema is created as a distributed schema (placed
+    /// whole on one worker), nothing else is distributed, migrations run one statement at a
+    /// time, tenants are migrated rather than cloned, and [`Tenantry::placement`] moves them.
+    /// Role mode is refused. See the README's "Scale out with Citus".
+    pub fn citus(mut self, mode: CitusMode) -> Self {
+        self.config.citus = mode;
+        self
+    }
+
+    /// Shared tables that tenant transactions read (e.g. `plans`), made Citus reference tables
+    /// (a copy on every node) after the shared migrations, so a tenant's node can join them
+    /// with the tenant's tables. Unqualified names are in the shared schema. Ignored outside
+    /// Citus mode.
+    pub fn reference_tables<I, S>(mut self, tables: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.config.reference_tables = tables.into_iter().map(Into::into).collect();
         self
     }
 
@@ -361,6 +396,13 @@ impl TenantryBuilder {
         let pool_options = self.pool_options.test_before_acquire(false);
         let shards = Shards::new(config.pool_shards, &pool_options, &pool_connect_options);
         let pool = pool_options.connect_with(pool_connect_options).await?;
+        let citus = crate::citus::detect(&pool, config.citus).await?;
+        if citus && config.tenant_roles.is_some() {
+            return Err(Error::CitusUnsupported {
+                what: "role mode (tenant_roles)",
+                why: "Citus connects to the workers as the current user, and tenant roles can't log in",
+            });
+        }
         if let Some(prefix) = &config.tenant_roles {
             setup_group_role(&pool, &group_role_name(prefix), &config).await?;
         }
@@ -403,6 +445,7 @@ impl TenantryBuilder {
                 templates: Default::default(),
                 budget,
                 gate: self.gate,
+                citus: citus.into(),
             }),
         };
         if let (true, Some(listen_options)) = (listen, listen_options) {

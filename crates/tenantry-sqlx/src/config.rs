@@ -73,6 +73,15 @@ pub struct Config {
     /// before giving up with [`crate::Error::TenantBusy`] (default 10 s). See
     /// [`crate::TenantryBuilder::lifecycle_wait`].
     pub lifecycle_wait: Duration,
+    /// Tag every tenant transaction with its tenant in `application_name` (default off). See
+    /// [`crate::TenantryBuilder::tag_transactions`].
+    pub tag_transactions: bool,
+    /// Citus mode: auto-detected (default), forced on or off. See
+    /// [`crate::TenantryBuilder::citus`].
+    pub citus: crate::CitusMode,
+    /// Shared tables made Citus reference tables after the shared migrations. See
+    /// [`crate::TenantryBuilder::reference_tables`].
+    pub reference_tables: Vec<String>,
 }
 
 impl Default for Config {
@@ -94,6 +103,9 @@ impl Default for Config {
             pool_shards: 1,
             tenant_idle_timeout: Some(DEFAULT_TENANT_IDLE_TIMEOUT),
             lifecycle_wait: DEFAULT_LIFECYCLE_WAIT,
+            tag_transactions: false,
+            citus: crate::CitusMode::Auto,
+            reference_tables: Vec::new(),
         }
     }
 }

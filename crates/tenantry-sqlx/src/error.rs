@@ -199,6 +199,36 @@ pub enum Error {
         reason: String,
     },
 
+    // Copies and archives (`clone_tenant`, `export_tenant`, `import_tenant`).
+    /// A tenant can't be copied as asked: its schema holds objects the copier does not
+    /// reproduce (see [`crate::Admin::clone_tenant`]), it has no migration history, or the
+    /// copy asks for another tenant type than the source's.
+    #[error("cannot copy tenant {schema:?}: {reason}")]
+    CannotCopy {
+        /// The source tenant.
+        schema: String,
+        /// Why.
+        reason: String,
+    },
+    /// The file is not a tenant archive this version of Tenantry reads, or it is damaged or
+    /// incomplete (nothing was imported).
+    #[error("not a usable tenant archive: {reason}")]
+    ArchiveInvalid {
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The archive was taken at a migration state this application can't accept (a migration
+    /// it doesn't know, a history that diverges, tables that differ from what the migrations
+    /// make); nothing was imported.
+    #[error("archive refused: {reason}")]
+    ArchiveIncompatible {
+        /// Why, naming the migrations or tables concerned.
+        reason: String,
+    },
+    /// Writing or reading an archive failed (the file, the disk, the pipe).
+    #[error("archive I/O: {0}")]
+    ArchiveIo(#[source] std::io::Error),
+
     // Configuration and usage.
     /// A configured public domain is not a host name.
     #[error("public domain {domain:?} {}", host_problem(reason))]
@@ -244,6 +274,39 @@ pub enum Error {
         hook: &'static str,
         /// The hook's error.
         source: BoxError,
+    },
+    // Citus.
+    /// [`crate::CitusMode::On`], but the database has no `citus` extension.
+    #[error("Citus mode is on but the database has no citus extension (CREATE EXTENSION citus)")]
+    CitusMissing,
+    /// Something Tenantry does not do on (or without) Citus.
+    #[error("{what} is not available here: {why}")]
+    CitusUnsupported {
+        /// The feature.
+        what: &'static str,
+        /// Why.
+        why: &'static str,
+    },
+    /// A table named by [`crate::TenantryBuilder::reference_tables`] could not be made a
+    /// reference table (missing, or refused by Citus).
+    #[error("reference table {table:?}: {message}")]
+    ReferenceTable {
+        /// The table as configured.
+        table: String,
+        /// PostgreSQL's message.
+        message: String,
+    },
+    /// No primary node of the Citus cluster holding shards is registered at that address.
+    #[error("no Citus node {node} holds tenants (see `tenantry nodes`)")]
+    NodeNotFound {
+        /// `host:port` as given.
+        node: String,
+    },
+    /// The tenant's schema is not a distributed schema (it lives on the coordinator).
+    #[error("tenant schema {schema:?} is not distributed by Citus")]
+    TenantNotDistributed {
+        /// The schema.
+        schema: String,
     },
     /// A database error.
     #[error(transparent)]

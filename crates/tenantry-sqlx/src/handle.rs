@@ -44,6 +44,8 @@ pub(crate) struct Inner {
     pub budget: SharedBudget,
     /// Admission of tenant transactions (per-tenant caps); `None`: no check at all.
     pub gate: Option<Arc<dyn TransactionGate>>,
+    /// Citus mode (see `citus/`), resolved at connect and after the shared migrations.
+    pub citus: std::sync::atomic::AtomicBool,
 }
 
 /// The Tenantry handle. Cheap to clone.

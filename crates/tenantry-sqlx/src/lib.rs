@@ -37,14 +37,17 @@
 //! Where things are: `request/` (the request path: scoped `BEGIN`, access types, shards,
 //! statement tagging), `resolve/` (host -> tenant cache and registry listener), `registry/`
 //! (Tenantry's own tables, SQL in files), `admin/` (tenants, domains, roles), `migrate/` (sets,
-//! ledger, shared schema, fleet), `provision/` (templates, clone scripts, spares), `sql.rs`
+//! ledger, shared schema, fleet), `provision/` (templates, clone scripts, spares), `transfer/`
+//! (tenant clone, export and import), `sql.rs`
 //! (quoting and lock statements), `config.rs` and `builder.rs` (settings and construction),
-//! `handle.rs` (the handle itself), `groups.rs` (`admin()`, `fleet()`), `stats.rs`.
+//! `handle.rs` (the handle itself), `groups.rs` (`admin()`, `fleet()`), `stats.rs`, `citus/`
+//! (Citus mode and tenant placement).
 
 #![warn(missing_docs)]
 
 mod admin;
 mod builder;
+mod citus;
 mod config;
 mod context;
 mod error;
@@ -60,10 +63,18 @@ mod request;
 mod resolve;
 mod sql;
 mod stats;
+mod transfer;
 
-pub use admin::{AdoptedTenant, MAX_DISPLAY_NAME_CHARS, NewTenant, SchemaOnDelete};
+pub use admin::{
+    AdoptedTenant, MAX_DISPLAY_NAME_CHARS, MAX_PAGE_SIZE, MigrationState, NewTenant,
+    SchemaOnDelete, TenantOverview, TenantQuery, TenantsOnDay,
+};
 pub use async_trait::async_trait;
 pub use builder::TenantryBuilder;
+pub use citus::CitusMode;
+pub use citus::placement::{
+    MoveProgress, MoveReport, NodeAddr, NodeInfo, Placement, RebalanceProgress, RebalanceReport,
+};
 pub use config::{
     Config, DEFAULT_LIFECYCLE_WAIT, DEFAULT_TENANT_IDLE_TIMEOUT, DEFAULT_TENANT_PLANS,
     DEFAULT_TENANT_TYPE,
@@ -71,10 +82,10 @@ pub use config::{
 pub use context::{current_tenant, scope, sync_scope};
 pub use error::{BoxError, Error, Result};
 pub use handle::{Tenantry, TransactionGate, TransactionPermit};
-pub use hooks::{NoHooks, TenantHooks};
+pub use hooks::{CleanupHooks, NoHooks, TenantCleanup, TenantHooks};
 pub use migrate::{
     FleetReport, MIGRATIONS_TABLE, MigrateOptions, MigrationSet, PendingShared, PlannedSchema,
-    SchemaOutcome, SchemaResult,
+    SchemaOutcome, SchemaResult, split_statements,
 };
 pub use provision::{Provision, template_schema};
 pub use registry::{DomainRecord, NOTIFY_CHANNEL};
@@ -83,3 +94,6 @@ pub use request::session::TenantConn;
 pub use resolve::{Resolution, ResolveError};
 pub use stats::Stats;
 pub use tenantry_core::{Tenant, TenantStatus};
+#[cfg(feature = "archive")]
+pub use transfer::{ARCHIVE_FORMAT, ARCHIVE_FORMAT_VERSION};
+pub use transfer::{ProgressFn, TableCount, TransferProgress, TransferReport};

@@ -74,6 +74,18 @@ pub(crate) fn begin_with_path(path: &str) -> String {
     format!("BEGIN; SET LOCAL search_path TO {path}")
 }
 
+/// `BEGIN ISOLATION LEVEL REPEATABLE READ[, READ ONLY]; SET LOCAL search_path TO <path>`: one
+/// snapshot for every table a copy or an export reads.
+pub(crate) fn begin_snapshot_with_path(path: &str, read_only: bool) -> String {
+    let ro = if read_only { ", READ ONLY" } else { "" };
+    format!("BEGIN ISOLATION LEVEL REPEATABLE READ{ro}; SET LOCAL search_path TO {path}")
+}
+
+/// `SET LOCAL search_path TO <path>`.
+pub(crate) fn set_path(path: &str) -> String {
+    format!("SET LOCAL search_path TO {path}")
+}
+
 /// `CREATE SCHEMA "name"`.
 pub(crate) fn create_schema(schema: &SchemaName) -> String {
     format!("CREATE SCHEMA {}", ident(schema))

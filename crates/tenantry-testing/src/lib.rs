@@ -11,6 +11,7 @@
 //! - [`notes_migrations`]: the one-table `notes` schema of the examples.
 //! - Feature `cluster`: `PrivateCluster`, a PostgreSQL of the test's own (to stop and restart).
 //! - Feature `pgbouncer`: `PgBouncer` in transaction pooling mode in front of the server.
+//! - Feature `citus`: `CitusCluster`, a coordinator and workers with the Citus extension.
 //!
 //! The server is `TENANTRY_TEST_ADMIN_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`);
 //! its role needs `CREATEDB`.
@@ -57,6 +58,8 @@ mod skip;
 mod tenants;
 mod wait;
 
+#[cfg(feature = "citus")]
+mod citus;
 #[cfg(feature = "cluster")]
 mod cluster;
 #[cfg(feature = "pgbouncer")]
@@ -71,6 +74,8 @@ pub use skip::{in_ci, skip};
 pub use tenants::{TestTenant, TestTenants};
 pub use wait::eventually;
 
+#[cfg(feature = "citus")]
+pub use citus::{CITUS_DATABASE, CITUS_INSTALL_HINT, CitusCluster, citus_installed};
 #[cfg(feature = "cluster")]
 pub use cluster::{PrivateCluster, postgres_bin_dir};
 #[cfg(feature = "pgbouncer")]

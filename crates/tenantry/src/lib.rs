@@ -13,7 +13,13 @@
 //!   limits and caps on concurrent transactions;
 //! * `cli` (feature `cli`, off by default): [`cli::Cli`], the command line hosted in the
 //!   application's own binary with its own builder, and [`cli::AppCommand`], its per-tenant
-//!   commands.
+//!   commands;
+//! * `cache` and `files` (features `cache`, `files`, off by default): [`cache::TenantCache`]
+//!   and [`files::TenantFiles`], a tenant's cache keys and files under its registry id, with
+//!   hooks that drop them when it is deleted;
+//! * `jobs` (feature `jobs`, off by default): [`jobs`], background jobs with their tenant on
+//!   apalis + apalis-postgres ([`jobs::TenantQueue`], [`jobs::TenantJobLayer`],
+//!   [`jobs::JobTenant`]).
 //!
 //! See the README for a five-minute guide; `examples/quick_start.rs` is its code, and
 //! `examples/existing_app.rs` adds tenancy to an ordinary axum app with one layer. The guides
@@ -26,6 +32,13 @@ pub use tenantry_sqlx::*;
 #[cfg(feature = "axum")]
 pub mod axum {
     pub use tenantry_axum::*;
+}
+
+/// Background jobs with their tenant (feature `jobs`): see [`jobs::TenantQueue`] and
+/// [`jobs::TenantJobLayer`].
+#[cfg(feature = "jobs")]
+pub mod jobs {
+    pub use tenantry_apalis::*;
 }
 
 /// The guides of the repository's `docs/` folder, as rustdoc pages. Their Rust examples are
@@ -49,4 +62,24 @@ pub mod docs {
 #[cfg(feature = "cli")]
 pub mod cli {
     pub use tenantry_cli::*;
+}
+
+/// Cache with its tenant: [`cache::TenantCache`] (Redis or in process), keys under the tenant's
+/// registry id, [`cache::CacheHooks`] to drop them when it is deleted.
+#[cfg(feature = "cache")]
+pub mod cache {
+    pub use tenantry_cache::*;
+}
+
+/// Files with their tenant: [`files::TenantFiles`] over `object_store`, a prefix per tenant
+/// registry id, hostile keys refused, [`files::FilesHooks`] to drop them when it is deleted.
+#[cfg(feature = "files")]
+pub mod files {
+    pub use tenantry_files::*;
+}
+
+/// The operator console (feature `console`): see [`tenantry_console`].
+#[cfg(feature = "console")]
+pub mod console {
+    pub use tenantry_console::*;
 }

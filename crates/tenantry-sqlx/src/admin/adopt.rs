@@ -2,17 +2,14 @@
 //! schema kept by `delete_tenant(.., SchemaOnDelete::Keep)`, or one restored from a dump.
 
 use sqlx::AssertSqlSafe;
-use tenantry_core::{SchemaName, Tenant};
+use tenantry_core::Tenant;
 
-use super::lookup::fetch_tenant;
-use super::tenants::{NewTenant, check_data, check_display_name};
-use crate::config::DEFAULT_TENANT_TYPE;
-use crate::error::{Error, Result, conflict_or, domain_taken, name_taken};
+use super::audit::audit;
+use super::tenants::NewTenant;
+use crate::error::{Error, Result};
 use crate::groups::Admin;
 use crate::migrate::apply::apply_in_tx;
-use crate::migrate::ledger::write_ledger;
 use crate::migrate::set::MIGRATIONS_TABLE;
-use crate::provision::SPARE_PREFIX;
 use crate::sql::{fill, lock_migrations, qualified};
 
 /// What [`crate::Admin::adopt_tenant`] did.
@@ -51,26 +48,13 @@ impl Admin<'_> {
     /// the schema is left as it was.
     pub async fn adopt_tenant(self, new: NewTenant) -> Result<AdoptedTenant> {
         let t = self.tenantry;
-        let reserved = t.reserved();
-        let reserved: Vec<&str> = reserved.iter().map(String::as_str).collect();
-        let schema_name = SchemaName::with_reserved(new.schema.as_str(), &reserved)?;
-        if schema_name.starts_with(SPARE_PREFIX) {
-            return Err(tenantry_core::NameError::SchemaReserved(new.schema).into());
-        }
-        let domain = t.clean_domain(&new.domain)?.into_string();
-        let tenant_type = new
-            .tenant_type
-            .unwrap_or_else(|| DEFAULT_TENANT_TYPE.to_owned());
-        let set = t
-            .tenant_migration_set(&tenant_type)
-            .ok_or_else(|| Error::UnknownTenantType {
-                tenant_type: tenant_type.clone(),
-            })?
-            .clone();
-        check_data(&new.data)?;
-        let display_name = new.display_name.unwrap_or_else(|| new.schema.clone());
-        check_display_name(&display_name)?;
-        let schema = new.schema;
+        let new = t.check_new(new)?;
+        let (schema, domain, tenant_type, set) = (
+            new.schema.to_string(),
+            &new.domain,
+            &new.tenant_type,
+            &new.set,
+        );
         let sql = &t.inner.sql;
 
         let mut tx = t.begin_admin(&schema).await?;
@@ -130,15 +114,17 @@ impl Admin<'_> {
         let taken: bool = sqlx::query_scalar(AssertSqlSafe(
             sql.stmt("SELECT EXISTS (SELECT 1 FROM {domains} WHERE domain = $1)"),
         ))
-        .bind(&domain)
+        .bind(domain)
         .fetch_one(&mut *tx)
         .await?;
         if taken {
-            return Err(Error::DomainTaken { domain });
+            return Err(Error::DomainTaken {
+                domain: domain.clone(),
+            });
         }
         // Refuses unknown versions and changed checksums before applying anything; then the
         // pending migrations, in this transaction.
-        let applied = apply_in_tx(&mut tx, &schema, MIGRATIONS_TABLE, &set)
+        let applied = apply_in_tx(&mut tx, &schema, MIGRATIONS_TABLE, set, t.is_citus())
             .await
             .map_err(|e| match e {
                 Error::MigrationState { schema, message } => Error::MigrationState {
@@ -149,48 +135,9 @@ impl Admin<'_> {
                 },
                 other => other,
             })?;
-        let id: i64 = sqlx::query_scalar(AssertSqlSafe(sql.stmt(
-            "INSERT INTO {tenants} (schema_name, display_name, tenant_type, data) \
-             VALUES ($1, $2, $3, $4) RETURNING id",
-        )))
-        .bind(&schema)
-        .bind(&display_name)
-        .bind(&tenant_type)
-        .bind(&new.data)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(|e| conflict_or(e, || name_taken(&schema)))?;
-        sqlx::query(AssertSqlSafe(sql.stmt(
-            "INSERT INTO {domains} (domain, tenant_id, is_primary) VALUES ($1, $2, TRUE)",
-        )))
-        .bind(&domain)
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| conflict_or(e, || domain_taken(&domain)))?;
-        write_ledger(&mut tx, t, &schema, &tenant_type, &set).await?;
-
-        let tenant = fetch_tenant(&mut tx, t, &schema).await?;
-        if !applied.is_empty() {
-            t.inner
-                .hooks
-                .after_migrate(&schema, &applied, &mut tx)
-                .await
-                .map_err(|source| Error::Hook {
-                    hook: "after_migrate",
-                    source,
-                })?;
-        }
-        t.inner
-            .hooks
-            .after_create(&tenant, &mut tx)
-            .await
-            .map_err(|source| Error::Hook {
-                hook: "after_create",
-                source,
-            })?;
-        t.create_tenant_role(&mut tx, &schema).await?;
+        let tenant = t.register_tenant(&mut tx, &new, &applied).await?;
         tx.commit().await?;
+        audit("adopt", &schema, "");
         t.invalidate_cache();
         Ok(AdoptedTenant { tenant, applied })
     }

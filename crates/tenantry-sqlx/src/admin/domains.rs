@@ -4,6 +4,7 @@
 use sqlx::AssertSqlSafe;
 use tenantry_core::{DomainName, normalize_host};
 
+use super::audit::audit;
 use super::lookup::fetch_tenant;
 use crate::error::{Error, Result, conflict_or, domain_taken};
 use crate::groups::Admin;
@@ -56,6 +57,7 @@ impl Admin<'_> {
         .await
         .map_err(|e| conflict_or(e, || domain_taken(&domain)))?;
         tx.commit().await?;
+        audit("add_domain", schema, domain.as_str());
         self.tenantry.invalidate_cache();
         Ok(())
     }
@@ -79,6 +81,7 @@ impl Admin<'_> {
                 .lock_tenant_id(&mut tx, tenant_id, &domain)
                 .await?;
         }
+        let owner = row.map(|(_, id)| format!("#{id}")).unwrap_or_default();
         match row.map(|(primary, _)| primary) {
             None => return Err(Error::DomainNotFound { domain }),
             Some(true) => return Err(Error::PrimaryDomainRemoval { domain }),
@@ -91,6 +94,7 @@ impl Admin<'_> {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        audit("remove_domain", &owner, &domain);
         self.tenantry.invalidate_cache();
         Ok(())
     }
@@ -123,6 +127,7 @@ impl Admin<'_> {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        audit("set_primary_domain", &format!("#{tenant_id}"), &domain);
         self.tenantry.invalidate_cache();
         Ok(())
     }

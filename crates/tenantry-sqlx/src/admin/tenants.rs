@@ -6,16 +6,15 @@ use serde::Serialize;
 use sqlx::{AssertSqlSafe, Executor};
 use tenantry_core::{SchemaName, Tenant, TenantStatus};
 
+use super::audit::audit;
 use super::lookup::fetch_tenant;
-use crate::config::DEFAULT_TENANT_TYPE;
-use crate::error::{Error, Result, conflict_or, domain_taken, json_kind, name_taken};
+use crate::error::{Error, Result, conflict_or, json_kind, name_taken};
 use crate::groups::Admin;
 use crate::handle::Tenantry;
 use crate::migrate::apply::apply_in_tx;
-use crate::migrate::ledger::write_ledger;
 use crate::migrate::set::MIGRATIONS_TABLE;
 use crate::provision::spares::claim_spare;
-use crate::provision::{Provision, SPARE_PREFIX, template_schema};
+use crate::provision::{Provision, template_schema};
 use crate::request::begin::begin_shielded;
 use crate::sql::{begin_with_path, create_schema, drop_schema, lock_migrations, rename_schema};
 
@@ -107,7 +106,7 @@ pub const MAX_DISPLAY_NAME_CHARS: usize = 200;
 
 /// Refuses display names that are too long, or that hold control characters (NUL included)
 /// that would break terminals, logs and PostgreSQL `TEXT`.
-pub(super) fn check_display_name(name: &str) -> Result<()> {
+pub(crate) fn check_display_name(name: &str) -> Result<()> {
     let chars = name.chars().count();
     if chars > MAX_DISPLAY_NAME_CHARS {
         return Err(Error::DisplayNameTooLong {
@@ -131,7 +130,7 @@ pub enum SchemaOnDelete {
 }
 
 impl Tenantry {
-    pub(super) fn reserved(&self) -> Vec<String> {
+    pub(crate) fn reserved(&self) -> Vec<String> {
         let c = self.config();
         std::iter::once(c.shared_schema.clone())
             .chain(c.extra_search_path.iter().cloned())
@@ -142,7 +141,7 @@ impl Tenantry {
 
     /// Opens a transaction whose path is `schema` then the shared schemas, without the
     /// existence check (the schema may be about to be created).
-    pub(super) async fn begin_admin(
+    pub(crate) async fn begin_admin(
         &self,
         schema: &str,
     ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
@@ -152,7 +151,7 @@ impl Tenantry {
 }
 
 /// Tenant data must be a JSON object (the application's fields, by name).
-pub(super) fn check_data(data: &serde_json::Value) -> Result<()> {
+pub(crate) fn check_data(data: &serde_json::Value) -> Result<()> {
     if data.is_object() {
         Ok(())
     } else {
@@ -172,36 +171,18 @@ impl Admin<'_> {
     /// migrations changed); the result is the same schema, and `after_migrate` still receives
     /// every version. [`Provision::Migrate`] replays the migrations.
     pub async fn create_tenant(self, new: NewTenant) -> Result<Tenant> {
-        let reserved = self.tenantry.reserved();
-        let reserved: Vec<&str> = reserved.iter().map(String::as_str).collect();
-        let schema = SchemaName::with_reserved(new.schema.as_str(), &reserved)?;
-        if schema.starts_with(SPARE_PREFIX) {
-            return Err(tenantry_core::NameError::SchemaReserved(new.schema).into());
-        }
-        let domain = self.tenantry.clean_domain(&new.domain)?;
-        let tenant_type = new
-            .tenant_type
-            .unwrap_or_else(|| DEFAULT_TENANT_TYPE.to_owned());
-        let set = self
-            .tenantry
-            .tenant_migration_set(&tenant_type)
-            .ok_or_else(|| Error::UnknownTenantType {
-                tenant_type: tenant_type.clone(),
-            })?
-            .clone();
-        check_data(&new.data)?;
-        let display_name = new.display_name.unwrap_or_else(|| new.schema.clone());
-        check_display_name(&display_name)?;
-        let sql = &self.tenantry.inner.sql;
-        let plan = match new.provision {
+        let provision = new.provision;
+        let new = self.tenantry.check_new(new)?;
+        let (schema, tenant_type, set) = (&new.schema, &new.tenant_type, &new.set);
+        let plan = match provision {
             Provision::Migrate => None,
             // Falls back to migrating when the template can't be cloned.
-            Provision::Auto => Some(self.tenantry.clone_plan(&tenant_type).await?),
+            Provision::Auto => Some(self.tenantry.clone_plan(tenant_type).await?),
             Provision::Clone => {
-                let plan = self.tenantry.clone_plan(&tenant_type).await?;
+                let plan = self.tenantry.clone_plan(tenant_type).await?;
                 if let Err(why) = plan.as_ref() {
                     return Err(Error::CannotClone {
-                        tenant_type,
+                        tenant_type: tenant_type.clone(),
                         reason: why.clone(),
                     });
                 }
@@ -209,97 +190,51 @@ impl Admin<'_> {
             }
         };
 
-        let mut tx = self.tenantry.begin_admin(&new.schema).await?;
+        let mut tx = self.tenantry.begin_admin(schema).await?;
         // Schema names are unique across the whole database, tenants or not.
-        let exists: bool =
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
-                .bind(&new.schema)
-                .fetch_one(&mut *tx)
-                .await?;
-        if exists {
-            return Err(Error::TenantNameTaken { schema: new.schema });
-        }
-        let taken: bool = sqlx::query_scalar(AssertSqlSafe(
-            sql.stmt("SELECT EXISTS (SELECT 1 FROM {domains} WHERE domain = $1)"),
-        ))
-        .bind(domain.as_str())
-        .fetch_one(&mut *tx)
-        .await?;
-        if taken {
-            return Err(Error::DomainTaken {
-                domain: domain.into_string(),
-            });
-        }
+        self.tenantry.check_free(&mut tx, &new).await?;
         let applied = match plan.as_deref() {
             Some(Ok(_))
-                if claim_spare(&mut tx, self.tenantry, &schema, &tenant_type, &set).await? =>
+                if claim_spare(&mut tx, self.tenantry, schema, tenant_type, set).await? =>
             {
                 // A pre-created clone (see `fill_spares`), renamed.
                 set.migrations().iter().map(|m| m.version).collect()
             }
             Some(Ok(plan)) => {
                 // The whole schema, its seed rows and migration history in one batch.
-                tx.execute(sqlx::raw_sql(AssertSqlSafe(plan.sql_for(&schema))))
+                tx.execute(sqlx::raw_sql(AssertSqlSafe(plan.sql_for(schema))))
                     .await
-                    .map_err(|e| conflict_or(e, || name_taken(&new.schema)))?;
+                    .map_err(|e| conflict_or(e, || name_taken(schema)))?;
                 set.migrations().iter().map(|m| m.version).collect()
             }
             _ => {
-                tx.execute(AssertSqlSafe(create_schema(&schema)))
+                let citus = self.tenantry.is_citus();
+                if citus {
+                    // One distributed schema (a colocation group placed on one worker).
+                    tx.execute(crate::citus::sharding(true)).await?;
+                }
+                tx.execute(AssertSqlSafe(create_schema(schema)))
                     .await
-                    .map_err(|e| conflict_or(e, || name_taken(&new.schema)))?;
-                apply_in_tx(&mut tx, &new.schema, MIGRATIONS_TABLE, &set).await?
+                    .map_err(|e| conflict_or(e, || name_taken(schema)))?;
+                if citus {
+                    tx.execute(crate::citus::sharding(false)).await?;
+                }
+                apply_in_tx(&mut tx, schema, MIGRATIONS_TABLE, set, citus).await?
             }
         };
-        let id: i64 = sqlx::query_scalar(AssertSqlSafe(sql.stmt("INSERT INTO {tenants} (schema_name, display_name, tenant_type, data) VALUES ($1, $2, $3, $4) RETURNING id")))
-        .bind(&new.schema)
-        .bind(&display_name)
-        .bind(&tenant_type)
-        .bind(&new.data)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(|e| conflict_or(e, || name_taken(&new.schema)))?;
-        sqlx::query(AssertSqlSafe(sql.stmt(
-            "INSERT INTO {domains} (domain, tenant_id, is_primary) VALUES ($1, $2, TRUE)",
-        )))
-        .bind(domain.as_str())
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| conflict_or(e, || domain_taken(&domain)))?;
-        write_ledger(&mut tx, self.tenantry, &new.schema, &tenant_type, &set).await?;
-
-        let tenant = fetch_tenant(&mut tx, self.tenantry, &new.schema).await?;
-        if !applied.is_empty() {
-            self.tenantry
-                .inner
-                .hooks
-                .after_migrate(&new.schema, &applied, &mut tx)
-                .await
-                .map_err(|source| Error::Hook {
-                    hook: "after_migrate",
-                    source,
-                })?;
-        }
-        self.tenantry
-            .inner
-            .hooks
-            .after_create(&tenant, &mut tx)
-            .await
-            .map_err(|source| Error::Hook {
-                hook: "after_create",
-                source,
-            })?;
-        self.tenantry
-            .create_tenant_role(&mut tx, &new.schema)
+        let tenant = self
+            .tenantry
+            .register_tenant(&mut tx, &new, &applied)
             .await?;
         tx.commit().await?;
+        audit("create", &new.schema, &new.domain);
         self.tenantry.invalidate_cache();
         Ok(tenant)
     }
 
     /// Deletes a tenant: `before_delete` hook, registry rows (domains cascade), ledger row, and
-    /// the schema unless `SchemaOnDelete::Keep`. One transaction.
+    /// the schema unless `SchemaOnDelete::Keep`, in one transaction; then, once committed, the
+    /// `after_delete` hook (files, cache keys; its failure is logged, the deletion stands).
     pub async fn delete_tenant(self, schema: &str, on_delete: SchemaOnDelete) -> Result<()> {
         let mut tx = self.tenantry.begin_admin(schema).await?;
         let tenant = self.tenantry.lock_tenant(&mut tx, schema).await?;
@@ -335,7 +270,21 @@ impl Admin<'_> {
         }
         self.tenantry.drop_tenant_role(&mut tx, schema).await?;
         tx.commit().await?;
+        audit(
+            "delete",
+            schema,
+            if on_delete == SchemaOnDelete::Drop {
+                "schema dropped"
+            } else {
+                "schema kept"
+            },
+        );
         self.tenantry.invalidate_cache();
+        if let Err(e) = self.tenantry.inner.hooks.after_delete(&tenant).await {
+            tracing::warn!(tenant = %tenant.schema, id = tenant.id, error = %e,
+                "tenantry: the after_delete hook failed; the tenant is deleted, what the hook \
+                 should have removed is left (unreachable by other tenants)");
+        }
         Ok(())
     }
 
@@ -374,6 +323,7 @@ impl Admin<'_> {
         .await?;
         let renamed = fetch_tenant(&mut tx, self.tenantry, new).await?;
         tx.commit().await?;
+        audit("rename", old, new);
         self.tenantry.invalidate_cache();
         Ok(renamed)
     }
@@ -397,6 +347,7 @@ impl Admin<'_> {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        audit("status", schema, status.as_str());
         self.tenantry.invalidate_cache();
         Ok(())
     }
@@ -418,6 +369,7 @@ impl Admin<'_> {
         if done.rows_affected() == 0 {
             return Err(Error::TenantNotFound(schema.to_owned()));
         }
+        audit("data", schema, "");
         self.tenantry.invalidate_cache();
         Ok(())
     }

@@ -5,11 +5,15 @@ use std::time::Instant;
 use sqlx::{AssertSqlSafe, Executor, PgConnection};
 
 use super::set::MigrationSet;
+use super::split::split_statements;
 use crate::error::{Error, Result};
 use crate::sql::{fill, lock_migrations, qualified};
 
 /// Applies the pending migrations of `set` to `schema`, on a connection that is already inside a
 /// transaction whose `search_path` starts with `schema`. Takes the schema's advisory lock first.
+///
+/// With `split` (Citus mode), each migration is sent one statement at a time
+/// ([`split_statements`]), in the same transaction.
 ///
 /// Returns the versions applied. On error nothing is committed by this function; the caller's
 /// transaction must be rolled back.
@@ -18,6 +22,7 @@ pub(crate) async fn apply_in_tx(
     schema: &str,
     table: &str,
     set: &MigrationSet,
+    split: bool,
 ) -> Result<Vec<i64>> {
     // One lock per schema, held until the transaction ends: two concurrent runs serialise on the
     // same schema and never wait on each other across schemas.
@@ -76,14 +81,23 @@ pub(crate) async fn apply_in_tx(
             continue;
         }
         let start = Instant::now();
-        conn.execute(sqlx::raw_sql(m.sql.clone()))
-            .await
-            .map_err(|e| Error::Migration {
-                schema: schema.to_owned(),
-                version: m.version,
-                description: m.description.to_string(),
-                message: db_message(&e),
-            })?;
+        let failed = |e: sqlx::Error| Error::Migration {
+            schema: schema.to_owned(),
+            version: m.version,
+            description: m.description.to_string(),
+            message: db_message(&e),
+        };
+        if split {
+            for statement in split_statements(m.sql.as_str()) {
+                conn.execute(sqlx::raw_sql(AssertSqlSafe(statement)))
+                    .await
+                    .map_err(failed)?;
+            }
+        } else {
+            conn.execute(sqlx::raw_sql(m.sql.clone()))
+                .await
+                .map_err(failed)?;
+        }
         sqlx::query(AssertSqlSafe(insert.clone()))
             .bind(m.version)
             .bind(&*m.description)

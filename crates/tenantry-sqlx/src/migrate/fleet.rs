@@ -327,7 +327,14 @@ impl Fleet<'_> {
         let mut tx = begin_shielded(&self.tenantry.inner.pool, begin)
             .await
             .map_err(|e| map_begin_error(e, schema))?;
-        let applied = apply_in_tx(&mut tx, schema, MIGRATIONS_TABLE, &set).await?;
+        let applied = apply_in_tx(
+            &mut tx,
+            schema,
+            MIGRATIONS_TABLE,
+            &set,
+            self.tenantry.is_citus(),
+        )
+        .await?;
         write_ledger(&mut tx, self.tenantry, schema, tenant_type, &set).await?;
         if !applied.is_empty() {
             self.tenantry

@@ -12,14 +12,17 @@
 //! * `apply.rs`: applying a set to one schema inside a transaction;
 //! * `ledger.rs`: the ledger row written with it;
 //! * `shared.rs`: the shared schema (registry first, then the application's);
-//! * `fleet.rs`: every tenant schema, in parallel.
+//! * `fleet.rs`: every tenant schema, in parallel;
+//! * `split.rs`: a migration file as single statements (Citus mode).
 
 pub(crate) mod apply;
 pub(crate) mod fleet;
 pub(crate) mod ledger;
 pub(crate) mod set;
 mod shared;
+pub(crate) mod split;
 
 pub use fleet::{FleetReport, MigrateOptions, PlannedSchema, SchemaResult};
 pub use set::{MIGRATIONS_TABLE, MigrationSet, SchemaOutcome};
 pub use shared::PendingShared;
+pub use split::split_statements;

@@ -35,7 +35,12 @@ impl Fleet<'_> {
     /// atomically in the shared schema. Returns the shared versions applied.
     pub async fn migrate_shared(self) -> Result<Vec<i64>> {
         let shared = self.tenantry.config().shared_schema.clone();
-        let sql = begin_with_path(&self.tenantry.inner.shared_path);
+        let mut sql = begin_with_path(&self.tenantry.inner.shared_path);
+        if self.tenantry.is_citus() {
+            // Whatever the database says, nothing the shared migrations create is a tenant:
+            // schemas made here (`extensions`...) stay local to the coordinator.
+            sql = format!("{sql}; {}", crate::citus::sharding(false));
+        }
         // Registry first (the application's shared migrations may reference it).
         let mut tx = begin_shielded(&self.tenantry.inner.pool, sql.clone()).await?;
         apply_in_tx(
@@ -43,6 +48,7 @@ impl Fleet<'_> {
             &shared,
             REGISTRY_MIGRATIONS_TABLE,
             &registry_migrations(),
+            false,
         )
         .await?;
         tx.commit().await?;
@@ -57,11 +63,15 @@ impl Fleet<'_> {
             &shared,
             MIGRATIONS_TABLE,
             &self.tenantry.inner.shared_migrations,
+            self.tenantry.is_citus(),
         )
         .await?;
         tx.commit().await?;
         // The shared migrations may have created the extra schemas: check them now.
         self.verify_extra_search_path().await?;
+        // Citus: detect it again (the migrations may have created the extension), then the
+        // reference tables.
+        self.tenantry.after_shared_migrations().await?;
         // ... and let the tenant roles (role mode) use them.
         if let Some(group) = self.tenantry.group_role() {
             setup_group_role(&self.tenantry.inner.pool, &group, self.tenantry.config()).await?;

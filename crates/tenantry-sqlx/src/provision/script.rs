@@ -13,16 +13,64 @@ use crate::sql::{ident, ident_literal, literal, qualified};
 /// Stands for the new schema's quoted name in a clone script (PostgreSQL text never holds NUL).
 const SCHEMA_SLOT: &str = "\u{0}schema\u{0}";
 
-/// The SQL that clones a template (built for the process's migration set).
+/// Stands for the source schema's quoted name in the row copies of a [`Rows::FromSource`]
+/// script.
+const SOURCE_SLOT: &str = "\u{0}source\u{0}";
+
+/// Where a clone script's rows come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rows {
+    /// The rows as they are when the script is generated, written into the script as typed
+    /// literals (templates: their seed rows; the script is reused for many schemas).
+    Literal,
+    /// `INSERT ... SELECT` from the source schema when the script runs, and each sequence set
+    /// from the source's (a tenant's data: the script runs once, in the transaction that read
+    /// the catalogs). Privileges granted on the source's objects are not refused when
+    /// `skip_privileges` says they are the tenant role's (role mode gives the copy its own).
+    FromSource {
+        /// Ignore privileges granted on the source's objects (role mode).
+        skip_privileges: bool,
+    },
+}
+
+/// The SQL that clones a schema: the objects up to the tables (`head`), one statement per
+/// table filling it (`rows`), and the rest (`tail`: sequences' positions, later constraints,
+/// views, indexes, triggers, comments).
 #[derive(Debug)]
 pub(crate) struct CloneScript {
-    sql: String,
+    head: String,
+    rows: Vec<(String, String)>,
+    tail: String,
 }
 
 impl CloneScript {
-    /// The batch for `schema` (a validated name).
+    /// The whole batch for `schema` (a validated name).
     pub(crate) fn sql_for(&self, schema: &SchemaName) -> String {
-        self.sql.replace(SCHEMA_SLOT, &ident(schema))
+        let mut sql = self.head.clone();
+        for (_, insert) in &self.rows {
+            push(&mut sql, insert);
+        }
+        sql.push_str(&self.tail);
+        sql.replace(SCHEMA_SLOT, &ident(schema))
+    }
+
+    /// The three parts for a copy of `source` into `schema`: the head, `(table, INSERT)` per
+    /// table, the tail (see [`Rows::FromSource`]).
+    pub(crate) fn parts_for(
+        &self,
+        schema: &SchemaName,
+        source: &SchemaName,
+    ) -> (String, Vec<(String, String)>, String) {
+        let (new, src) = (ident(schema), ident(source));
+        let fill = |sql: &str| sql.replace(SCHEMA_SLOT, &new).replace(SOURCE_SLOT, &src);
+        (
+            fill(&self.head),
+            self.rows
+                .iter()
+                .map(|(table, sql)| (table.clone(), fill(sql)))
+                .collect(),
+            fill(&self.tail),
+        )
     }
 }
 
@@ -114,11 +162,19 @@ fn sequence_options(s: &SequenceRow, with_type: bool) -> String {
 pub(crate) async fn generate_script(
     conn: &mut PgConnection,
     template: &str,
+    mode: Rows,
 ) -> Result<std::result::Result<CloneScript, String>> {
-    let unsupported: Vec<String> = sqlx::query_scalar(UNSUPPORTED_SQL)
+    let mut unsupported: Vec<String> = sqlx::query_scalar(UNSUPPORTED_SQL)
         .bind(template)
         .fetch_all(&mut *conn)
         .await?;
+    if mode
+        == (Rows::FromSource {
+            skip_privileges: true,
+        })
+    {
+        unsupported.retain(|what| !what.starts_with("privileges granted on "));
+    }
     if !unsupported.is_empty() {
         return Ok(Err(format!(
             "template {template:?} uses objects the cloner does not copy: {}",
@@ -152,24 +208,23 @@ pub(crate) async fn generate_script(
     let comments: Vec<String> = list(COMMENTS_SQL).fetch_all(&mut *conn).await?;
 
     let mut out = String::with_capacity(64 * 1024);
-    let mut push = |s: &str| {
-        out.push_str(s);
-        out.push('\n');
-    };
-    push(&format!("CREATE SCHEMA {SCHEMA_SLOT};"));
+    push(&mut out, &format!("CREATE SCHEMA {SCHEMA_SLOT};"));
     // Bodies reference tables that don't exist yet when functions are created first.
-    push("SET LOCAL check_function_bodies = off;");
+    push(&mut out, "SET LOCAL check_function_bodies = off;");
     for s in sequences.iter().filter(|s| s.9.as_deref() != Some("i")) {
-        push(&format!(
-            "CREATE SEQUENCE {} {};",
-            ident(&s.0),
-            sequence_options(s, true)
-        ));
+        push(
+            &mut out,
+            &format!(
+                "CREATE SEQUENCE {} {};",
+                ident(&s.0),
+                sequence_options(s, true)
+            ),
+        );
     }
     let (late_functions, early_functions): (Vec<_>, Vec<_>) =
         functions.into_iter().partition(|f| f.2);
     for (def, ..) in &early_functions {
-        push(&format!("{def};"));
+        push(&mut out, &format!("{def};"));
     }
     // Defaults and constraints go inside CREATE TABLE (far fewer statements) unless a function
     // that can only be created after the tables exists: then they are added afterwards.
@@ -257,18 +312,43 @@ pub(crate) async fn generate_script(
             .as_ref()
             .map(|o| format!(" WITH ({o})"))
             .unwrap_or_default();
-        push(&format!(
-            "CREATE {unlogged}TABLE {} ({}){with};",
-            ident(table),
-            defs.join(", ")
-        ));
+        push(
+            &mut out,
+            &format!(
+                "CREATE {unlogged}TABLE {} ({}){with};",
+                ident(table),
+                defs.join(", ")
+            ),
+        );
         created.insert(table);
         if !copied.is_empty() {
             seed_queries.push((table.clone(), copied));
         }
     }
+    let head = std::mem::take(&mut out);
+    if mode != Rows::Literal {
+        // Deferred foreign keys (inline in CREATE TABLE) queue their checks; an index can't
+        // be built on a table with checks pending: run them now, once the rows are in.
+        push(&mut out, "SET CONSTRAINTS ALL IMMEDIATE;");
+    }
+    let mut rows = Vec::new();
+    // A tenant's rows: copied from the source when the script runs.
+    for (table, cols) in seed_queries.iter().filter(|_| mode != Rows::Literal) {
+        let names = cols
+            .iter()
+            .map(|c| ident(&c.0))
+            .collect::<Vec<_>>()
+            .join(", ");
+        rows.push((
+            table.clone(),
+            format!(
+                "INSERT INTO {t} ({names}) OVERRIDING SYSTEM VALUE SELECT {names} FROM {SOURCE_SLOT}.{t};",
+                t = ident(table)
+            ),
+        ));
+    }
     // Seed rows: whatever the migrations left in the template, rendered as typed literals.
-    for (table, cols) in &seed_queries {
+    for (table, cols) in seed_queries.iter().filter(|_| mode == Rows::Literal) {
         let names: Vec<String> = cols.iter().map(|c| ident(&c.0)).collect();
         let values: Vec<String> = cols
             .iter()
@@ -285,37 +365,57 @@ pub(crate) async fn generate_script(
             values.join(", "),
             qualified(template, table)
         );
-        let rows: Option<String> = sqlx::query_scalar(AssertSqlSafe(select))
+        let values: Option<String> = sqlx::query_scalar(AssertSqlSafe(select))
             .fetch_one(&mut *conn)
             .await?;
-        if let Some(rows) = rows {
-            push(&format!(
-                "INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE VALUES {rows};",
-                ident(table),
-                names.join(", ")
+        if let Some(values) = values {
+            rows.push((
+                table.clone(),
+                format!(
+                    "INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE VALUES {values};",
+                    ident(table),
+                    names.join(", ")
+                ),
             ));
         }
     }
     for (def, ..) in &late_functions {
-        push(&format!("{def};"));
+        push(&mut out, &format!("{def};"));
     }
     for d in &defaults {
-        push(d);
+        push(&mut out, d);
     }
     for s in &sequences {
         if let (Some("a"), Some(table), Some(col)) = (s.9.as_deref(), &s.10, &s.11) {
-            push(&format!(
-                "ALTER SEQUENCE {} OWNED BY {}.{};",
-                ident(&s.0),
-                ident(table),
-                ident(col)
-            ));
+            push(
+                &mut out,
+                &format!(
+                    "ALTER SEQUENCE {} OWNED BY {}.{};",
+                    ident(&s.0),
+                    ident(table),
+                    ident(col)
+                ),
+            );
         }
-        if let Some(last) = s.8 {
-            push(&format!(
-                "SELECT pg_catalog.setval({}, {last}, true);",
-                ident_literal(&s.0)
-            ));
+        if mode != Rows::Literal {
+            // Read after the rows were copied: at or past every copied value (sequences are
+            // not transactional, so a concurrent insert can only move it further).
+            push(
+                &mut out,
+                &format!(
+                    "SELECT pg_catalog.setval({}, last_value, is_called) FROM {SOURCE_SLOT}.{};",
+                    ident_literal(&s.0),
+                    ident(&s.0)
+                ),
+            );
+        } else if let Some(last) = s.8 {
+            push(
+                &mut out,
+                &format!(
+                    "SELECT pg_catalog.setval({}, {last}, true);",
+                    ident_literal(&s.0)
+                ),
+            );
         }
     }
     // Non-FK constraints first (FKs need the referenced keys), one ALTER TABLE per table.
@@ -328,20 +428,36 @@ pub(crate) async fn generate_script(
             adds.push(format!("ADD {}", later_constraints[i].1));
             i += 1;
         }
-        push(&format!(
-            "ALTER TABLE {} {};",
-            ident(table),
-            adds.join(", ")
-        ));
+        push(
+            &mut out,
+            &format!("ALTER TABLE {} {};", ident(table), adds.join(", ")),
+        );
     }
     for group in [&views, &indexes, &triggers, &comments] {
         for s in group {
-            push(s);
+            push(&mut out, s);
         }
     }
+    let rows = match mode {
+        // Literal rows may name the template (text that looks qualified): as before.
+        Rows::Literal => rows
+            .into_iter()
+            .map(|(table, sql)| (table, requalify(&sql, template)))
+            .collect(),
+        // Copies name the source through its slot only, and must keep doing so.
+        Rows::FromSource { .. } => rows,
+    };
     Ok(Ok(CloneScript {
-        sql: requalify(&out, template),
+        head: requalify(&head, template),
+        rows,
+        tail: requalify(&out, template),
     }))
+}
+
+/// Appends one statement (or line) to a script.
+fn push(out: &mut String, line: &str) {
+    out.push_str(line);
+    out.push('\n');
 }
 
 /// Replaces references qualified with the template schema (`tpl.` or `"tpl".`, not inside a

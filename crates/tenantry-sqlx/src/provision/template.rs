@@ -6,7 +6,7 @@ use std::sync::Arc;
 use sqlx::{AssertSqlSafe, Executor};
 use tenantry_core::SchemaName;
 
-use super::script::{CloneScript, generate_script};
+use super::script::{CloneScript, Rows, generate_script};
 use super::template_schema;
 use crate::error::{Error, Result};
 use crate::groups::Fleet;
@@ -29,6 +29,14 @@ impl Tenantry {
                 tenant_type: tenant_type.to_owned(),
             })?
             .clone();
+        if self.is_citus() {
+            // See `citus/mod.rs`: tenant schemas are created distributed and migrated.
+            return Ok(Arc::new(Err(
+                "Citus mode: tenant schemas are created distributed and \
+                 migrated, not cloned from a template"
+                    .to_owned(),
+            )));
+        }
         let cache = &self.inner.templates;
         // A process's migration sets never change, and a plan is self-contained (it doesn't
         // read the template when used): an answer, good or bad, holds for the process.
@@ -98,10 +106,10 @@ impl Tenantry {
                 ],
             )))
             .await?;
-            apply_in_tx(&mut tx, template, MIGRATIONS_TABLE, set).await?;
+            apply_in_tx(&mut tx, template, MIGRATIONS_TABLE, set, false).await?;
             write_ledger(&mut tx, self, template, tenant_type, set).await?;
         }
-        let script = generate_script(&mut tx, template).await?;
+        let script = generate_script(&mut tx, template, Rows::Literal).await?;
         tx.commit().await?;
         Ok(script)
     }

@@ -85,6 +85,7 @@ impl TenantConn {
             role,
             domain: session.domain,
             idle_timeout: None,
+            tag: false,
         };
         let role_set = role
             .map(|r| format!("; SET ROLE {}", ident(r)))

@@ -43,6 +43,8 @@ pub(crate) struct Enter<'a> {
     /// The domain the work came in on, which must still be the tenant's.
     pub domain: Option<&'a str>,
     pub idle_timeout: Option<std::time::Duration>,
+    /// Set `application_name` to `tenant=<schema>` for the transaction.
+    pub tag: bool,
 }
 
 impl Enter<'_> {
@@ -93,8 +95,16 @@ pub(crate) fn tenant_begin_sql(enter: &Enter<'_>) -> String {
         .role
         .map(|r| format!("; SET LOCAL ROLE {}", ident(r)))
         .unwrap_or_default();
+    let tag = if enter.tag {
+        format!(
+            "; SET LOCAL application_name TO {}",
+            literal(&format!("tenant={}", enter.tenant.schema))
+        )
+    } else {
+        String::new()
+    };
     format!(
-        "{}; BEGIN; SET LOCAL search_path TO {}{idle}{role_set}",
+        "{}; BEGIN; SET LOCAL search_path TO {}{idle}{tag}{role_set}",
         enter.check(false),
         enter.path
     )
@@ -136,6 +146,12 @@ pub(crate) fn tenant_fast_begin_sql<'a>(
         settings.push_str(&format!(
             ", set_config('idle_in_transaction_session_timeout', '{}', true)",
             idle.as_millis().max(1)
+        ));
+    }
+    if enter.tag {
+        settings.push_str(&format!(
+            ", set_config('application_name', {}, true)",
+            literal(&format!("tenant={}", t.schema))
         ));
     }
     // The role last, after BEGIN (the checks read the registry as the connecting user).
@@ -224,6 +240,7 @@ mod tests {
             role: Some("app_acme"),
             domain: Some("acme.example.com"),
             idle_timeout: Some(Duration::from_secs(30)),
+            tag: false,
         };
         assert_eq!(
             tenant_begin_sql(&enter),
@@ -238,6 +255,21 @@ mod tests {
              THEN 'true' ELSE 'tenantry: registry changed since the tenant was resolved' END)::boolean END, \
              set_config('search_path', concat_ws(', ', quote_ident(E'acme'), quote_ident(E'public')), true), \
              set_config('idle_in_transaction_session_timeout', '30000', true); BEGIN; SET LOCAL ROLE \"app_acme\""
+        );
+        // Tagged: one more setting, in the same statement.
+        let tagged = Enter { tag: true, ..enter };
+        assert_eq!(
+            tenant_begin_sql(&tagged),
+            "SELECT \"public\".tenantry_enter(7, E'acme', 123, true, false, E'acme.example.com'), \
+             E'\"app_acme\"'::regrole; BEGIN; SET LOCAL search_path TO \"acme\", \"public\"; \
+             SET LOCAL idle_in_transaction_session_timeout = 30000; \
+             SET LOCAL application_name TO E'tenant=acme'; SET LOCAL ROLE \"app_acme\""
+        );
+        assert!(
+            tenant_fast_begin_sql(&tagged, ["acme", "public"], "V", 5, 123).contains(
+                "set_config('idle_in_transaction_session_timeout', '30000', true), \
+                 set_config('application_name', E'tenant=acme', true); BEGIN"
+            )
         );
         assert_eq!(
             begin_sql("\"public\"", "public", None),

@@ -74,6 +74,7 @@ impl Tenantry {
             role: role.as_deref(),
             domain,
             idle_timeout: self.inner.config.tenant_idle_timeout,
+            tag: self.inner.config.tag_transactions,
         };
         // A resolved record, still current: the fast check (no registry lookups).
         if let (Some(version), Some(oid)) = (tenant.registry_version, tenant.schema_oid)

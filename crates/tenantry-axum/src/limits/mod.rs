@@ -8,9 +8,11 @@
 //!   ([`Tenant::id`], never its schema name, which a rename or delete hands to another tenant):
 //!   a `governor` rate limiter and a semaphore. Idle tenants' state is evicted
 //!   ([`TenantLimiterBuilder::idle_eviction`], [`TenantLimiterBuilder::max_tenants`]).
-//! * [`TenantLimiter::layer`] is the tower layer for the rate limit: put it on the tenant
-//!   router(s), inside [`crate::TenantLayer`] / [`crate::TenantRouter`] (it reads the resolved
-//!   tenant from the request; requests without a tenant pass untouched).
+//! * The rate limit: hand the limiter to [`crate::TenantLayer::admission`] /
+//!   [`crate::TenantRouter::admission`]. It is then checked right after the tenant is resolved,
+//!   before the request body is read, so a throttled client costs no body read and no
+//!   connection. [`TenantLimiter::layer`] is the same check as a tower layer for routers
+//!   inside a [`crate::TenantLayer`] (after the body is read; requests without a tenant pass).
 //! * The transaction cap: hand the limiter to
 //!   [`tenantry_sqlx::TenantryBuilder::transaction_gate`]. Every tenant `BEGIN` (a
 //!   [`crate::TenantDb`], a job's `tenantry.begin(..)`) then takes a place first, before a
@@ -45,30 +47,27 @@
 //!     .transaction_gate(limiter.clone()) // the cap on concurrent transactions
 //!     .connect("postgres://localhost/app")
 //!     .await?;
-//! let tenant_site = Router::new()
-//!     .route("/", get(|| async { "hello" }))
-//!     .layer(limiter.layer()); // the request rate limit
-//! let app = TenantRouter::new(tenantry).tenant(tenant_site);
+//! let tenant_site = Router::new().route("/", get(|| async { "hello" }));
+//! let app = TenantRouter::new(tenantry)
+//!     .tenant(tenant_site)
+//!     .admission(limiter); // the request rate limit, before bodies are read
 //! # let _ = app; Ok(()) }
 //! ```
 
-use std::convert::Infallible;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
-use axum::response::{IntoResponse, Response};
-use futures::future::BoxFuture;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use http::{HeaderValue, Request, StatusCode, header};
 use tenantry_sqlx::{
     BoxError, Error, Tenant, Tenantry, TransactionGate, TransactionPermit, async_trait,
 };
 use tokio::sync::Semaphore;
+
+mod rate_layer;
+pub use rate_layer::{RateLimit, RateLimitLayer};
 
 /// Default [`Limits::transaction_wait`].
 pub const DEFAULT_TRANSACTION_WAIT: Duration = Duration::from_secs(5);
@@ -462,65 +461,6 @@ impl TransactionGate for TenantLimiter {
     }
 }
 
-/// The tower layer of [`TenantLimiter::layer`]: the per-tenant request rate limit.
-#[derive(Clone, Debug)]
-pub struct RateLimitLayer {
-    limiter: TenantLimiter,
-}
-
-impl<S> tower::Layer<S> for RateLimitLayer {
-    type Service = RateLimit<S>;
-
-    fn layer(&self, inner: S) -> RateLimit<S> {
-        RateLimit {
-            limiter: self.limiter.clone(),
-            inner,
-        }
-    }
-}
-
-/// The service of a [`RateLimitLayer`]: a tenant over its rate gets `429 Too Many Requests`
-/// with `Retry-After` (whole seconds, at least 1); requests without a tenant pass.
-#[derive(Clone, Debug)]
-pub struct RateLimit<S> {
-    limiter: TenantLimiter,
-    inner: S,
-}
-
-impl<S> tower::Service<Request<Body>> for RateLimit<S>
-where
-    S: tower::Service<Request<Body>, Response = Response, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-{
-    type Response = Response;
-    type Error = Infallible;
-    type Future = BoxFuture<'static, Result<Response, Infallible>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        // The inner service is driven through `oneshot` on a clone (it polls readiness).
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: Request<Body>) -> Self::Future {
-        use tower::ServiceExt;
-        let limiter = self.limiter.clone();
-        let inner = self.inner.clone();
-        Box::pin(async move {
-            let tenant = req.extensions().get::<Arc<Tenant>>().cloned();
-            let tenantry = req.extensions().get::<Tenantry>().cloned();
-            if let (Some(tenant), Some(tenantry)) = (tenant, tenantry)
-                && let Err(throttled) = limiter.check_rate(&tenantry, &tenant).await
-            {
-                return Ok(too_many_requests(throttled.retry_after));
-            }
-            inner.oneshot(req).await
-        })
-    }
-}
-
 /// Whether a record at registry version `seen` is newer than the limits' `read_for`. Records
 /// without a version (looked up by name, built by hand) never count as newer, and neither do
 /// older ones (a request still holding a record cached before the last change).
@@ -530,16 +470,6 @@ fn newer(seen: Option<i64>, read_for: Option<i64>) -> bool {
         (Some(_), None) => true,
         (None, _) => false,
     }
-}
-
-/// 429 with `Retry-After` in whole seconds, rounded up (at least 1).
-fn too_many_requests(wait: Duration) -> Response {
-    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-    let mut response = (StatusCode::TOO_MANY_REQUESTS, "Too Many Requests").into_response();
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
-    response
 }
 
 #[cfg(test)]
@@ -557,19 +487,6 @@ mod tests {
         );
         assert!(!newer(None, Some(4)), "a record without a version");
         assert!(!newer(None, None));
-    }
-
-    #[test]
-    fn retry_after_is_whole_seconds_rounded_up_at_least_one() {
-        let secs = |d| too_many_requests(d).headers()[header::RETRY_AFTER].clone();
-        assert_eq!(secs(Duration::ZERO), "1");
-        assert_eq!(secs(Duration::from_millis(50)), "1");
-        assert_eq!(secs(Duration::from_secs(1)), "1");
-        assert_eq!(secs(Duration::from_millis(1001)), "2");
-        assert_eq!(
-            too_many_requests(Duration::ZERO).status(),
-            StatusCode::TOO_MANY_REQUESTS
-        );
     }
 
     #[test]
