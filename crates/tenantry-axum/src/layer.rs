@@ -16,11 +16,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::extract::OriginalUri;
-use axum::handler::Handler;
 use axum::response::{IntoResponse, Response};
 use futures::future::BoxFuture;
 use http::uri::PathAndQuery;
@@ -29,6 +27,7 @@ use tenantry_sqlx::{Resolution, ResolveError, Tenant, Tenantry};
 use tracing::{Instrument, Level, Span};
 
 use crate::HttpError;
+use crate::unmatched::Unmatched;
 use crate::admission::TenantAdmission;
 use crate::body_buffer::BodyBuffer;
 use crate::extract::RequestHost;
@@ -46,42 +45,6 @@ pub const DEFAULT_BODY_LIMIT: usize = 2 * 1024 * 1024;
 
 /// Default [`TenantLayer::request_body_timeout`].
 pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// What to do with a request no strategy identified (e.g. an unknown host).
-#[derive(Clone, Default)]
-pub enum Unmatched {
-    /// 404 Not Found (the default).
-    #[default]
-    NotFound,
-    /// Serve it as a public request (the inner service, without a tenant).
-    Public,
-    /// Serve this tenant (by name), as if it had been identified.
-    DefaultTenant(String),
-    /// Answer with the application's handler/router (it has no tenant).
-    Handler(Router),
-}
-
-impl std::fmt::Debug for Unmatched {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Unmatched::NotFound => f.write_str("NotFound"),
-            Unmatched::Public => f.write_str("Public"),
-            Unmatched::DefaultTenant(name) => f.debug_tuple("DefaultTenant").field(name).finish(),
-            Unmatched::Handler(_) => f.write_str("Handler(..)"),
-        }
-    }
-}
-
-impl Unmatched {
-    /// An axum handler as the unmatched answer.
-    pub fn handler<H, T>(handler: H) -> Self
-    where
-        H: Handler<T, ()>,
-        T: 'static,
-    {
-        Unmatched::Handler(Router::new().fallback(handler))
-    }
-}
 
 /// The settings of a [`TenantLayer`], shared by every request.
 #[derive(Clone)]

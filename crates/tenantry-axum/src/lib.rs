@@ -34,11 +34,13 @@ mod response;
 mod router;
 mod status;
 pub mod strategy;
+mod unmatched;
 mod urls;
 
 pub use async_trait::async_trait;
 pub use extract::{CurrentTenant, PublicDb, RequestHost, TenantDb, TenantryExt};
-pub use layer::{DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, TenantLayer, TenantService, Unmatched};
+pub use layer::{DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, TenantLayer, TenantService};
+pub use unmatched::Unmatched;
 pub use realtime::{ScopedStream, TenantContext, TenantWebSocket};
 pub use response::HttpError;
 pub use router::TenantRouter;
