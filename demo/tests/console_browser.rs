@@ -75,14 +75,25 @@ impl Driver {
     }
 }
 
-/// The page's text.
+/// The page's text. Read again when the page changed under the read (a form's answer, a
+/// redirect, a live update replaced the element): WebDriver then reports a stale element.
 async fn text(c: &Client) -> String {
-    c.find(Locator::Css("body"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    let mut last = None;
+    for _ in 0..50 {
+        let read = match c.find(Locator::Css("body")).await {
+            Ok(body) => body.text().await,
+            Err(e) => Err(e),
+        };
+        match read {
+            Ok(text) => return text,
+            Err(e) if e.is_stale_element_reference() || e.is_no_such_element() => {
+                last = Some(e);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("reading the page: {e}"),
+        }
+    }
+    panic!("the page never settled: {last:?}")
 }
 
 /// Fills `fields` (by name) of the form matching `css` and clicks its submit button, as a

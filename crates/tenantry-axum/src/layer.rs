@@ -27,7 +27,6 @@ use tenantry_sqlx::{Resolution, ResolveError, Tenant, Tenantry};
 use tracing::{Instrument, Level, Span};
 
 use crate::HttpError;
-use crate::unmatched::Unmatched;
 use crate::admission::TenantAdmission;
 use crate::body_buffer::BodyBuffer;
 use crate::extract::RequestHost;
@@ -38,6 +37,7 @@ use crate::strategy::subfolder::strip_prefix;
 use crate::strategy::{
     HostStrategy, Identification, Identified, RequestInfo, TenantKey, TenantStrategy,
 };
+use crate::unmatched::Unmatched;
 use crate::urls::{TenantBase, TenantUrls};
 
 /// Default [`TenantLayer::request_body_limit`]: axum's own default body limit.
