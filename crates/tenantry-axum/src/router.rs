@@ -17,8 +17,9 @@ use http::Request;
 use tenantry_sqlx::{Tenant, Tenantry};
 use tower::{Layer, Service, ServiceExt};
 
-use crate::layer::{TenantLayer, Unmatched};
+use crate::layer::TenantLayer;
 use crate::strategy::TenantStrategy;
+use crate::unmatched::Unmatched;
 use crate::urls::TenantUrls;
 
 /// The routers behind the layer: the tenant's type picks one for tenant requests, public
