@@ -212,10 +212,11 @@ async fn serve(mut config: DemoConfig) -> anyhow::Result<()> {
     let (tenantry, app) = build(&config).await?;
     let console = format!("http://localhost:{}/admin/", listener.local_addr()?.port());
     if made_up {
-        // Printed, not logged: it is the only way to learn it (TENANTRY_DEMO_ADMIN_PASSWORD sets one).
-        println!("Operator console: {console} (password: {password})");
+        // Printed (on stderr: stdout may carry JSON logs), not logged: it is the only way to
+        // learn it (TENANTRY_DEMO_ADMIN_PASSWORD sets one).
+        eprintln!("Operator console: {console} (password: {password})");
     } else {
-        println!("Operator console: {console} (password from TENANTRY_DEMO_ADMIN_PASSWORD)");
+        eprintln!("Operator console: {console} (password from TENANTRY_DEMO_ADMIN_PASSWORD)");
     }
     let tenants = tenantry.admin().tenants().await?.len();
     tracing::info!(
