@@ -39,7 +39,7 @@ LUA
 seeded=0
 run() { # name, env...
   local name=$1; shift
-  env DATABASE_URL="$DB" TENANTRY_DEMO_ADDR="127.0.0.1:$PORT" "$@" "$BIN" >/dev/null 2>&1 &
+  env DATABASE_URL="$DB" TENANTRY_DEMO_ADDR="127.0.0.1:$PORT" TENANTRY_DEMO_RATE_LIMITS=0 "$@" "$BIN" >/dev/null 2>&1 &
   local pid=$!
   for _ in $(seq 150); do
     curl -s -o /dev/null -H 'host: localhost' "http://127.0.0.1:$PORT/api/tenants" && break
