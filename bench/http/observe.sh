@@ -16,7 +16,11 @@
 # compiled in) needs a build without `tenantry/metrics`; `off` above still runs the label
 # budget lookup and no-op metric calls.
 #
+# At the end: each mode's mean req/s and CPU per request over the rounds, and its ratio to `off`.
+# The exact per-request cost (instructions, unaffected by other load): observe_instructions.sh.
+#
 # Knobs (env): DURATION=10 ROUNDS=2 PORT=8391 BENCH_PG=postgres://postgres@127.0.0.1:5432
+#              MODES="off span_only metrics_only on json" (a subset, in the order to alternate)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 BIN="$ROOT/target/release/tenantry-demo"
@@ -61,14 +65,31 @@ run() { # name, env...
   reqs=$(echo "$out" | awk '/requests in/{print $1}')
   rps=$(echo "$out" | awk '/Requests\/sec/{print $2}')
   lat=$(echo "$out" | awk '/Latency/{print $2}')
-  printf '%s\treq/s=%s\tlat_avg=%s\tcpu_us_per_req=%.1f\n' "$name" "$rps" "$lat" \
-    "$(echo "($t1-$t0)*1000000/$(getconf CLK_TCK)/$reqs" | bc -l)"
+  local cpu
+  cpu=$(echo "($t1-$t0)*1000000/$(getconf CLK_TCK)/$reqs" | bc -l)
+  printf '%s\treq/s=%s\tlat_avg=%s\tcpu_us_per_req=%.1f\n' "$name" "$rps" "$lat" "$cpu"
+  echo "$name $rps $cpu" >> "$SUMMARY"
   kill "$pid"; wait "$pid" 2>/dev/null || true
 }
+MODES="${MODES:-off span_only metrics_only on json}"
+SUMMARY="$(mktemp)"
+trap 'rm -f "$LUA" "$SUMMARY"' EXIT
 for _ in $(seq "$ROUNDS"); do
-  run off RUST_LOG=warn TENANTRY_DEMO_METRICS=0
-  run span_only TENANTRY_DEMO_METRICS=0
-  run metrics_only RUST_LOG=warn
-  run on
-  run json TENANTRY_DEMO_LOG=json
+  for mode in $MODES; do
+    case $mode in
+      off) run off RUST_LOG=warn TENANTRY_DEMO_METRICS=0 ;;
+      span_only) run span_only TENANTRY_DEMO_METRICS=0 ;;
+      metrics_only) run metrics_only RUST_LOG=warn ;;
+      on) run on ;;
+      json) run json TENANTRY_DEMO_LOG=json ;;
+      *) echo "unknown mode $mode"; exit 1 ;;
+    esac
+  done
 done
+echo "== mean over $ROUNDS round(s)"
+awk '{ n[$1]++; rps[$1]+=$2; cpu[$1]+=$3; if (!($1 in seen)) { seen[$1]=1; order[++k]=$1 } }
+  END { base = ("off" in n) ? rps["off"]/n["off"] : 0; basecpu = ("off" in n) ? cpu["off"]/n["off"] : 0;
+    for (i=1; i<=k; i++) { m=order[i]; r=rps[m]/n[m]; c=cpu[m]/n[m];
+      printf "%s\treq/s=%.0f\tcpu_us_per_req=%.1f", m, r, c;
+      if (base > 0) printf "\tthroughput/off=%.3f\tcpu/off=%.3f", r/base, c/basecpu;
+      printf "\n" } }' "$SUMMARY"

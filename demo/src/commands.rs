@@ -52,6 +52,13 @@ pub fn cli(config: &DemoConfig) -> Cli {
         .version(env!("CARGO_PKG_VERSION"))
         .after_help(SERVE_HELP)
         .database_url(crate::postgres::DEFAULT_URL)
+        // The export jobs' queue tables (schema `apalis`), as the web app sets them up.
+        .shared_setup("job queue", |t| {
+            Box::pin(async move {
+                tenantry::jobs::setup(&t).await?;
+                Ok(())
+            })
+        })
         .command(notes_stats())
 }
 

@@ -347,6 +347,28 @@ async fn notes_stats_runs_in_one_tenant_or_all_with_a_failure_summary() {
     assert!(err.contains("no tenant \"nope\""), "{err}");
 }
 
+#[tokio::test]
+async fn migrate_sets_up_the_job_queue_like_the_web_app() {
+    // `Demo::new` ran `tenantry-demo migrate` on a fresh database.
+    let demo = Demo::new(false).await;
+    let pool = sqlx::PgPool::connect(demo.db.url()).await.unwrap();
+    let jobs: Option<String> = sqlx::query_scalar("SELECT to_regclass('apalis.jobs')::text")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(jobs.as_deref(), Some("apalis.jobs"));
+    // Again, with nothing pending: the step runs (idempotent) and says so.
+    let again = demo.run(&["migrate"]);
+    let out = again.ok();
+    assert!(out.contains("setup job queue: done"), "{out}");
+    assert!(out.contains("nothing to do"), "{out}");
+    // Not on a tenants-only run.
+    let tenants_only = demo.run(&["migrate", "--tenants"]);
+    let out = tenants_only.ok();
+    assert!(!out.contains("setup job queue"), "{out}");
+    pool.close().await;
+}
+
 #[test]
 fn help_lists_the_cli_and_the_apps_commands() {
     let out = Command::new(env!("CARGO_BIN_EXE_tenantry-demo"))

@@ -239,13 +239,13 @@ impl TenantLayer {
     /// with other instrumented parts (job workers) to keep one budget for the app.
     #[cfg(feature = "metrics")]
     pub fn metrics_labels(self, labels: Arc<tenantry_sqlx::metrics::TenantLabels>) -> Self {
-        self.edit(|s| s.labels = labels)
+        self.edit(|s| s.labels = Arc::new(crate::request_metrics::RequestMetrics::new(labels)))
     }
 
     /// The tenant label budget of the request metrics (feature `metrics`).
     #[cfg(feature = "metrics")]
     pub fn metrics_labels_config(&self) -> &Arc<tenantry_sqlx::metrics::TenantLabels> {
-        &self.settings.labels
+        self.settings.labels.budget()
     }
 
     /// A check every tenant request passes after its tenant is resolved and its status allows

@@ -30,6 +30,8 @@ mod layer;
 pub mod limits;
 pub mod observe;
 mod realtime;
+#[cfg(feature = "metrics")]
+mod request_metrics;
 mod response;
 mod router;
 mod status;

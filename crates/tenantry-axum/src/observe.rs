@@ -124,32 +124,15 @@ impl Probe {
             });
         }
         #[cfg(feature = "metrics")]
-        {
-            use tenantry_sqlx::metrics::{PUBLIC, UNKNOWN};
-            let tenant = match who {
-                Who::Unknown => metrics::SharedString::const_str(UNKNOWN),
-                Who::Public => metrics::SharedString::const_str(PUBLIC),
-                Who::Tenant(t) => settings.label(t),
-            };
-            let status = match response.status().as_u16() {
-                100..=199 => "1xx",
-                200..=299 => "2xx",
-                300..=399 => "3xx",
-                400..=499 => "4xx",
-                _ => "5xx",
-            };
-            metrics::counter!(HTTP_REQUESTS, "tenant" => tenant.clone(), "status" => status)
-                .increment(1);
-            metrics::histogram!(HTTP_DURATION, "tenant" => tenant).record(elapsed.as_secs_f64());
-        }
+        settings.record(who, response.status().as_u16(), elapsed.as_secs_f64());
         #[cfg(not(feature = "metrics"))]
         let _ = (settings, who);
     }
 }
 
-/// The layer's tenant label budget (feature `metrics`; nothing without it).
+/// The layer's request metrics and their label budget (feature `metrics`; nothing without it).
 #[cfg(feature = "metrics")]
-pub(crate) type Labels = Arc<tenantry_sqlx::metrics::TenantLabels>;
+pub(crate) type Labels = Arc<crate::request_metrics::RequestMetrics>;
 /// The layer's tenant label budget (feature `metrics`; nothing without it).
 #[cfg(not(feature = "metrics"))]
 pub(crate) type Labels = ();

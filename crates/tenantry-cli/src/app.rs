@@ -6,12 +6,14 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{ArgMatches, FromArgMatches, Subcommand};
-use tenantry_sqlx::{DEFAULT_TENANT_TYPE, Tenantry, TenantryBuilder};
+use futures::future::BoxFuture;
+use tenantry_sqlx::{BoxError, DEFAULT_TENANT_TYPE, Tenantry, TenantryBuilder};
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::{self, Command, ConfigArgs, DATABASE_URL_ID, TenantCommand};
 use crate::commands::AppCommand;
 use crate::config::{self, Settings};
+use crate::migrate::SetupStep;
 
 /// Help text of an app-hosted CLI (the stand-alone binary has [`cli::AFTER_HELP`]).
 const APP_AFTER_HELP: &str = "\
@@ -74,6 +76,7 @@ pub struct Cli {
     after_help: Option<String>,
     database_url: Option<String>,
     commands: Vec<AppCommand>,
+    setup: Vec<SetupStep>,
 }
 
 impl std::fmt::Debug for Cli {
@@ -126,6 +129,7 @@ impl Cli {
             after_help: None,
             database_url: None,
             commands: Vec::new(),
+            setup: Vec::new(),
         }
     }
 
@@ -176,6 +180,34 @@ impl Cli {
             "app command {name:?} is registered twice"
         );
         self.commands.push(command);
+        self
+    }
+
+    /// A setup step of the application's own that `migrate` runs right after the shared
+    /// migrations, before the tenant schemas (for example a job queue's tables:
+    /// `tenantry::jobs::setup`). It must be idempotent: `migrate` runs it on every call that
+    /// covers the shared schema (not with `--tenants`, `--schema`, `--plan` or `--check`), even
+    /// when no migration is pending. A failure stops `migrate` (exit 1) before any tenant schema.
+    ///
+    /// ```no_run
+    /// # let builder = tenantry_sqlx::Tenantry::builder();
+    /// tenantry_cli::Cli::new(builder).shared_setup("audit tables", |t| {
+    ///     Box::pin(async move {
+    ///         sqlx::raw_sql("CREATE TABLE IF NOT EXISTS shared.audit (line text)")
+    ///             .execute(t.raw_pool())
+    ///             .await?;
+    ///         Ok(())
+    ///     })
+    /// });
+    /// ```
+    pub fn shared_setup<F>(mut self, name: impl Into<String>, step: F) -> Self
+    where
+        F: Fn(Tenantry) -> BoxFuture<'static, Result<(), BoxError>> + Send + Sync + 'static,
+    {
+        self.setup.push(SetupStep {
+            name: name.into(),
+            run: Box::new(step),
+        });
         self
     }
 
@@ -337,7 +369,7 @@ impl Cli {
         };
         let t = config::connect(builder, &url, connections).await?;
         let result = match action {
-            Action::Builtin(command) => run_builtin(&t, &command).await,
+            Action::Builtin(command) => run_builtin(&t, &command, &self.setup).await,
             Action::App {
                 index,
                 target,
@@ -367,7 +399,7 @@ fn require_tenant_migrations(t: &Tenantry, tenant_type: Option<&str>) -> Result<
     }
 }
 
-async fn run_builtin(t: &Tenantry, command: &Command) -> Result<ExitCode> {
+async fn run_builtin(t: &Tenantry, command: &Command, setup: &[SetupStep]) -> Result<ExitCode> {
     if let Command::Tenant(
         TenantCommand::Create { tenant_type, .. } | TenantCommand::Adopt { tenant_type, .. },
     ) = command
@@ -375,7 +407,7 @@ async fn run_builtin(t: &Tenantry, command: &Command) -> Result<ExitCode> {
         require_tenant_migrations(t, tenant_type.as_deref())?;
     }
     Ok(match command {
-        Command::Migrate(args) => crate::migrate::run(t, args).await?,
+        Command::Migrate(args) => crate::migrate::run(t, args, setup).await?,
         Command::Exec(args) => crate::exec::run(t, args).await?,
         Command::Tenant(cmd) => {
             crate::tenants::tenant(t, cmd).await?;

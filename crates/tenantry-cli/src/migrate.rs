@@ -6,8 +6,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
+use futures::future::BoxFuture;
 use indicatif::{ProgressBar, ProgressStyle};
-use tenantry_sqlx::{Error, MigrateOptions, PendingShared, PlannedSchema, SchemaResult, Tenantry};
+use tenantry_sqlx::{
+    BoxError, Error, MigrateOptions, PendingShared, PlannedSchema, SchemaResult, Tenantry,
+};
 
 use crate::cli::MigrateArgs;
 use crate::output::outln;
@@ -36,8 +39,34 @@ impl Plan {
     }
 }
 
+/// A setup step of the application's own, run by `migrate` after the shared migrations (see
+/// [`crate::Cli::shared_setup`]).
+pub(crate) struct SetupStep {
+    pub name: String,
+    pub run: Box<dyn Fn(Tenantry) -> BoxFuture<'static, Result<(), BoxError>> + Send + Sync>,
+}
+
+/// Runs the application's setup steps in order; the first failure stops `migrate`.
+async fn run_setup(t: &Tenantry, steps: &[SetupStep]) -> Result<(), ExitCode> {
+    for step in steps {
+        let start = Instant::now();
+        match (step.run)(t.clone()).await {
+            Ok(()) => outln!("setup {}: done in {}", step.name, ms(start.elapsed())),
+            Err(e) => {
+                eprintln!(
+                    "error: setup step {:?} failed, tenant schemas not attempted",
+                    step.name
+                );
+                eprintln!("  {e}");
+                return Err(ExitCode::FAILURE);
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Runs `tenantry migrate`.
-pub(crate) async fn run(t: &Tenantry, args: &MigrateArgs) -> Result<ExitCode> {
+pub(crate) async fn run(t: &Tenantry, args: &MigrateArgs, steps: &[SetupStep]) -> Result<ExitCode> {
     let do_shared = !args.tenants && args.schema.is_none();
     let do_tenants = !args.shared;
     let shared_schema = t.config().shared_schema.clone();
@@ -96,6 +125,10 @@ pub(crate) async fn run(t: &Tenantry, args: &MigrateArgs) -> Result<ExitCode> {
     }
 
     if !pending {
+        // The app's steps are idempotent and their state is not in the ledger: run them anyway.
+        if do_shared && let Err(code) = run_setup(t, steps).await {
+            return Ok(code);
+        }
         let mut what = Vec::new();
         if plan.shared.is_some() {
             what.push(format!("shared schema {shared_schema} up to date"));
@@ -135,6 +168,9 @@ pub(crate) async fn run(t: &Tenantry, args: &MigrateArgs) -> Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             }
         }
+    }
+    if do_shared && let Err(code) = run_setup(t, steps).await {
+        return Ok(code);
     }
 
     if plan.tenants_pending() == 0 {

@@ -446,6 +446,8 @@ impl TenantryBuilder {
                 budget,
                 gate: self.gate,
                 citus: citus.into(),
+                #[cfg(feature = "metrics")]
+                begin_times: Default::default(),
             }),
         };
         if let (true, Some(listen_options)) = (listen, listen_options) {

@@ -46,6 +46,9 @@ pub(crate) struct Inner {
     pub gate: Option<Arc<dyn TransactionGate>>,
     /// Citus mode (see `citus/`), resolved at connect and after the shared migrations.
     pub citus: std::sync::atomic::AtomicBool,
+    /// The `BEGIN` latency histograms, registered once (feature `metrics`).
+    #[cfg(feature = "metrics")]
+    pub begin_times: crate::metrics::BeginTimes,
 }
 
 /// The Tenantry handle. Cheap to clone.

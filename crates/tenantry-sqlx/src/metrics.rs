@@ -26,9 +26,9 @@
 //! ```
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{OnceLock, RwLock};
 
-use metrics::SharedString;
+use metrics::{Counter, Histogram, SharedString};
 
 use crate::Error;
 use tenantry_core::{Tenant, TenantStatus};
@@ -139,24 +139,60 @@ impl TenantLabels {
     }
 }
 
-pub(crate) fn resolve_cache(hit: bool) {
-    let result = if hit { "hit" } else { "miss" };
-    metrics::counter!(RESOLVE_CACHE, "result" => result).increment(1);
+/// Registering a metric looks its key up in the recorder's registry (the key hashed, its
+/// labels allocated), which costs several times the update itself. The request path's series
+/// are few and fixed, so their handles are registered on first use and kept: with the recorder
+/// installed *at that moment* (install it before serving, as `metrics` recommends).
+#[derive(Default)]
+pub(crate) struct ResolveCounters {
+    hit: OnceLock<Counter>,
+    miss: OnceLock<Counter>,
+}
+
+impl ResolveCounters {
+    /// Counts one resolution answered from memory (`hit`) or not.
+    pub(crate) fn count(&self, hit: bool) {
+        let (cell, result) = if hit {
+            (&self.hit, "hit")
+        } else {
+            (&self.miss, "miss")
+        };
+        cell.get_or_init(|| metrics::counter!(RESOLVE_CACHE, "result" => result))
+            .increment(1);
+    }
 }
 
 const SHARD_LABELS: [&str; 16] = [
     "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15",
 ];
 
-pub(crate) fn begin_time(shard: Option<usize>, seconds: f64) {
-    let shard = match shard {
-        None => SharedString::const_str("pool"),
-        Some(i) => match SHARD_LABELS.get(i) {
-            Some(s) => SharedString::const_str(s),
-            None => SharedString::from(i.to_string()),
-        },
-    };
-    metrics::histogram!(BEGIN_SECONDS, "shard" => shard).record(seconds);
+/// The [`BEGIN_SECONDS`] handles, one per shard (see [`ResolveCounters`] on why kept).
+#[derive(Default)]
+pub(crate) struct BeginTimes {
+    pool: OnceLock<Histogram>,
+    shards: [OnceLock<Histogram>; SHARD_LABELS.len()],
+}
+
+impl BeginTimes {
+    /// Records one tenant `BEGIN` on `shard` (`None`: the pool).
+    pub(crate) fn record(&self, shard: Option<usize>, seconds: f64) {
+        let handle = match shard {
+            None => self
+                .pool
+                .get_or_init(|| metrics::histogram!(BEGIN_SECONDS, "shard" => "pool")),
+            Some(i) => match (self.shards.get(i), SHARD_LABELS.get(i)) {
+                (Some(cell), Some(label)) => {
+                    cell.get_or_init(|| metrics::histogram!(BEGIN_SECONDS, "shard" => *label))
+                }
+                // Beyond 16 shards: registered per call (rare setups).
+                _ => {
+                    metrics::histogram!(BEGIN_SECONDS, "shard" => i.to_string()).record(seconds);
+                    return;
+                }
+            },
+        };
+        handle.record(seconds);
+    }
 }
 
 /// Counts a refused tenant `BEGIN` (called with the mapped error and the record it was for).

@@ -132,7 +132,9 @@ impl Tenantry {
             None => begin_scoped(&self.inner.pool, sql).await,
         };
         #[cfg(feature = "metrics")]
-        crate::metrics::begin_time(shard, start.elapsed().as_secs_f64());
+        self.inner
+            .begin_times
+            .record(shard, start.elapsed().as_secs_f64());
         tx
     }
 

@@ -66,6 +66,9 @@ pub(crate) struct ResolverCache {
     changes: tokio::sync::watch::Sender<u64>,
     /// The registry listener is LISTENing (notifications reach [`Self::invalidate_all`]).
     listening: AtomicBool,
+    /// Hits and misses, registered once (feature `metrics`).
+    #[cfg(feature = "metrics")]
+    counters: crate::metrics::ResolveCounters,
 }
 
 /// What a cache entry is keyed by: a host, or a schema name (subfolder and header strategies).
@@ -152,6 +155,8 @@ impl ResolverCache {
             generation: AtomicU64::new(0),
             changes: tokio::sync::watch::Sender::new(0),
             listening: AtomicBool::new(false),
+            #[cfg(feature = "metrics")]
+            counters: Default::default(),
         }
     }
 
@@ -188,7 +193,7 @@ impl ResolverCache {
         if let Some(k) = self.known.get(&key_ref) {
             if k.generation == generation && k.expires > Instant::now() {
                 #[cfg(feature = "metrics")]
-                crate::metrics::resolve_cache(true);
+                self.counters.count(true);
                 return Ok(Some(k.tenant));
             }
             // Stale (raced with an invalidation) or expired: drop it, look up again.
@@ -203,7 +208,7 @@ impl ResolverCache {
                 if g == generation {
                     #[cfg(feature = "metrics")]
                     if attempt == 1 {
-                        crate::metrics::resolve_cache(true);
+                        self.counters.count(true);
                     }
                     return Ok(None);
                 }
@@ -211,7 +216,7 @@ impl ResolverCache {
             }
             #[cfg(feature = "metrics")]
             if attempt == 1 {
-                crate::metrics::resolve_cache(false);
+                self.counters.count(false);
             }
             // An answer kept by the coalescing cache is reused only if still current.
             if let Some(k) = self.in_flight.get(&key).await

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# The exact server-side cost of Tenantry's request span and metrics, in instructions per
+# request: the release demo runs under valgrind's callgrind (which counts instructions, so the
+# figure does not move with other load on the machine), once per mode; after a warm-up the
+# counters are zeroed, N requests of GET /api/notes are sent over 20 tenants, and the counters
+# are dumped. Per request = instructions of the whole process (every thread: handlers, sqlx,
+# tokio, the metrics upkeep) / N. Modes as in observe.sh: off, span_only, metrics_only, on, json.
+#
+# Usage: bench/http/observe_instructions.sh [N]   (default 2000; after
+#        `cargo build --release -p tenantry-demo`; needs valgrind and python3)
+# Knobs (env): MODES="off on" PORT=8392 BENCH_PG=postgres://postgres@127.0.0.1:5432
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+BIN="$ROOT/target/release/tenantry-demo"
+N="${1:-2000}" PORT="${PORT:-8392}" MODES="${MODES:-off span_only metrics_only on json}"
+BENCH_PG="${BENCH_PG:-postgres://postgres@127.0.0.1:5432}"
+DB="$BENCH_PG/tenantry_observe_insn"
+[ -x "$BIN" ] || { echo "build first: cargo build --release -p tenantry-demo"; exit 1; }
+command -v valgrind >/dev/null || { echo "valgrind is needed"; exit 1; }
+psql "$BENCH_PG/postgres" -qc "DROP DATABASE IF EXISTS tenantry_observe_insn" \
+  -c "CREATE DATABASE tenantry_observe_insn"
+OUT="$(mktemp -d)"
+trap 'rm -rf "$OUT"; psql "$BENCH_PG/postgres" -qc "DROP DATABASE IF EXISTS tenantry_observe_insn" || true' EXIT
+
+# Sends $1 requests over one keep-alive connection, round-robin over 20 tenant hosts.
+send() {
+  python3 - "$PORT" "$1" <<'PY'
+import http.client, sys
+port, n = int(sys.argv[1]), int(sys.argv[2])
+conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+for i in range(n):
+    conn.request("GET", "/api/notes", headers={"Host": f"m{i % 20}.localhost"})
+    r = conn.getresponse(); r.read()
+    if r.status != 200:
+        sys.exit(f"status {r.status}")
+PY
+}
+
+seeded=0
+measure() { # name, env...
+  local name=$1; shift
+  env DATABASE_URL="$DB" TENANTRY_DEMO_ADDR="127.0.0.1:$PORT" TENANTRY_DEMO_RATE_LIMITS=0 "$@" \
+    valgrind --tool=callgrind --callgrind-out-file="$OUT/$name.%p" "$BIN" >/dev/null 2>"$OUT/$name.log" &
+  local pid=$!
+  for _ in $(seq 600); do
+    curl -s -o /dev/null -H 'host: localhost' "http://127.0.0.1:$PORT/api/tenants" && break
+    sleep 0.5
+  done
+  if [ $seeded = 0 ]; then
+    for i in $(seq 0 19); do
+      curl -s -o /dev/null -X POST -H 'host: localhost' -d "name=M$i&subdomain=m$i" \
+        "http://127.0.0.1:$PORT/signup"
+    done
+    seeded=1
+  fi
+  send 300 # warm-up: caches, pool, prepared statements
+  callgrind_control -z "$pid" >/dev/null
+  send "$N"
+  callgrind_control -d "$pid" >/dev/null
+  sleep 1
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+  # The dump after zeroing is the file with the highest part number.
+  local dump ir
+  dump=$(ls "$OUT/$name.$pid".* | sort -t. -k3 -n | tail -1)
+  ir=$(awk '/^summary:|^totals:/{print $2; exit}' "$dump")
+  printf '%s\tinstructions_per_request=%.0f\n' "$name" "$(echo "$ir/$N" | bc -l)"
+  echo "$name $(echo "$ir/$N" | bc -l)" >> "$OUT/summary"
+}
+for mode in $MODES; do
+  case $mode in
+    off) measure off RUST_LOG=warn TENANTRY_DEMO_METRICS=0 ;;
+    span_only) measure span_only TENANTRY_DEMO_METRICS=0 ;;
+    metrics_only) measure metrics_only RUST_LOG=warn ;;
+    on) measure on ;;
+    json) measure json TENANTRY_DEMO_LOG=json ;;
+    *) echo "unknown mode $mode"; exit 1 ;;
+  esac
+done
+awk '$1=="off"{base=$2} {v[NR]=$1; c[NR]=$2} END { if (base) for (i=1;i<=NR;i++)
+  printf "%s\t%.0f instructions/request\t%.3f of off (+%.0f)\n", v[i], c[i], c[i]/base, c[i]-base }' "$OUT/summary"
