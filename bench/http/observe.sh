@@ -23,7 +23,7 @@
 #              MODES="off span_only metrics_only on json" (a subset, in the order to alternate)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
-BIN="$ROOT/target/release/tenantry-demo"
+BIN="${BIN:-$ROOT/target/release/tenantry-demo}"
 DURATION="${DURATION:-10}" ROUNDS="${ROUNDS:-2}" PORT="${PORT:-8391}"
 BENCH_PG="${BENCH_PG:-postgres://postgres@127.0.0.1:5432}"
 DB="$BENCH_PG/tenantry_observe_bench"

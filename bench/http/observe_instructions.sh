@@ -2,34 +2,37 @@
 # The exact server-side cost of Tenantry's request span and metrics, in instructions per
 # request: the release demo runs under valgrind's callgrind (which counts instructions, so the
 # figure does not move with other load on the machine), once per mode; after a warm-up the
-# counters are zeroed, N requests of GET /api/notes are sent over 20 tenants, and the counters
+# counters are zeroed, N requests of GET /api/notes (URL_PATH) are sent over 20 tenants, and the counters
 # are dumped. Per request = instructions of the whole process (every thread: handlers, sqlx,
 # tokio, the metrics upkeep) / N. Modes as in observe.sh: off, span_only, metrics_only, on, json.
 #
 # Usage: bench/http/observe_instructions.sh [N]   (default 2000; after
 #        `cargo build --release -p tenantry-demo`; needs valgrind and python3)
-# Knobs (env): MODES="off on" PORT=8392 BENCH_PG=postgres://postgres@127.0.0.1:5432
+# Knobs (env): MODES="off on" PORT=8392 BIN=(another demo binary)
+#              URL_PATH=/api/notes (or /api/whoami)
+#              KEEP=DIR (keep the callgrind dumps there, for callgrind_annotate) BENCH_PG=postgres://postgres@127.0.0.1:5432
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
-BIN="$ROOT/target/release/tenantry-demo"
-N="${1:-2000}" PORT="${PORT:-8392}" MODES="${MODES:-off span_only metrics_only on json}"
+BIN="${BIN:-$ROOT/target/release/tenantry-demo}"
+N="${1:-2000}" URL_PATH="${URL_PATH:-/api/notes}" PORT="${PORT:-8392}" MODES="${MODES:-off span_only metrics_only on json}"
 BENCH_PG="${BENCH_PG:-postgres://postgres@127.0.0.1:5432}"
 DB="$BENCH_PG/tenantry_observe_insn"
 [ -x "$BIN" ] || { echo "build first: cargo build --release -p tenantry-demo"; exit 1; }
 command -v valgrind >/dev/null || { echo "valgrind is needed"; exit 1; }
 psql "$BENCH_PG/postgres" -qc "DROP DATABASE IF EXISTS tenantry_observe_insn" \
   -c "CREATE DATABASE tenantry_observe_insn"
-OUT="$(mktemp -d)"
-trap 'rm -rf "$OUT"; psql "$BENCH_PG/postgres" -qc "DROP DATABASE IF EXISTS tenantry_observe_insn" || true' EXIT
+OUT="${KEEP:-$(mktemp -d)}"
+mkdir -p "$OUT"
+trap '[ -n "${KEEP:-}" ] || rm -rf "$OUT"; psql "$BENCH_PG/postgres" -qc "DROP DATABASE IF EXISTS tenantry_observe_insn" || true' EXIT
 
 # Sends $1 requests over one keep-alive connection, round-robin over 20 tenant hosts.
 send() {
-  python3 - "$PORT" "$1" <<'PY'
+  python3 - "$PORT" "$1" "$URL_PATH" <<'PY'
 import http.client, sys
-port, n = int(sys.argv[1]), int(sys.argv[2])
+port, n, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
 for i in range(n):
-    conn.request("GET", "/api/notes", headers={"Host": f"m{i % 20}.localhost"})
+    conn.request("GET", path, headers={"Host": f"m{i % 20}.localhost"})
     r = conn.getresponse(); r.read()
     if r.status != 200:
         sys.exit(f"status {r.status}")
@@ -40,7 +43,7 @@ seeded=0
 measure() { # name, env...
   local name=$1; shift
   env DATABASE_URL="$DB" TENANTRY_DEMO_ADDR="127.0.0.1:$PORT" TENANTRY_DEMO_RATE_LIMITS=0 "$@" \
-    valgrind --tool=callgrind --callgrind-out-file="$OUT/$name.%p" "$BIN" >/dev/null 2>"$OUT/$name.log" &
+    valgrind --tool=callgrind --compress-strings=no --callgrind-out-file="$OUT/$name.%p" "$BIN" >/dev/null 2>"$OUT/$name.log" &
   local pid=$!
   for _ in $(seq 600); do
     curl -s -o /dev/null -H 'host: localhost' "http://127.0.0.1:$PORT/api/tenants" && break

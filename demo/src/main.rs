@@ -8,6 +8,7 @@
 //! A `TENANTRY_DEMO_*` variable the demo can't honour stops it at once (exit code 2), with a
 //! message naming the variable, before any database is looked for.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use tenantry::axum::strategy::TrustedProxies;
@@ -75,7 +76,10 @@ async fn run_server(mut config: DemoConfig, json_logs: bool) -> anyhow::Result<(
             )
             .init();
     } else {
+        // Colours only for a terminal: escape codes are noise in a file, and writing them
+        // around every span field is most of what the request span costs when it is on.
         tracing_subscriber::fmt()
+            .with_ansi(std::io::stdout().is_terminal())
             .with_env_filter(
                 EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
             )

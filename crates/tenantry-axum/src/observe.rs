@@ -55,7 +55,7 @@ macro_rules! request_span {
             tenant_id = tracing::field::Empty,
             request_id = request_id($req),
             method = %$req.method(),
-            path = $req.uri().path(),
+            path = %$req.uri().path(),
         )
     };
 }
