@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # What the coordinator hop costs: the demo's notes query (a tenant transaction: BEGIN; SET LOCAL
-# search_path; SELECT the latest 10 notes; COMMIT) through a Citus coordinator to the worker
-# holding the tenant's schema, against the same on plain PostgreSQL, alternating, same load
-# generator (pgbench, prepared statements), one run. Prints tps per round and the ratio.
+# search_path; SELECT the latest 10 notes; COMMIT) on plain PostgreSQL, through a Citus
+# coordinator to the worker holding the tenant's schema, and sent directly to that worker
+# (node-affine: Citus 11+ syncs its metadata to the workers, so a worker plans and serves a
+# query on a distributed table itself, here locally), alternating, same load generator
+# (pgbench, prepared statements), one run. Prints tps per round and the ratios to plain.
 #
 #   scripts/citus.sh start                       # the local cluster (coordinator :9700)
 #   bench/citus/coordinator_hop.sh [ROUNDS] [SECONDS] [CLIENTS]
 #
 # PLAIN (default postgres://postgres@127.0.0.1:5432/tenantry_hop_bench, created if missing) and
 # CITUS (default postgres://postgres@127.0.0.1:9700/tenantry, the database scripts/citus.sh made)
-# are database URLs; the schema `hop_bench` (10 notes) is made again in both.
+# are database URLs; the schema `hop_bench` (10 notes) is made again in both. The worker's URL
+# is CITUS with the host and port of the node holding `hop_bench` (from Citus's metadata).
 set -euo pipefail
 ROUNDS="${1:-3}"
 SECONDS_PER_RUN="${2:-10}"
@@ -37,6 +40,18 @@ plain_db="${PLAIN##*/}"
 setup "$PLAIN" ""
 setup "$CITUS" citus
 
+# The node holding hop_bench: the placement of its table's one shard.
+node="$("$PG_BIN/psql" -X -q "$CITUS" -tAc "SELECT n.nodename || ':' || n.nodeport FROM pg_dist_shard s \
+  JOIN pg_dist_placement p ON p.shardid = s.shardid JOIN pg_dist_node n ON n.groupid = p.groupid \
+  WHERE s.logicalrelid = 'hop_bench.notes'::regclass AND n.noderole = 'primary'")"
+[ -n "$node" ] || { echo "hop_bench is not distributed (is $CITUS a Citus coordinator?)" >&2; exit 1; }
+# Same URL, the worker's host:port: postgres://user@HOST:PORT/db.
+prefix="${CITUS%%@*}@"; db="/${CITUS##*/}"
+DIRECT="${prefix}${node}${db}"
+echo "hop_bench is on $node; direct = $DIRECT"
+"$PG_BIN/psql" -X -q "$DIRECT" -tAc "SELECT count(*) FROM hop_bench.notes" | grep -qx 10 \
+  || { echo "the worker can't serve hop_bench (no metadata sync?)" >&2; exit 1; }
+
 script="$(mktemp)"
 cat > "$script" <<'SQL'
 BEGIN;
@@ -50,13 +65,20 @@ run() { # $1 URL -> tps
 }
 run "$PLAIN" >/dev/null # warm-up
 run "$CITUS" >/dev/null
-plain_sum=0; citus_sum=0
+run "$DIRECT" >/dev/null
+plain_sum=0; citus_sum=0; direct_sum=0
 for r in $(seq 1 "$ROUNDS"); do
-  if [ $((r % 2)) = 1 ]; then p=$(run "$PLAIN"); c=$(run "$CITUS"); else c=$(run "$CITUS"); p=$(run "$PLAIN"); fi
-  echo "round $r: plain ${p} tps, citus (through the coordinator) ${c} tps"
+  # Rotate the order each round, so no mode always runs first (or last) on a busy machine.
+  case $((r % 3)) in
+    1) p=$(run "$PLAIN"); c=$(run "$CITUS"); d=$(run "$DIRECT") ;;
+    2) c=$(run "$CITUS"); d=$(run "$DIRECT"); p=$(run "$PLAIN") ;;
+    0) d=$(run "$DIRECT"); p=$(run "$PLAIN"); c=$(run "$CITUS") ;;
+  esac
+  echo "round $r: plain ${p} tps, citus through the coordinator ${c} tps, citus direct to the worker ${d} tps"
   plain_sum=$(python3 -c "print($plain_sum + $p)"); citus_sum=$(python3 -c "print($citus_sum + $c)")
+  direct_sum=$(python3 -c "print($direct_sum + $d)")
 done
-python3 -c "print(f'citus/plain = {$citus_sum / $plain_sum:.2f} (mean over $ROUNDS rounds, {$CLIENTS} clients, ${SECONDS_PER_RUN}s each)')"
+python3 -c "print(f'coordinator/plain = {$citus_sum / $plain_sum:.2f}, direct/plain = {$direct_sum / $plain_sum:.2f}, direct/coordinator = {$direct_sum / $citus_sum:.2f} (mean over $ROUNDS rounds, $CLIENTS clients, ${SECONDS_PER_RUN}s each)')"
 rm -f "$script"
 "$PG_BIN/psql" -X -q "$CITUS" -c "DROP SCHEMA hop_bench CASCADE"
 "$PG_BIN/psql" -X -q "$PLAIN" -c "DROP SCHEMA hop_bench CASCADE"
