@@ -102,6 +102,7 @@ DATABASE_URL="$CITUS" "$DEMO_BIN" tenant move "$NAME" --to "$to" >"$OUT/move.log
 t1=$(date +%s.%N)
 sleep 2 # writes after the move
 touch "$OUT/stop"; wait "$writer"
+echo "the CLI: $(grep -a 'moved' "$OUT/move.log" | tail -1)"
 now=$(psql -tAc "SELECT nodename || ':' || nodeport FROM citus_shards WHERE table_name = '\"$NAME\".notes'::regclass")
 after=$(psql -tAc "SELECT count(*) FROM \"$NAME\".notes")
 python3 - "$t0" "$t1" "$before" "$after" "$now" "$to" "$OUT/writer.json" <<'PY'
