@@ -240,10 +240,10 @@ impl Placement<'_> {
             "SELECT citus_schema_move($1::regnamespace, $2, $3, \
              shard_transfer_mode => 'block_writes')",
         )
-            .bind(crate::sql::ident(schema))
-            .bind(host)
-            .bind(i32::from(port))
-            .execute(pool);
+        .bind(crate::sql::ident(schema))
+        .bind(host)
+        .bind(i32::from(port))
+        .execute(pool);
         let mut moving = Box::pin(moving);
         loop {
             match tokio::time::timeout(POLL, &mut moving).await {
