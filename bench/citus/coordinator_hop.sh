@@ -1,15 +1,24 @@
 #!/usr/bin/env bash
 # What the coordinator hop costs: the demo's notes query (a tenant transaction: BEGIN; SET LOCAL
-# search_path; SELECT the latest 10 notes; COMMIT) through a Citus coordinator to the worker
-# holding the tenant's schema, against the same on plain PostgreSQL, alternating, same load
-# generator (pgbench, prepared statements), one run. Prints tps per round and the ratio.
+# search_path; SELECT the latest 10 notes; COMMIT) on plain PostgreSQL, through a Citus
+# coordinator to the worker holding the tenant's schema, and sent directly to that worker
+# (node-affine: Citus 11+ syncs its metadata to the workers, so a worker plans and serves a
+# query on a distributed table itself, here locally), alternating, same load generator
+# (pgbench, prepared statements), one run. Prints tps per round and the ratios to plain.
 #
 #   scripts/citus.sh start                       # the local cluster (coordinator :9700)
 #   bench/citus/coordinator_hop.sh [ROUNDS] [SECONDS] [CLIENTS]
 #
 # PLAIN (default postgres://postgres@127.0.0.1:5432/tenantry_hop_bench, created if missing) and
 # CITUS (default postgres://postgres@127.0.0.1:9700/tenantry, the database scripts/citus.sh made)
-# are database URLs; the schema `hop_bench` (10 notes) is made again in both.
+# are database URLs; the schema `hop_bench` (10 notes) is made again in both. The worker's URL
+# is CITUS with the host and port of the node holding `hop_bench` (from Citus's metadata).
+#
+# CHECK=1 adds a tenant check at the start of each transaction, the one each mode would need:
+# the tenant's advisory lock (shared) and the schema's identity, as its OID on plain PostgreSQL
+# and through the coordinator (Tenantry's fast check), and as its colocation id on the worker
+# (OIDs differ per node; the colocation id, from the worker's copy of `pg_dist_schema`, is the
+# same on every node and survives a rename: see docs/citus.md, node-affine routing).
 set -euo pipefail
 ROUNDS="${1:-3}"
 SECONDS_PER_RUN="${2:-10}"
@@ -37,26 +46,61 @@ plain_db="${PLAIN##*/}"
 setup "$PLAIN" ""
 setup "$CITUS" citus
 
-script="$(mktemp)"
-cat > "$script" <<'SQL'
-BEGIN;
-SET LOCAL search_path TO hop_bench, public;
-SELECT id, title, body FROM notes ORDER BY id DESC LIMIT 10;
-COMMIT;
-SQL
+# The node holding hop_bench: the placement of its table's one shard.
+node="$("$PG_BIN/psql" -X -q "$CITUS" -tAc "SELECT n.nodename || ':' || n.nodeport FROM pg_dist_shard s \
+  JOIN pg_dist_placement p ON p.shardid = s.shardid JOIN pg_dist_node n ON n.groupid = p.groupid \
+  WHERE s.logicalrelid = 'hop_bench.notes'::regclass AND n.noderole = 'primary'")"
+[ -n "$node" ] || { echo "hop_bench is not distributed (is $CITUS a Citus coordinator?)" >&2; exit 1; }
+# Same URL, the worker's host:port: postgres://user@HOST:PORT/db.
+prefix="${CITUS%%@*}@"; db="/${CITUS##*/}"
+DIRECT="${prefix}${node}${db}"
+echo "hop_bench is on $node; direct = $DIRECT"
+"$PG_BIN/psql" -X -q "$DIRECT" -tAc "SELECT count(*) FROM hop_bench.notes" | grep -qx 10 \
+  || { echo "the worker can't serve hop_bench (no metadata sync?)" >&2; exit 1; }
+
+# The check per mode (empty without CHECK=1); the expected values are read once here.
+check_oid="" check_citus="" check_coloc=""
+if [ "${CHECK:-0}" = 1 ]; then
+  oid() { "$PG_BIN/psql" -X -q "$1" -tAc "SELECT 'hop_bench'::regnamespace::oid"; }
+  # The lock, then the identity; a mismatch fails the transaction (the cast), as Tenantry's does.
+  check() { echo "SELECT pg_advisory_xact_lock_shared(1952804468, 1), (CASE WHEN $1 = $2 THEN 'true' ELSE 'changed' END)::boolean"; }
+  check_oid=$(check "to_regnamespace('hop_bench')::oid" "$(oid "$PLAIN")")
+  check_citus=$(check "to_regnamespace('hop_bench')::oid" "$(oid "$CITUS")")
+  coloc=$("$PG_BIN/psql" -X -q "$CITUS" -tAc "SELECT colocationid FROM pg_dist_schema WHERE schemaid = 'hop_bench'::regnamespace")
+  check_coloc=$(check "(SELECT colocationid FROM pg_catalog.pg_dist_schema WHERE schemaid = to_regnamespace('hop_bench'))" "$coloc")
+  echo "check on the worker: $check_coloc"
+fi
+scripts="$(mktemp -d)"
+script_for() { # $1 file name, $2 check statement (or empty): a pgbench script
+  { echo "BEGIN;"; [ -n "$2" ] && echo "$2;"
+    echo "SET LOCAL search_path TO hop_bench, public;"
+    echo "SELECT id, title, body FROM notes ORDER BY id DESC LIMIT 10;"
+    echo "COMMIT;"; } > "$scripts/$1"
+}
+script_for plain "$check_oid"
+script_for coordinator "$check_citus"
+script_for direct "$check_coloc"
+declare -A script=([$PLAIN]=plain [$CITUS]=coordinator [$DIRECT]=direct)
 run() { # $1 URL -> tps
-  "$PG_BIN/pgbench" -n -M prepared -c "$CLIENTS" -j 2 -T "$SECONDS_PER_RUN" -f "$script" "$1" 2>/dev/null \
+  "$PG_BIN/pgbench" -n -M prepared -c "$CLIENTS" -j 2 -T "$SECONDS_PER_RUN" -f "$scripts/${script[$1]}" "$1" 2>/dev/null \
     | awk '/^tps/ {print $3; exit}'
 }
 run "$PLAIN" >/dev/null # warm-up
 run "$CITUS" >/dev/null
-plain_sum=0; citus_sum=0
+run "$DIRECT" >/dev/null
+plain_sum=0; citus_sum=0; direct_sum=0
 for r in $(seq 1 "$ROUNDS"); do
-  if [ $((r % 2)) = 1 ]; then p=$(run "$PLAIN"); c=$(run "$CITUS"); else c=$(run "$CITUS"); p=$(run "$PLAIN"); fi
-  echo "round $r: plain ${p} tps, citus (through the coordinator) ${c} tps"
+  # Rotate the order each round, so no mode always runs first (or last) on a busy machine.
+  case $((r % 3)) in
+    1) p=$(run "$PLAIN"); c=$(run "$CITUS"); d=$(run "$DIRECT") ;;
+    2) c=$(run "$CITUS"); d=$(run "$DIRECT"); p=$(run "$PLAIN") ;;
+    0) d=$(run "$DIRECT"); p=$(run "$PLAIN"); c=$(run "$CITUS") ;;
+  esac
+  echo "round $r: plain ${p} tps, citus through the coordinator ${c} tps, citus direct to the worker ${d} tps"
   plain_sum=$(python3 -c "print($plain_sum + $p)"); citus_sum=$(python3 -c "print($citus_sum + $c)")
+  direct_sum=$(python3 -c "print($direct_sum + $d)")
 done
-python3 -c "print(f'citus/plain = {$citus_sum / $plain_sum:.2f} (mean over $ROUNDS rounds, {$CLIENTS} clients, ${SECONDS_PER_RUN}s each)')"
-rm -f "$script"
+python3 -c "print(f'coordinator/plain = {$citus_sum / $plain_sum:.2f}, direct/plain = {$direct_sum / $plain_sum:.2f}, direct/coordinator = {$direct_sum / $citus_sum:.2f} (mean over $ROUNDS rounds, $CLIENTS clients, ${SECONDS_PER_RUN}s each)')"
+rm -rf "$scripts"
 "$PG_BIN/psql" -X -q "$CITUS" -c "DROP SCHEMA hop_bench CASCADE"
 "$PG_BIN/psql" -X -q "$PLAIN" -c "DROP SCHEMA hop_bench CASCADE"

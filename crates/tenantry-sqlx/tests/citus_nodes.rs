@@ -1,7 +1,7 @@
 //! Placement on a real Citus cluster: a tenant moved to the other worker while it receives a
 //! steady stream of writes (none lost, reads served throughout and from the new node after),
-//! a rebalance, and a worker down (its tenants unavailable, never another tenant's data; the
-//! others served).
+//! a rebalance, a worker down (its tenants unavailable, never another tenant's data; the
+//! others served), and a tenant whose table has no primary key moved with its rows.
 
 mod citus_support;
 
@@ -225,4 +225,41 @@ async fn rebalance_spreads_tenants_and_a_worker_down_answers_unavailable_for_its
         tx.commit().await.unwrap();
     }
     tokio::task::block_in_place(|| citus.start_worker(0));
+}
+
+// Moves copy with `block_writes` (the tenant's lock holds its requests anyway): a table without
+// a primary key or replica identity, which Citus's online mode refuses to move, moves too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_with_a_table_without_primary_key_moves_with_its_rows() {
+    let set = tenantry_sqlx::MigrationSet::from_sql(&[
+        (1, "notes", citus_support::TENANT_V1),
+        (2, "log", "CREATE TABLE log (line text NOT NULL)"),
+    ]);
+    let Some((citus, t)) = start(set).await else {
+        return;
+    };
+    let tenant = Arc::new(create(&t, "keyless").await);
+    let mut tx = t.begin(&tenant).await.unwrap();
+    sqlx::query("INSERT INTO log SELECT 'line ' || i FROM generate_series(1, 500) i")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let from = port_of(&t, "keyless").await;
+    let to = *citus.worker_ports().iter().find(|p| **p != from).unwrap();
+    let report = t
+        .placement()
+        .move_tenant("keyless", "127.0.0.1", to, |_| {})
+        .await
+        .expect("a table without a primary key moves");
+    assert!(report.moved);
+    assert_eq!(port_of(&t, "keyless").await, to);
+    let mut tx = t.begin(&tenant).await.unwrap();
+    let (rows, distinct): (i64, i64) =
+        sqlx::query_as("SELECT count(*), count(DISTINCT line) FROM log")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!((rows, distinct), (500, 500), "every row moved, once");
 }
