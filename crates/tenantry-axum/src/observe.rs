@@ -53,7 +53,7 @@ macro_rules! request_span {
             "request",
             tenant = tracing::field::Empty,
             tenant_id = tracing::field::Empty,
-            request_id = request_id($req),
+            request_id = request_id($req).map(tracing::field::display),
             method = %$req.method(),
             path = %$req.uri().path(),
         )
@@ -87,13 +87,13 @@ pub(crate) fn record(span: &Span, who: &Who) {
     }
     match who {
         Who::Unknown => {
-            span.record("tenant", "unknown");
+            span.record("tenant", tracing::field::display("unknown"));
         }
         Who::Public => {
-            span.record("tenant", "public");
+            span.record("tenant", tracing::field::display("public"));
         }
         Who::Tenant(t) => {
-            span.record("tenant", t.schema.as_str());
+            span.record("tenant", tracing::field::display(&t.schema));
             span.record("tenant_id", t.id);
         }
     }
