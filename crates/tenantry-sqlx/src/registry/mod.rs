@@ -193,7 +193,7 @@ mod tests {
         // a new migration changes this value (the last one: 5, search trigram indexes).
         assert_eq!(
             super::registry_migrations().fingerprint(),
-            "d5c264f85bf880a927131dbdcd960f07a350658c83e7bfabcc06441419f63c24"
+            "5fd9a9c627256ccd53a92c7845d6a5c7ae7a446a9925d19a90961364cd5fe451"
         );
     }
 }
