@@ -28,20 +28,20 @@ fn main() -> ExitCode {
     };
     // Settings first: a bad variable stops the demo before it looks for a database.
     let config = match config_from_env() {
-        Ok(config) if serving => match json_logs() {
-            Ok(json) => (config, json),
-            Err(e) => {
+        Ok(config) if serving => match (json_logs(), console_on()) {
+            (Ok(json), Ok(console)) => (config, json, console),
+            (Err(e), _) | (_, Err(e)) => {
                 eprintln!("tenantry-demo: {e}");
                 return ExitCode::from(2);
             }
         },
-        Ok(config) => (config, false),
+        Ok(config) => (config, false, false),
         Err(e) => {
             eprintln!("tenantry-demo: {e}");
             return ExitCode::from(2);
         }
     };
-    let (mut config, json_logs) = config;
+    let (mut config, json_logs, console) = config;
     if !serving {
         // The database the CLI will use, by its rule: the hooks key files and cache keys by it.
         config.database_url = cli_database_url();
@@ -54,7 +54,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run_server(config, json_logs)) {
+    match runtime.block_on(run_server(config, json_logs, console)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // As `main` returning the error would print it.
@@ -64,8 +64,9 @@ fn main() -> ExitCode {
     }
 }
 
-/// The web app: logging, the database (found or started), then serving until Ctrl-C/SIGTERM.
-async fn run_server(mut config: DemoConfig, json_logs: bool) -> anyhow::Result<()> {
+/// The web app: logging, the database (found or started), then serving until Ctrl-C/SIGTERM
+/// (with the operator console unless `console` is false).
+async fn run_server(mut config: DemoConfig, json_logs: bool, console: bool) -> anyhow::Result<()> {
     if json_logs {
         // One `request finished` line per request (Tenantry's request span, with `tenant`).
         tracing_subscriber::fmt()
@@ -93,7 +94,7 @@ async fn run_server(mut config: DemoConfig, json_logs: bool) -> anyhow::Result<(
         }
     };
     config.database_url = database_url;
-    let result = serve(config).await;
+    let result = serve(config, console).await;
     drop(cluster); // stops the private cluster, if the demo started one
     result
 }
@@ -195,6 +196,19 @@ fn admin_password() -> (String, bool) {
     }
 }
 
+/// `TENANTRY_DEMO_CONSOLE`: `0` serves no operator console (to measure what mounting it costs
+/// tenant routes, `bench/http/console_cost.sh`); `1` or unset: the console at `/admin/`.
+fn console_on() -> anyhow::Result<bool> {
+    match std::env::var("TENANTRY_DEMO_CONSOLE").as_deref() {
+        Err(_) | Ok("1") => Ok(true),
+        Ok("0") => Ok(false),
+        Ok(other) => anyhow::bail!(
+            "TENANTRY_DEMO_CONSOLE={other:?}: expected 0 (no operator console) or 1 (the console \
+             at /admin/, the default)"
+        ),
+    }
+}
+
 /// `TENANTRY_DEMO_LOG`: `json` for JSON log lines, `text` or unset for the usual ones.
 fn json_logs() -> anyhow::Result<bool> {
     match std::env::var("TENANTRY_DEMO_LOG") {
@@ -207,20 +221,24 @@ fn json_logs() -> anyhow::Result<bool> {
     }
 }
 
-async fn serve(mut config: DemoConfig) -> anyhow::Result<()> {
+async fn serve(mut config: DemoConfig, console: bool) -> anyhow::Result<()> {
     let addr = std::env::var("TENANTRY_DEMO_ADDR").unwrap_or_else(|_| "127.0.0.1:8000".into());
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     config.url_port = Some(listener.local_addr()?.port());
-    let (password, made_up) = admin_password();
-    config.admin_password_hash = Some(tenantry::console::hash_password(&password)?);
+    let password = console.then(admin_password);
+    if let Some((password, _)) = &password {
+        config.admin_password_hash = Some(tenantry::console::hash_password(password)?);
+    }
     let (tenantry, app) = build(&config).await?;
-    let console = format!("http://localhost:{}/admin/", listener.local_addr()?.port());
-    if made_up {
+    let url = format!("http://localhost:{}/admin/", listener.local_addr()?.port());
+    match password {
         // Printed (on stderr: stdout may carry JSON logs), not logged: it is the only way to
         // learn it (TENANTRY_DEMO_ADMIN_PASSWORD sets one).
-        eprintln!("Operator console: {console} (password: {password})");
-    } else {
-        eprintln!("Operator console: {console} (password from TENANTRY_DEMO_ADMIN_PASSWORD)");
+        Some((password, true)) => eprintln!("Operator console: {url} (password: {password})"),
+        Some((_, false)) => {
+            eprintln!("Operator console: {url} (password from TENANTRY_DEMO_ADMIN_PASSWORD)");
+        }
+        None => eprintln!("Operator console: off (TENANTRY_DEMO_CONSOLE=0)"),
     }
     let tenants = tenantry.admin().tenants().await?.len();
     tracing::info!(

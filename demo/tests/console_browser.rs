@@ -345,6 +345,27 @@ async fn an_operator_runs_a_tenant_through_its_life_in_a_real_browser() {
     c.goto(&site).await.unwrap();
     wait_text(&c, "Browser Co").await;
 
+    // Clone it with its data tools: the copy's page says where it came from.
+    c.goto(&format!("{public}/admin/tenants/browser_co"))
+        .await
+        .unwrap();
+    submit(
+        &c,
+        "form[action$='/clone']",
+        &[
+            ("new_name", "browser_copy"),
+            ("domain", "browser-copy.localhost"),
+        ],
+    )
+    .await;
+    wait_path(&c, "/admin/tenants/browser_copy").await;
+    wait_text(&c, "Created as a copy of browser_co").await;
+    let copy = tenantry.admin().tenant("browser_copy").await.unwrap();
+    assert_eq!(
+        copy.primary_domain.as_deref(),
+        Some("browser-copy.localhost")
+    );
+
     // Rename.
     c.goto(&format!("{public}/admin/tenants/browser_co"))
         .await
@@ -364,8 +385,8 @@ async fn an_operator_runs_a_tenant_through_its_life_in_a_real_browser() {
     assert!(tenantry.admin().tenant("browser_co2").await.is_err());
     assert_eq!(
         tenantry.admin().tenants().await.unwrap().len(),
-        3,
-        "the others stay"
+        4,
+        "the others (and the copy) stay"
     );
     assert_eq!(status_of().await, 404);
 

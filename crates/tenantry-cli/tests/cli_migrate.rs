@@ -13,7 +13,7 @@ async fn migrate_shared_then_tenants_plan_check_and_noop() {
     let plan = env.run(&["migrate", "--plan"]);
     let text = plan.ok();
     assert!(
-        text.contains("would apply Tenantry registry migration(s) [1,2,3,4]"),
+        text.contains("would apply Tenantry registry migration(s) [1,2,3,4,5]"),
         "{text}"
     );
     assert!(text.contains("would apply migration(s) [1]"), "{text}");

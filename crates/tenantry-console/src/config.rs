@@ -40,7 +40,11 @@ pub struct Console {
     secure: Option<bool>,
     site_url: SiteUrl,
     requests: Option<RequestCounts>,
+    max_archive_bytes: usize,
 }
+
+/// The default of [`Console::max_archive_bytes`]: 512 MiB.
+pub const DEFAULT_MAX_ARCHIVE_BYTES: usize = 512 << 20;
 
 impl fmt::Debug for Console {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -48,6 +52,7 @@ impl fmt::Debug for Console {
             .field("base", &self.base)
             .field("secure", &self.secure)
             .field("requests", &self.requests.is_some())
+            .field("max_archive_bytes", &self.max_archive_bytes)
             .finish_non_exhaustive()
     }
 }
@@ -68,6 +73,7 @@ impl Console {
             secure: None,
             site_url: Arc::new(|domain| format!("http://{domain}/")),
             requests: None,
+            max_archive_bytes: DEFAULT_MAX_ARCHIVE_BYTES,
         })
     }
 
@@ -130,6 +136,14 @@ impl Console {
         self
     }
 
+    /// The largest upload the import form accepts (the whole multipart body, in bytes;
+    /// default [`DEFAULT_MAX_ARCHIVE_BYTES`]). The upload is streamed into the import, not
+    /// held in memory: this bounds the work one request can cause.
+    pub fn max_archive_bytes(mut self, bytes: usize) -> Self {
+        self.max_archive_bytes = bytes;
+        self
+    }
+
     pub(crate) fn into_shared(self) -> Shared {
         Shared {
             tenantry: self.tenantry,
@@ -139,6 +153,7 @@ impl Console {
             secure: self.secure,
             site_url: self.site_url,
             requests: self.requests,
+            max_archive_bytes: self.max_archive_bytes,
             runs: FleetRuns::default(),
         }
     }
@@ -153,6 +168,7 @@ pub(crate) struct Shared {
     pub(crate) secure: Option<bool>,
     pub(crate) site_url: SiteUrl,
     pub(crate) requests: Option<RequestCounts>,
+    pub(crate) max_archive_bytes: usize,
     pub(crate) runs: FleetRuns,
 }
 

@@ -9,12 +9,15 @@
 //! * Tenants: search and keyset pagination ([`tenantry_sqlx::Admin::tenant_page`]), with
 //!   status, type, primary domain, created date, schema size and migration state; a tenant's
 //!   page (domains, status, application data, rename, delete, open its site); create a tenant.
+//! * Tenant data tools on a tenant's page: clone it, export it as a download, import an
+//!   uploaded archive as a new tenant (streamed both ways; uploads up to
+//!   [`Console::max_archive_bytes`]).
 //! * Fleet: migration state, failures with their error, start a fleet migration and watch it
 //!   (server-sent events).
 //! * Charts: tenants over time, requests per tenant (from the application's metrics).
 //!
 //! Every action calls the same library functions as the `tenantry` CLI (`tenantry.admin()`,
-//! `tenantry.fleet()`), so validation, hooks, roles and the audit log line are the same; the
+//! `tenantry.fleet()`, `admin().clone_tenant/export_tenant/import_tenant`), so validation, hooks, roles and the audit log line are the same; the
 //! console adds its own `tenantry::console` log line naming the action.
 //!
 //! ```no_run
@@ -42,10 +45,11 @@ mod session;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::response::Redirect;
 use axum::routing::{get, post};
 
-pub use config::{Console, ConsoleError, RequestCounts, hash_password};
+pub use config::{Console, ConsoleError, DEFAULT_MAX_ARCHIVE_BYTES, RequestCounts, hash_password};
 
 use config::Shared;
 
@@ -71,6 +75,12 @@ impl Console {
             .route(&at("/tenants/{name}/data"), post(pages::tenant::set_data))
             .route(&at("/tenants/{name}/rename"), post(pages::tenant::rename))
             .route(&at("/tenants/{name}/delete"), post(pages::tenant::delete))
+            .route(&at("/tenants/{name}/clone"), post(pages::tools::clone))
+            .route(&at("/tenants/{name}/export"), post(pages::archive::export))
+            .route(
+                &at("/tenants/{name}/import"),
+                post(pages::archive::import).layer(DefaultBodyLimit::max(shared.max_archive_bytes)),
+            )
             .route(&at("/tenants/{name}/domains"), post(pages::domains::add))
             .route(
                 &at("/tenants/{name}/domains/remove"),

@@ -202,6 +202,6 @@ impl<T: DeserializeOwned + Send> FromRequest<Arc<Shared>> for CheckedForm<T> {
 }
 
 /// 403 with an explanation and a link to the sign-in page.
-fn refusal(shared: &Shared, why: &str) -> Response {
+pub(crate) fn refusal(shared: &Shared, why: &str) -> Response {
     layout::message_page(shared, StatusCode::FORBIDDEN, "Refused", why)
 }

@@ -67,7 +67,7 @@ mod transfer;
 
 pub use admin::{
     AdoptedTenant, MAX_DISPLAY_NAME_CHARS, MAX_PAGE_SIZE, MigrationState, NewTenant,
-    SchemaOnDelete, TenantOverview, TenantQuery, TenantsOnDay,
+    SEARCH_HIT_CAP, SchemaOnDelete, TenantOverview, TenantQuery, TenantsOnDay,
 };
 pub use async_trait::async_trait;
 pub use builder::TenantryBuilder;

@@ -59,8 +59,8 @@ async fn shared_set_runs_once_in_the_shared_schema_beside_the_registry() {
     );
     assert_eq!(
         scalar_i64(&t, "SELECT count(*) FROM public._tenantry_migrations").await,
-        4,
-        "registry tables, the schema DDL notification function, the tenant identity check, the maintenance refusal"
+        5,
+        "registry tables, the schema DDL notification function, the tenant identity check, the maintenance refusal, the search trigram indexes"
     );
 }
 

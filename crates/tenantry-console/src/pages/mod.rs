@@ -1,5 +1,6 @@
 //! The console's pages, one file per screen, and what they share.
 
+pub(crate) mod archive;
 pub(crate) mod charts;
 pub(crate) mod domains;
 pub(crate) mod fleet;
@@ -24,7 +25,11 @@ pub(crate) fn error_status(e: &Error) -> StatusCode {
         | Error::UnknownTenantType { .. }
         | Error::TenantDataNotObject { .. }
         | Error::DisplayNameTooLong { .. }
-        | Error::DisplayNameControlCharacter { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        | Error::DisplayNameControlCharacter { .. }
+        | Error::CannotCopy { .. }
+        | Error::CannotClone { .. }
+        | Error::ArchiveInvalid { .. }
+        | Error::ArchiveIncompatible { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         Error::TenantNotFound(_) | Error::DomainNotFound { .. } => StatusCode::NOT_FOUND,
         Error::TenantNameTaken { .. }
         | Error::RenameToSameName { .. }
@@ -32,7 +37,9 @@ pub(crate) fn error_status(e: &Error) -> StatusCode {
         | Error::DomainIsPublic { .. }
         | Error::PrimaryDomainRemoval { .. }
         | Error::RoleExists { .. }
-        | Error::SchemaAlreadyTenant { .. } => StatusCode::CONFLICT,
+        | Error::SchemaAlreadyTenant { .. }
+        | Error::MigrationState { .. }
+        | Error::CitusUnsupported { .. } => StatusCode::CONFLICT,
         Error::TenantBusy { .. } => StatusCode::SERVICE_UNAVAILABLE,
         e if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,

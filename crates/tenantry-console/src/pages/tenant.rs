@@ -1,40 +1,100 @@
-//! One tenant: its record, domains, status, application data, rename and delete.
+//! One tenant: its record, domains, status, application data, rename and delete (its data
+//! tools are in `tools.rs`).
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use maud::html;
 use serde::Deserialize;
 use tenantry_sqlx::{SchemaOnDelete, TenantStatus};
 
 use super::layout::{self, Nav, size};
 use super::tenants::migration;
+use super::tools::Attempt;
 use super::{action_failed, path_segment, status_badge, to_tenant};
 use crate::config::Shared;
-use crate::session::{CheckedForm, Operator};
+use crate::session::{CheckedForm, Operator, Session};
 
-/// `GET /tenants/{name}`.
+/// `GET /tenants/{name}` (`?done=` after a clone or an import: see [`Done`]).
 pub(crate) async fn show(
     State(shared): State<Arc<Shared>>,
     Operator(session): Operator,
     Path(name): Path<String>,
+    Query(done): Query<Done>,
+) -> Response {
+    let notice = done.text();
+    render(
+        &shared,
+        &session,
+        &name,
+        notice.as_deref(),
+        &Attempt::default(),
+        StatusCode::OK,
+    )
+    .await
+}
+
+/// What a clone or an import that just made this tenant says on its page (query string of
+/// the redirect; only these fixed sentences are shown, with a schema name and a count).
+#[derive(Deserialize, Default)]
+pub(crate) struct Done {
+    done: Option<String>,
+    from: Option<String>,
+    rows: Option<u64>,
+}
+
+impl Done {
+    /// The notice, if the query names a known one.
+    fn text(&self) -> Option<String> {
+        let rows = self.rows.unwrap_or(0);
+        match self.done.as_deref()? {
+            "cloned" => {
+                // Only a schema name is echoed (a link can't put other words on the page).
+                let from = self.from.as_deref().filter(|f| {
+                    !f.is_empty()
+                        && f.len() <= 63
+                        && f.bytes()
+                            .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_'))
+                })?;
+                Some(format!(
+                    "Created as a copy of {from}: {rows} row(s) copied."
+                ))
+            }
+            "imported" => Some(format!(
+                "Created from the uploaded archive: {rows} row(s) imported."
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// `name`'s page with `status`: `notice` above it, `attempt` (a data tool's form that
+/// failed, with the reason) in its tools section.
+pub(crate) async fn render(
+    shared: &Shared,
+    session: &Session,
+    name: &str,
+    notice: Option<&str>,
+    attempt: &Attempt,
+    status: StatusCode,
 ) -> Response {
     let admin = shared.tenantry.admin();
-    let row = match admin.tenant_overview(&name).await {
+    let row = match admin.tenant_overview(name).await {
         Ok(row) => row,
-        Err(e) => return action_failed(&shared, "show this tenant", &e),
+        Err(e) => return action_failed(shared, "show this tenant", &e),
     };
-    let domains = match admin.domains(&name).await {
+    let domains = match admin.domains(name).await {
         Ok(d) => d,
-        Err(e) => return action_failed(&shared, "read its domains", &e),
+        Err(e) => return action_failed(shared, "read its domains", &e),
     };
     let t = &row.tenant;
     let base = format!("/tenants/{}", path_segment(&t.schema));
     let action = |what: &str| shared.link(&format!("{base}/{what}"));
     let data = serde_json::to_string_pretty(&t.data).unwrap_or_else(|_| "{}".into());
     let body = html! {
+        @if let Some(notice) = notice { p.notice role="status" { (notice) } }
         div.heading {
             h1 { (t.display_name) " " span.muted { "(" (t.schema) ")" } }
             (status_badge(t.status))
@@ -112,7 +172,7 @@ pub(crate) async fn show(
                     button type="submit" { "Rename" }
                 }
             }
-            (super::tools::tenant_tools(&shared, &session, t))
+            (super::tools::tenant_tools(shared, session, t, attempt))
             section.card.danger-zone {
                 h2 { "Delete" }
                 p { "Deletes the tenant, its domains and (unless kept) its schema with all its data." }
@@ -125,13 +185,8 @@ pub(crate) async fn show(
             }
         }
     };
-    layout::ok(layout::page(
-        &shared,
-        Some(&session.csrf),
-        Nav::Tenants,
-        &t.schema,
-        body,
-    ))
+    let page = layout::page(shared, Some(&session.csrf), Nav::Tenants, &t.schema, body);
+    (status, Html(page.into_string())).into_response()
 }
 
 #[derive(Deserialize)]

@@ -25,13 +25,20 @@ impl Drop for Served {
 
 impl Served {
     pub async fn start() -> Self {
+        Self::start_with(|console| console).await
+    }
+
+    /// [`Served::start`], with `configure` applied to the console.
+    pub async fn start_with(configure: impl FnOnce(Console) -> Console) -> Self {
         let db = TestDb::new().await;
         let tenantry = db
             .tenantry(Tenantry::builder().tenant_migration_set("default", notes_migrations()))
             .await;
-        let console = Console::new(tenantry.clone(), &hash_password(PASSWORD).unwrap())
-            .unwrap()
-            .mount_path("/admin");
+        let console = configure(
+            Console::new(tenantry.clone(), &hash_password(PASSWORD).unwrap())
+                .unwrap()
+                .mount_path("/admin"),
+        );
         let app = axum::Router::new().merge(console.router());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}/admin", listener.local_addr().unwrap());

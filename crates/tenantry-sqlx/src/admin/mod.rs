@@ -12,5 +12,7 @@ pub(crate) mod roles;
 pub(crate) mod tenants;
 
 pub use adopt::AdoptedTenant;
-pub use overview::{MAX_PAGE_SIZE, MigrationState, TenantOverview, TenantQuery, TenantsOnDay};
+pub use overview::{
+    MAX_PAGE_SIZE, MigrationState, SEARCH_HIT_CAP, TenantOverview, TenantQuery, TenantsOnDay,
+};
 pub use tenants::{MAX_DISPLAY_NAME_CHARS, NewTenant, SchemaOnDelete};

@@ -45,6 +45,11 @@ pub(crate) fn registry_migrations() -> MigrationSet {
             "maintenance refusal",
             include_str!("migrations/4_maintenance_refusal.sql"),
         ),
+        (
+            5,
+            "search trigram indexes",
+            include_str!("migrations/5_search_trigram_indexes.sql"),
+        ),
     ])
 }
 
@@ -185,10 +190,10 @@ mod tests {
     fn registry_migrations_are_pinned() {
         // Databases record each applied migration's checksum: the files must keep their exact
         // bytes (leading newline included) or every existing deployment refuses to start. Only
-        // a new migration changes this value (the last one: 4, maintenance refusal).
+        // a new migration changes this value (the last one: 5, search trigram indexes).
         assert_eq!(
             super::registry_migrations().fingerprint(),
-            "d5c264f85bf880a927131dbdcd960f07a350658c83e7bfabcc06441419f63c24"
+            "5fd9a9c627256ccd53a92c7845d6a5c7ae7a446a9925d19a90961364cd5fe451"
         );
     }
 }
