@@ -127,7 +127,12 @@ impl Admin<'_> {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        audit("set_primary_domain", &format!("#{tenant_id}"), &domain, None);
+        audit(
+            "set_primary_domain",
+            &format!("#{tenant_id}"),
+            &domain,
+            None,
+        );
         self.tenantry.invalidate_cache();
         Ok(())
     }

@@ -7,7 +7,10 @@ pub(crate) mod wire;
 use std::time::Duration;
 
 use sqlx::postgres::PgPoolOptions;
-use tenantry_sqlx::{Resolution, Tenantry};
+use tenantry_sqlx::{NewTenant, Resolution, TenantStatus, Tenantry};
+use tenantry_testing::TestDb;
+
+use wire::WireCounter;
 
 /// The SQL text of the host lookup (a join on the domains table), to count its executions.
 pub(crate) const HOST_LOOKUP: &str = "tenantry_domains d ON d.tenant_id";
@@ -43,6 +46,52 @@ pub(crate) async fn wait_listening(t: &Tenantry) {
 }
 
 pub(crate) use tenantry_testing::eventually;
+
+/// A fresh database holding tenant `acme` (host `acme.example.com`), its handle (not listening)
+/// and a wire counter in front of the server. The tenant exists before any handle under test
+/// starts, so no notification will empty that handle's cache during the test.
+pub(crate) async fn acme_behind_wire() -> (TestDb, Tenantry, WireCounter) {
+    let db = TestDb::new().await;
+    let admin = tenantry(db.url(), false).await;
+    create_acme(&admin).await;
+    let wire = WireCounter::start(db.url()).await;
+    (db, admin, wire)
+}
+
+/// A migrated handle connected through `wire`; one that listens is returned once it listens.
+pub(crate) async fn through_wire(db: &TestDb, wire: &WireCounter, listen: bool) -> Tenantry {
+    let t = tenantry(&wire.url(db.url()), listen).await;
+    if listen {
+        wait_listening(&t).await;
+    }
+    t
+}
+
+/// Creates tenant `acme` with host `acme.example.com`.
+pub(crate) async fn create_acme(t: &Tenantry) {
+    t.admin()
+        .create_tenant(NewTenant::new("acme", "acme.example.com"))
+        .await
+        .unwrap();
+}
+
+/// How many hosts the handle's cache holds: (known, unknown).
+pub(crate) async fn cached_hosts(t: &Tenantry) -> (u64, u64) {
+    let s = t.stats().await;
+    (s.known_hosts, s.unknown_hosts)
+}
+
+/// Whether `host` resolves to `expected` (schema and status) within one second.
+pub(crate) async fn resolves_within_a_second(
+    t: &Tenantry,
+    host: &str,
+    expected: &Option<(String, TenantStatus)>,
+) -> bool {
+    eventually(Duration::from_secs(1), || async {
+        schema_of(t, host).await == *expected
+    })
+    .await
+}
 
 /// The schema a host resolves to (None for unknown or public hosts).
 pub(crate) async fn schema_of(
