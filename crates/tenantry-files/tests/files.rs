@@ -3,8 +3,8 @@
 use std::path::Path;
 
 use tenantry_files::{Error, FilesHooks, TenantFiles};
-use tenantry_sqlx::{NewTenant, SchemaOnDelete, Tenantry};
-use tenantry_testing::TestDb;
+use tenantry_sqlx::{SchemaOnDelete, Tenantry};
+use tenantry_testing::{TestDb, create_named, rename_and_reuse};
 
 /// Every file under `dir`, relative, sorted.
 fn files_under(dir: &Path) -> Vec<String> {
@@ -168,14 +168,7 @@ async fn delete_and_rename_through_tenantry() {
     let db = TestDb::new().await;
     let tenantry: Tenantry = db.tenantry(Tenantry::builder()).await;
     let admin = tenantry.admin();
-    let acme = admin
-        .create_tenant(NewTenant::new("acme", "acme.test"))
-        .await
-        .unwrap();
-    let globex = admin
-        .create_tenant(NewTenant::new("globex", "globex.test"))
-        .await
-        .unwrap();
+    let [acme, globex] = create_named(&tenantry, ["acme", "globex"]).await.unwrap();
     files
         .for_tenant(&acme)
         .put("doc", b"acme's".to_vec())
@@ -187,11 +180,7 @@ async fn delete_and_rename_through_tenantry() {
         .await
         .unwrap();
 
-    let renamed = admin.rename_tenant("acme", "acme2").await.unwrap();
-    let newcomer = admin
-        .create_tenant(NewTenant::new("acme", "new-acme.test"))
-        .await
-        .unwrap();
+    let (renamed, newcomer) = rename_and_reuse(&tenantry, "acme", "acme2").await.unwrap();
     assert_eq!(files.for_tenant(&newcomer).get("doc").await.unwrap(), None);
     assert_eq!(
         files
@@ -252,16 +241,7 @@ async fn files_hooks_drop_files_only_once_the_deletion_committed() {
     let refusing: Tenantry = db
         .tenantry(Tenantry::builder().hooks(FilesHooks::new(files.clone(), RefuseDelete)))
         .await;
-    let acme = refusing
-        .admin()
-        .create_tenant(NewTenant::new("acme", "acme.test"))
-        .await
-        .unwrap();
-    let globex = refusing
-        .admin()
-        .create_tenant(NewTenant::new("globex", "globex.test"))
-        .await
-        .unwrap();
+    let [acme, globex] = create_named(&refusing, ["acme", "globex"]).await.unwrap();
     for (tenant, body) in [(&acme, "acme's"), (&globex, "globex's")] {
         let store = files.for_tenant(tenant);
         store.put("doc", body.as_bytes().to_vec()).await.unwrap();
