@@ -2,6 +2,8 @@
 //! another tenant, 400 for `..` and `/`, 413 past the body limit) on the real filesystem, and
 //! the home page's note count cached on real Redis (and in process), invalidated by a new note.
 
+mod serve_support;
+
 use std::path::PathBuf;
 
 use tenantry_cache::TenantCache;
@@ -39,17 +41,8 @@ impl Server {
         let cache = connect_cache(&config).await;
         config.cache = Some(cache.clone());
         let (tenantry, app) = build(&config).await.expect("demo builds");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            axum::serve(listener, app.into_make_service_with_connect_info())
-                .await
-                .unwrap()
-        });
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
+        let addr = serve_support::serve(app).await;
+        let client = serve_support::client();
         Server {
             base: format!("http://{addr}"),
             addr,
@@ -62,15 +55,7 @@ impl Server {
     }
 
     async fn signup(&self, subdomain: &str) -> i64 {
-        let r = self
-            .client
-            .post(format!("{}/signup", self.base))
-            .header("host", "localhost")
-            .form(&[("name", subdomain), ("subdomain", subdomain)])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
+        serve_support::signup(&self.client, &self.base, subdomain).await;
         self.tenantry.admin().tenant(subdomain).await.unwrap().id
     }
 
