@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use tenantry_files::{Error, FilesHooks, TenantFiles};
-use tenantry_sqlx::{SchemaOnDelete, Tenantry};
+use tenantry_sqlx::{SchemaOnDelete, Tenant, Tenantry};
 use tenantry_testing::{TestDb, create_named, rename_and_reuse};
 
 /// Every file under `dir`, relative, sorted.
@@ -22,6 +22,11 @@ fn files_under(dir: &Path) -> Vec<String> {
     walk(dir, dir, &mut out);
     out.sort();
     out
+}
+
+/// The file `doc` of `tenant`, if any.
+async fn doc(files: &TenantFiles, tenant: &Tenant) -> Option<bytes::Bytes> {
+    files.for_tenant(tenant).get("doc").await.unwrap()
 }
 
 const CLIMBING: &[&str] = &[
@@ -181,30 +186,17 @@ async fn delete_and_rename_through_tenantry() {
         .unwrap();
 
     let (renamed, newcomer) = rename_and_reuse(&tenantry, "acme", "acme2").await.unwrap();
-    assert_eq!(files.for_tenant(&newcomer).get("doc").await.unwrap(), None);
-    assert_eq!(
-        files
-            .for_tenant(&renamed)
-            .get("doc")
-            .await
-            .unwrap()
-            .as_deref(),
-        Some(&b"acme's"[..])
-    );
+    assert_eq!(doc(&files, &newcomer).await, None);
+    assert_eq!(doc(&files, &renamed).await.as_deref(), Some(&b"acme's"[..]));
 
     admin
         .delete_tenant("acme2", SchemaOnDelete::Drop)
         .await
         .unwrap();
     assert_eq!(files.drop_tenant(renamed.id).await.unwrap(), 1);
-    assert_eq!(files.for_tenant(&acme).get("doc").await.unwrap(), None);
+    assert_eq!(doc(&files, &acme).await, None);
     assert_eq!(
-        files
-            .for_tenant(&globex)
-            .get("doc")
-            .await
-            .unwrap()
-            .as_deref(),
+        doc(&files, &globex).await.as_deref(),
         Some(&b"globex's"[..])
     );
     assert_eq!(
@@ -277,5 +269,5 @@ async fn files_hooks_drop_files_only_once_the_deletion_committed() {
             format!("tenant-{}{sep}doc", globex.id),
         ]
     );
-    assert_eq!(files.for_tenant(&acme).get("doc").await.unwrap(), None);
+    assert_eq!(doc(&files, &acme).await, None);
 }
