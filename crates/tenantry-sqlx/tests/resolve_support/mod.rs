@@ -4,10 +4,11 @@
 
 pub(crate) mod wire;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::PgPoolOptions;
-use tenantry_sqlx::{NewTenant, Resolution, TenantStatus, Tenantry};
+use tenantry_sqlx::{NewTenant, Resolution, Tenant, TenantStatus, Tenantry};
 use tenantry_testing::TestDb;
 
 use wire::WireCounter;
@@ -73,6 +74,24 @@ pub(crate) async fn create_acme(t: &Tenantry) {
         .create_tenant(NewTenant::new("acme", "acme.example.com"))
         .await
         .unwrap();
+}
+
+/// Creates tenant `schema` at `domain` and writes one note in it, titled `note of <schema>`.
+pub(crate) async fn tenant_with_a_note(t: &Tenantry, schema: &str, domain: String) -> Arc<Tenant> {
+    let tenant = Arc::new(
+        t.admin()
+            .create_tenant(NewTenant::new(schema, domain))
+            .await
+            .unwrap(),
+    );
+    let mut tx = t.begin(&tenant).await.unwrap();
+    sqlx::query("INSERT INTO notes (title) VALUES ($1)")
+        .bind(format!("note of {schema}"))
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    tenant
 }
 
 /// How many hosts the handle's cache holds: (known, unknown).
