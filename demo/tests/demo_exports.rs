@@ -3,6 +3,8 @@
 //! pending, 200 `{"notes": [...]}` once the in-process worker wrote it, 404 on another
 //! tenant's host and for an unknown id.
 
+mod serve_support;
+
 use std::time::Duration;
 
 use serde_json::Value;
@@ -29,17 +31,8 @@ impl Server {
         config.files_dir = files_dir.path().to_owned();
         config.export_worker = export_worker;
         let (tenantry, app) = build(&config).await.expect("demo builds");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            axum::serve(listener, app.into_make_service_with_connect_info())
-                .await
-                .unwrap()
-        });
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
+        let addr = serve_support::serve(app).await;
+        let client = serve_support::client();
         Server {
             base: format!("http://{addr}"),
             client,
@@ -51,15 +44,7 @@ impl Server {
     }
 
     async fn signup(&self, subdomain: &str) {
-        let r = self
-            .client
-            .post(format!("{}/signup", self.base))
-            .header("host", "localhost")
-            .form(&[("name", subdomain), ("subdomain", subdomain)])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
+        serve_support::signup(&self.client, &self.base, subdomain).await;
     }
 
     async fn note(&self, tenant: &str, title: &str) {

@@ -2,6 +2,8 @@
 //! another tenant, 400 for `..` and `/`, 413 past the body limit) on the real filesystem, and
 //! the home page's note count cached on real Redis (and in process), invalidated by a new note.
 
+mod serve_support;
+
 use std::path::PathBuf;
 
 use tenantry_cache::TenantCache;
@@ -13,6 +15,18 @@ use tenantry_testing::TestDb;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const REDIS_URL: &str = "redis://127.0.0.1:6379";
+
+/// A Redis cache to look into, or `None` when Redis is not reachable (skipped visibly; fails
+/// under CI).
+async fn redis_probe() -> Option<TenantCache> {
+    match TenantCache::redis(REDIS_URL).await {
+        Ok(cache) => Some(cache),
+        Err(e) => {
+            tenantry_testing::skip(format!("Redis is not reachable at {REDIS_URL}: {e}"));
+            None
+        }
+    }
+}
 
 struct Server {
     base: String,
@@ -39,17 +53,8 @@ impl Server {
         let cache = connect_cache(&config).await;
         config.cache = Some(cache.clone());
         let (tenantry, app) = build(&config).await.expect("demo builds");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            axum::serve(listener, app.into_make_service_with_connect_info())
-                .await
-                .unwrap()
-        });
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
+        let addr = serve_support::serve(app).await;
+        let client = serve_support::client();
         Server {
             base: format!("http://{addr}"),
             addr,
@@ -62,15 +67,7 @@ impl Server {
     }
 
     async fn signup(&self, subdomain: &str) -> i64 {
-        let r = self
-            .client
-            .post(format!("{}/signup", self.base))
-            .header("host", "localhost")
-            .form(&[("name", subdomain), ("subdomain", subdomain)])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
+        serve_support::signup(&self.client, &self.base, subdomain).await;
         self.tenantry.admin().tenant(subdomain).await.unwrap().id
     }
 
@@ -333,12 +330,8 @@ async fn note_count_cached_in_process() {
 
 #[tokio::test]
 async fn note_count_cached_on_redis() {
-    let probe = match TenantCache::redis(REDIS_URL).await {
-        Ok(cache) => cache,
-        Err(e) => {
-            tenantry_testing::skip(format!("Redis is not reachable at {REDIS_URL}: {e}"));
-            return;
-        }
+    let Some(probe) = redis_probe().await else {
+        return;
     };
     let s = Server::start(Some(REDIS_URL)).await;
     let ids = note_count_is_cached_and_invalidated(&s).await;
@@ -460,12 +453,8 @@ async fn binary_uses_files_dir_and_says_when_redis_is_missing() {
 /// and its Redis keys once the deletion has committed, and nothing of the other tenants.
 #[tokio::test]
 async fn cli_delete_drops_the_tenants_files_and_cache_keys() {
-    let probe = match TenantCache::redis(REDIS_URL).await {
-        Ok(cache) => cache,
-        Err(e) => {
-            tenantry_testing::skip(format!("Redis is not reachable at {REDIS_URL}: {e}"));
-            return;
-        }
+    let Some(probe) = redis_probe().await else {
+        return;
     };
     let s = Server::start(Some(REDIS_URL)).await;
     let acme = s.signup("acme").await;

@@ -99,11 +99,7 @@ async fn a_suspended_tenants_job_waits_and_runs_after_resume() {
     let t = s.tenant().await;
     let other = s.tenant().await;
     let id = s.enqueue(&t, WriteNote::new("after resume")).await;
-    s.tenantry
-        .admin()
-        .set_status(&t.schema, TenantStatus::Suspended)
-        .await
-        .unwrap();
+    s.set_status(&t, TenantStatus::Suspended).await;
     let _w = s.start_worker("suspended");
 
     // The worker looks at it (the row is locked by the worker) and puts it back to wait.
@@ -139,19 +135,14 @@ async fn a_suspended_tenants_job_waits_and_runs_after_resume() {
         "the job wrote while suspended"
     );
 
-    s.tenantry
-        .admin()
-        .set_status(&t.schema, TenantStatus::Active)
-        .await
-        .unwrap();
-    assert!(
-        s.wait_status(&id, "Done").await,
-        "the job did not run after resume"
-    );
-    assert_eq!(
-        s.titles_in(&t.schema).await,
-        vec!["after resume".to_owned()]
-    );
+    s.set_status(&t, TenantStatus::Active).await;
+    s.assert_ran(
+        &id,
+        "the job did not run after resume",
+        &t.schema,
+        "after resume",
+    )
+    .await;
     let (_, attempts, max_attempts, _) = s.job_row(&id).await.unwrap();
     assert!(
         attempts <= max_attempts,
@@ -187,16 +178,14 @@ async fn a_job_refused_at_begin_because_its_tenant_was_suspended_waits_too() {
         3,
         "the refused run used up an attempt ({attempts} of {max_attempts})"
     );
-    s.tenantry
-        .admin()
-        .set_status(&t.schema, TenantStatus::Active)
-        .await
-        .unwrap();
-    assert!(
-        s.wait_status(&id, "Done").await,
-        "the job did not run after resume"
-    );
-    assert_eq!(s.titles_in(&t.schema).await, vec!["second run".to_owned()]);
+    s.set_status(&t, TenantStatus::Active).await;
+    s.assert_ran(
+        &id,
+        "the job did not run after resume",
+        &t.schema,
+        "second run",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -258,12 +247,14 @@ async fn a_job_follows_its_tenant_through_a_rename_and_never_runs_under_the_old_
     admin.rename_tenant(&b.schema, &a.schema).await.unwrap();
     admin.rename_tenant("swap_tmp", &b.schema).await.unwrap();
     let _w = s.start_worker("rename");
-    assert!(
-        s.wait_status(&id, "Done").await,
-        "the renamed tenant's job did not run"
-    );
     // a is now called b.schema, b is called a.schema.
-    assert_eq!(s.titles_in(&b.schema).await, vec!["a's job".to_owned()]);
+    s.assert_ran(
+        &id,
+        "the renamed tenant's job did not run",
+        &b.schema,
+        "a's job",
+    )
+    .await;
     assert!(
         s.titles_in(&a.schema).await.is_empty(),
         "the job ran under its tenant's old name"
@@ -315,9 +306,6 @@ async fn role_mode_tenants_enqueue_in_their_transaction_and_cannot_read_the_queu
     assert!(read.to_string().contains("permission denied"), "{read}");
     drop(tx);
     let _w = s.start_worker("roles");
-    assert!(
-        s.wait_status(&id, "Done").await,
-        "role mode job did not run"
-    );
-    assert_eq!(s.titles_in(&t.schema).await, vec!["as a role".to_owned()]);
+    s.assert_ran(&id, "role mode job did not run", &t.schema, "as a role")
+        .await;
 }

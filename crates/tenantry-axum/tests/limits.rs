@@ -40,12 +40,36 @@ async fn setup(limiter: &TenantLimiter) -> (TestDb, Tenantry) {
     (db, tenantry)
 }
 
+/// Creates tenant `schema` (host `<schema>.localhost`) with `limits` in its data (see
+/// [`from_data`]).
+async fn tenant_with(tenantry: &Tenantry, schema: &str, limits: serde_json::Value) {
+    tenant(tenantry, schema).await;
+    set_data(tenantry, schema, limits).await;
+}
+
 async fn set_data(tenantry: &Tenantry, schema: &str, data: serde_json::Value) {
     tenantry
         .admin()
         .set_data(schema, &data)
         .await
         .expect("set data");
+}
+
+/// Whether requests to `host` get a 429 within 10 s.
+async fn limited_soon(addr: SocketAddr, host: &str) -> bool {
+    eventually(Duration::from_secs(10), async || {
+        get_as(addr, host, "/").await.status() == 429
+    })
+    .await
+}
+
+/// The request rate the limiter holds for `tenant`.
+async fn rps_of(limiter: &TenantLimiter, tenantry: &Tenantry, tenant: &Tenant) -> Option<u32> {
+    limiter
+        .limits(tenantry, tenant)
+        .await
+        .requests_per_second
+        .map(|n| n.get())
 }
 
 /// Counts the transactions of tenant `busy`/`patient` open at once in `/slow` (the highest
@@ -131,14 +155,13 @@ async fn get_as(addr: SocketAddr, host: &str, path: &str) -> reqwest::Response {
 async fn over_the_burst_429_with_retry_after_other_tenants_and_public_unaffected() {
     let limiter = TenantLimiter::new(from_data);
     let (_db, tenantry) = setup(&limiter).await;
-    tenant(&tenantry, "noisy").await;
-    tenant(&tenantry, "quiet").await;
-    set_data(
+    tenant_with(
         &tenantry,
         "noisy",
         serde_json::json!({"rps": 1, "burst": 5}),
     )
     .await;
+    tenant(&tenantry, "quiet").await;
     let addr = serve(app(tenantry.clone(), &limiter, Gauge::default())).await;
 
     let start = Instant::now();
@@ -181,14 +204,10 @@ async fn over_the_burst_429_with_retry_after_other_tenants_and_public_unaffected
 async fn a_plan_change_takes_effect_without_restart() {
     let limiter = TenantLimiter::new(from_data);
     let (_db, tenantry) = setup(&limiter).await;
-    tenant(&tenantry, "acme").await;
-    set_data(&tenantry, "acme", serde_json::json!({"rps": 1, "burst": 1})).await;
+    tenant_with(&tenantry, "acme", serde_json::json!({"rps": 1, "burst": 1})).await;
     let addr = serve(app(tenantry.clone(), &limiter, Gauge::default())).await;
     assert!(
-        eventually(Duration::from_secs(10), async || {
-            get_as(addr, "acme.localhost", "/").await.status() == 429
-        })
-        .await,
+        limited_soon(addr, "acme.localhost").await,
         "the tight plan limits"
     );
     // Upgraded (the tenant's record changes: its registry version moves on): picked up by the
@@ -237,52 +256,31 @@ async fn limits_read_from_outside_the_registry_change_on_refresh() {
     tenant(&tenantry, "acme").await;
     let acme = tenantry.admin().tenant("acme").await.unwrap();
     let addr = serve(app(tenantry.clone(), &limiter, Gauge::default())).await;
-    assert!(
-        eventually(Duration::from_secs(10), async || {
-            get_as(addr, "acme.localhost", "/").await.status() == 429
-        })
-        .await
-    );
+    assert!(limited_soon(addr, "acme.localhost").await);
     dial.0.store(1000, Ordering::SeqCst);
     // Not yet re-read.
-    assert_eq!(
-        limiter
-            .limits(&tenantry, &acme)
-            .await
-            .requests_per_second
-            .map(|n| n.get()),
-        Some(1)
-    );
+    assert_eq!(rps_of(&limiter, &tenantry, &acme).await, Some(1));
     limiter.refresh(acme.id);
     for _ in 0..20 {
         assert_eq!(get_as(addr, "acme.localhost", "/").await.status(), 200);
     }
     dial.0.store(1, Ordering::SeqCst);
     limiter.refresh_all();
-    assert_eq!(
-        limiter
-            .limits(&tenantry, &acme)
-            .await
-            .requests_per_second
-            .map(|n| n.get()),
-        Some(1)
-    );
+    assert_eq!(rps_of(&limiter, &tenantry, &acme).await, Some(1));
 }
 
 #[tokio::test]
 async fn with_cap_n_the_extra_transactions_wait_then_run_or_get_503_others_unaffected() {
     let limiter = TenantLimiter::new(from_data);
     let (_db, tenantry) = setup(&limiter).await;
-    tenant(&tenantry, "busy").await;
-    tenant(&tenantry, "other").await;
     // Cap 2, waiters give up after 300 ms.
-    set_data(
+    tenant_with(
         &tenantry,
         "busy",
         serde_json::json!({"cap": 2, "wait_ms": 300}),
     )
     .await;
-    set_data(
+    tenant_with(
         &tenantry,
         "other",
         serde_json::json!({"cap": 1, "wait_ms": 300}),
@@ -313,8 +311,7 @@ async fn with_cap_n_the_extra_transactions_wait_then_run_or_get_503_others_unaff
 
     // Waiters that get a place within their wait run: 2 + 2 transactions of 200 ms, cap 2,
     // wait 5 s.
-    tenant(&tenantry, "patient").await;
-    set_data(
+    tenant_with(
         &tenantry,
         "patient",
         serde_json::json!({"cap": 2, "wait_ms": 5000}),
@@ -346,8 +343,7 @@ async fn place_free(tenantry: &Tenantry, acme: &Arc<Tenant>) -> bool {
 async fn the_place_is_given_back_on_commit_rollback_drop_cancellation_and_panic() {
     let limiter = TenantLimiter::new(from_data);
     let (_db, tenantry) = setup(&limiter).await;
-    tenant(&tenantry, "acme").await;
-    set_data(
+    tenant_with(
         &tenantry,
         "acme",
         serde_json::json!({"cap": 1, "wait_ms": 200}),
@@ -445,8 +441,7 @@ async fn as_an_admission_check_the_rate_limit_answers_before_the_body_is_read() 
 
     let limiter = TenantLimiter::new(from_data);
     let (_db, tenantry) = setup(&limiter).await;
-    tenant(&tenantry, "noisy").await;
-    set_data(
+    tenant_with(
         &tenantry,
         "noisy",
         serde_json::json!({"rps": 1, "burst": 1}),

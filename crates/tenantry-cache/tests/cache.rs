@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use tenantry_cache::{CacheHooks, TenantCache};
-use tenantry_sqlx::{NewTenant, NoHooks, SchemaOnDelete, Tenantry};
-use tenantry_testing::TestDb;
+use tenantry_sqlx::{NoHooks, SchemaOnDelete, Tenantry};
+use tenantry_testing::{TestDb, create_named, rename_and_reuse};
 
 /// Key texts that try to reach out of their tenant's prefix.
 fn hostile_keys() -> Vec<String> {
@@ -157,14 +157,7 @@ async fn delete_and_rename_through_tenantry(cache: &TenantCache) {
         .tenantry(Tenantry::builder().hooks(CacheHooks::new(cache.clone(), NoHooks)))
         .await;
     let admin = tenantry.admin();
-    let acme = admin
-        .create_tenant(NewTenant::new("acme", "acme.test"))
-        .await
-        .unwrap();
-    let globex = admin
-        .create_tenant(NewTenant::new("globex", "globex.test"))
-        .await
-        .unwrap();
+    let [acme, globex] = create_named(&tenantry, ["acme", "globex"]).await.unwrap();
     cache
         .for_tenant(&acme)
         .set("secret", b"acme's", None)
@@ -176,24 +169,15 @@ async fn delete_and_rename_through_tenantry(cache: &TenantCache) {
         .await
         .unwrap();
 
-    let renamed = admin.rename_tenant("acme", "acme2").await.unwrap();
+    let (renamed, newcomer) = rename_and_reuse(&tenantry, "acme", "acme2").await.unwrap();
     assert_eq!(renamed.id, acme.id);
-    let newcomer = admin
-        .create_tenant(NewTenant::new("acme", "new-acme.test"))
-        .await
-        .unwrap();
     assert_eq!(
         cache.for_tenant(&newcomer).get("secret").await.unwrap(),
         None
     );
     assert_eq!(
-        cache
-            .for_tenant(&renamed)
-            .get("secret")
-            .await
-            .unwrap()
-            .as_deref(),
-        Some(&b"acme's"[..])
+        cache.for_tenant(&renamed).get("secret").await.unwrap(),
+        Some(b"acme's".to_vec())
     );
 
     admin
@@ -202,13 +186,8 @@ async fn delete_and_rename_through_tenantry(cache: &TenantCache) {
         .unwrap();
     assert_eq!(cache.for_tenant(&acme).get("secret").await.unwrap(), None);
     assert_eq!(
-        cache
-            .for_tenant(&globex)
-            .get("secret")
-            .await
-            .unwrap()
-            .as_deref(),
-        Some(&b"globex's"[..])
+        cache.for_tenant(&globex).get("secret").await.unwrap(),
+        Some(b"globex's".to_vec())
     );
     admin
         .delete_tenant("globex", SchemaOnDelete::Drop)

@@ -10,6 +10,23 @@ use crate::cli::{DomainCommand, TenantCommand};
 use crate::output::{outln, print_table};
 use crate::view::{TenantView, view};
 
+/// The tenant that `tenant create` and `tenant adopt` describe: `data` is JSON text.
+fn new_tenant(
+    name: &str,
+    domain: &str,
+    display_name: &Option<String>,
+    tenant_type: &Option<String>,
+    data: &Option<String>,
+) -> Result<NewTenant> {
+    let mut new = NewTenant::new(name, domain);
+    new.display_name = display_name.clone();
+    new.tenant_type = tenant_type.clone();
+    if let Some(data) = data {
+        new.data = serde_json::from_str(data).context("--data is not valid JSON")?;
+    }
+    Ok(new)
+}
+
 /// Runs a `tenant` subcommand.
 pub(crate) async fn tenant(t: &Tenantry, cmd: &TenantCommand) -> Result<()> {
     match cmd {
@@ -20,12 +37,7 @@ pub(crate) async fn tenant(t: &Tenantry, cmd: &TenantCommand) -> Result<()> {
             tenant_type,
             data,
         } => {
-            let mut new = NewTenant::new(name.clone(), domain.clone());
-            new.display_name = display_name.clone();
-            new.tenant_type = tenant_type.clone();
-            if let Some(data) = data {
-                new.data = serde_json::from_str(data).context("--data is not valid JSON")?;
-            }
+            let new = new_tenant(name, domain, display_name, tenant_type, data)?;
             let tenant = t.admin().create_tenant(new).await?;
             outln!(
                 "created tenant {} (type {}, domain {})",
@@ -131,12 +143,7 @@ pub(crate) async fn tenant(t: &Tenantry, cmd: &TenantCommand) -> Result<()> {
             tenant_type,
             data,
         } => {
-            let mut new = NewTenant::new(name.clone(), domain.clone());
-            new.display_name = display_name.clone();
-            new.tenant_type = tenant_type.clone();
-            if let Some(data) = data {
-                new.data = serde_json::from_str(data).context("--data is not valid JSON")?;
-            }
+            let new = new_tenant(name, domain, display_name, tenant_type, data)?;
             let adopted = t.admin().adopt_tenant(new).await?;
             let applied = if adopted.applied.is_empty() {
                 "its migrations were up to date".to_owned()

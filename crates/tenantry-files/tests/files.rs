@@ -3,8 +3,8 @@
 use std::path::Path;
 
 use tenantry_files::{Error, FilesHooks, TenantFiles};
-use tenantry_sqlx::{NewTenant, SchemaOnDelete, Tenantry};
-use tenantry_testing::TestDb;
+use tenantry_sqlx::{SchemaOnDelete, Tenant, Tenantry};
+use tenantry_testing::{TestDb, create_named, rename_and_reuse};
 
 /// Every file under `dir`, relative, sorted.
 fn files_under(dir: &Path) -> Vec<String> {
@@ -22,6 +22,11 @@ fn files_under(dir: &Path) -> Vec<String> {
     walk(dir, dir, &mut out);
     out.sort();
     out
+}
+
+/// The file `doc` of `tenant`, if any.
+async fn doc(files: &TenantFiles, tenant: &Tenant) -> Option<bytes::Bytes> {
+    files.for_tenant(tenant).get("doc").await.unwrap()
 }
 
 const CLIMBING: &[&str] = &[
@@ -168,14 +173,7 @@ async fn delete_and_rename_through_tenantry() {
     let db = TestDb::new().await;
     let tenantry: Tenantry = db.tenantry(Tenantry::builder()).await;
     let admin = tenantry.admin();
-    let acme = admin
-        .create_tenant(NewTenant::new("acme", "acme.test"))
-        .await
-        .unwrap();
-    let globex = admin
-        .create_tenant(NewTenant::new("globex", "globex.test"))
-        .await
-        .unwrap();
+    let [acme, globex] = create_named(&tenantry, ["acme", "globex"]).await.unwrap();
     files
         .for_tenant(&acme)
         .put("doc", b"acme's".to_vec())
@@ -187,35 +185,18 @@ async fn delete_and_rename_through_tenantry() {
         .await
         .unwrap();
 
-    let renamed = admin.rename_tenant("acme", "acme2").await.unwrap();
-    let newcomer = admin
-        .create_tenant(NewTenant::new("acme", "new-acme.test"))
-        .await
-        .unwrap();
-    assert_eq!(files.for_tenant(&newcomer).get("doc").await.unwrap(), None);
-    assert_eq!(
-        files
-            .for_tenant(&renamed)
-            .get("doc")
-            .await
-            .unwrap()
-            .as_deref(),
-        Some(&b"acme's"[..])
-    );
+    let (renamed, newcomer) = rename_and_reuse(&tenantry, "acme", "acme2").await.unwrap();
+    assert_eq!(doc(&files, &newcomer).await, None);
+    assert_eq!(doc(&files, &renamed).await.as_deref(), Some(&b"acme's"[..]));
 
     admin
         .delete_tenant("acme2", SchemaOnDelete::Drop)
         .await
         .unwrap();
     assert_eq!(files.drop_tenant(renamed.id).await.unwrap(), 1);
-    assert_eq!(files.for_tenant(&acme).get("doc").await.unwrap(), None);
+    assert_eq!(doc(&files, &acme).await, None);
     assert_eq!(
-        files
-            .for_tenant(&globex)
-            .get("doc")
-            .await
-            .unwrap()
-            .as_deref(),
+        doc(&files, &globex).await.as_deref(),
         Some(&b"globex's"[..])
     );
     assert_eq!(
@@ -252,16 +233,7 @@ async fn files_hooks_drop_files_only_once_the_deletion_committed() {
     let refusing: Tenantry = db
         .tenantry(Tenantry::builder().hooks(FilesHooks::new(files.clone(), RefuseDelete)))
         .await;
-    let acme = refusing
-        .admin()
-        .create_tenant(NewTenant::new("acme", "acme.test"))
-        .await
-        .unwrap();
-    let globex = refusing
-        .admin()
-        .create_tenant(NewTenant::new("globex", "globex.test"))
-        .await
-        .unwrap();
+    let [acme, globex] = create_named(&refusing, ["acme", "globex"]).await.unwrap();
     for (tenant, body) in [(&acme, "acme's"), (&globex, "globex's")] {
         let store = files.for_tenant(tenant);
         store.put("doc", body.as_bytes().to_vec()).await.unwrap();
@@ -297,5 +269,5 @@ async fn files_hooks_drop_files_only_once_the_deletion_committed() {
             format!("tenant-{}{sep}doc", globex.id),
         ]
     );
-    assert_eq!(files.for_tenant(&acme).get("doc").await.unwrap(), None);
+    assert_eq!(doc(&files, &acme).await, None);
 }

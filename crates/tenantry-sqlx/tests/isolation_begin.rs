@@ -10,7 +10,9 @@ use sqlx::postgres::PgPoolOptions;
 use tenantry_sqlx::{Error, MigrationSet, NewTenant, Tenant, Tenantry};
 use tenantry_testing::TestDb;
 
-async fn one_connection_tenantry(db: &TestDb) -> Tenantry {
+/// A handle whose pool holds one connection (`ping_on_acquire`: sqlx's test before acquire),
+/// and its tenant `acme`.
+async fn one_connection_tenantry(db: &TestDb, ping_on_acquire: bool) -> (Tenantry, Arc<Tenant>) {
     let tenantry = Tenantry::builder()
         .tenant_migration_set(
             "default",
@@ -19,6 +21,7 @@ async fn one_connection_tenantry(db: &TestDb) -> Tenantry {
         .pool_options(
             PgPoolOptions::new()
                 .max_connections(1)
+                .test_before_acquire(ping_on_acquire)
                 .acquire_timeout(Duration::from_secs(5)),
         )
         .listen_for_changes(false)
@@ -26,20 +29,27 @@ async fn one_connection_tenantry(db: &TestDb) -> Tenantry {
         .await
         .unwrap();
     tenantry.fleet().migrate_shared().await.unwrap();
-    tenantry
+    let acme = tenantry
+        .admin()
+        .create_tenant(NewTenant::new("acme", "acme.localhost"))
+        .await
+        .unwrap();
+    (tenantry, Arc::new(acme))
+}
+
+/// The search path of a pooled connection, and whether it is outside any transaction.
+async fn path_and_idle(conn: &mut sqlx::PgConnection) -> (String, bool) {
+    let row = sqlx::raw_sql("SELECT current_setting('search_path'), now() = statement_timestamp()")
+        .fetch_one(conn)
+        .await
+        .unwrap();
+    (sqlx::Row::get(&row, 0), sqlx::Row::get(&row, 1))
 }
 
 #[tokio::test]
 async fn missing_schema_is_an_error_and_does_not_poison_the_pool() {
     let db = TestDb::new().await;
-    let tenantry = one_connection_tenantry(&db).await;
-    let real = Arc::new(
-        tenantry
-            .admin()
-            .create_tenant(NewTenant::new("acme", "acme.localhost"))
-            .await
-            .unwrap(),
-    );
+    let (tenantry, real) = one_connection_tenantry(&db, true).await;
     let mut ghost = (*real).clone();
     ghost.schema = "ghost".into();
     let ghost: Arc<Tenant> = Arc::new(ghost);
@@ -91,14 +101,7 @@ async fn missing_schema_is_an_error_and_does_not_poison_the_pool() {
 #[tokio::test]
 async fn session_on_a_connection_left_in_a_cancelled_begin() {
     let db = TestDb::new().await;
-    let tenantry = one_connection_tenantry(&db).await;
-    let acme = Arc::new(
-        tenantry
-            .admin()
-            .create_tenant(NewTenant::new("acme", "acme.localhost"))
-            .await
-            .unwrap(),
-    );
+    let (tenantry, acme) = one_connection_tenantry(&db, true).await;
     tenantry
         .admin()
         .create_tenant(NewTenant::new("other", "other.localhost"))
@@ -145,12 +148,7 @@ async fn session_on_a_connection_left_in_a_cancelled_begin() {
 
         // And the pool's connection is clean afterwards.
         let mut conn = tenantry.raw_pool().acquire().await.unwrap();
-        let row =
-            sqlx::raw_sql("SELECT current_setting('search_path'), now() = statement_timestamp()")
-                .fetch_one(&mut *conn)
-                .await
-                .unwrap();
-        let (path, idle): (String, bool) = (sqlx::Row::get(&row, 0), sqlx::Row::get(&row, 1));
+        let (path, idle) = path_and_idle(&mut conn).await;
         assert_eq!(path, "\"$user\", public");
         assert!(idle);
     }
@@ -163,25 +161,7 @@ async fn session_on_a_connection_left_in_a_cancelled_begin() {
 async fn cancelled_begin_leaves_no_open_transaction() {
     let db = TestDb::new().await;
     // No ping on acquire: the cancellation must land after `BEGIN` is sent, not in the ping.
-    let tenantry = Tenantry::builder()
-        .pool_options(
-            PgPoolOptions::new()
-                .max_connections(1)
-                .test_before_acquire(false)
-                .acquire_timeout(Duration::from_secs(5)),
-        )
-        .listen_for_changes(false)
-        .connect(db.url())
-        .await
-        .unwrap();
-    tenantry.fleet().migrate_shared().await.unwrap();
-    let acme = Arc::new(
-        tenantry
-            .admin()
-            .create_tenant(NewTenant::new("acme", "acme.localhost"))
-            .await
-            .unwrap(),
-    );
+    let (tenantry, acme) = one_connection_tenantry(&db, false).await;
     let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
         .fetch_one(tenantry.raw_pool())
         .await
@@ -203,11 +183,7 @@ async fn cancelled_begin_leaves_no_open_transaction() {
     assert!(cancelled.is_err(), "the begin was not cancelled");
 
     let mut conn = tenantry.raw_pool().acquire().await.unwrap();
-    let row = sqlx::raw_sql("SELECT current_setting('search_path'), now() = statement_timestamp()")
-        .fetch_one(&mut *conn)
-        .await
-        .unwrap();
-    let (path, idle): (String, bool) = (sqlx::Row::get(&row, 0), sqlx::Row::get(&row, 1));
+    let (path, idle) = path_and_idle(&mut conn).await;
     assert!(idle, "the pooled connection was left inside a transaction");
     assert_eq!(path, "\"$user\", public");
 }

@@ -5,20 +5,10 @@ mod lifecycle_support;
 
 use lifecycle_support::*;
 use tenantry_sqlx::{Error, NewTenant, SchemaOnDelete, TenantStatus};
-use tenantry_testing::TestDb;
 
 #[tokio::test]
 async fn delete_drops_or_keeps_the_schema() {
-    let db = TestDb::new().await;
-    let t = tenantry_with(&db, notes_set()).await;
-    t.admin()
-        .create_tenant(NewTenant::new("acme", "acme.localhost"))
-        .await
-        .unwrap();
-    t.admin()
-        .create_tenant(NewTenant::new("globex", "globex.localhost"))
-        .await
-        .unwrap();
+    let (_db, t) = with_tenants(&["acme", "globex"]).await;
     t.admin()
         .delete_tenant("acme", SchemaOnDelete::Drop)
         .await
@@ -39,16 +29,7 @@ async fn delete_drops_or_keeps_the_schema() {
 
 #[tokio::test]
 async fn rename_moves_schema_rows_and_ledger() {
-    let db = TestDb::new().await;
-    let t = tenantry_with(&db, notes_set()).await;
-    t.admin()
-        .create_tenant(NewTenant::new("acme", "acme.localhost"))
-        .await
-        .unwrap();
-    t.admin()
-        .create_tenant(NewTenant::new("globex", "globex.localhost"))
-        .await
-        .unwrap();
+    let (_db, t) = with_tenants(&["acme", "globex"]).await;
     let renamed = t.admin().rename_tenant("acme", "acme_corp").await.unwrap();
     assert_eq!(renamed.schema, "acme_corp");
     assert_eq!(renamed.primary_domain.as_deref(), Some("acme.localhost"));
@@ -80,16 +61,7 @@ async fn rename_moves_schema_rows_and_ledger() {
 
 #[tokio::test]
 async fn domains_add_remove_set_primary() {
-    let db = TestDb::new().await;
-    let t = tenantry_with(&db, notes_set()).await;
-    t.admin()
-        .create_tenant(NewTenant::new("acme", "acme.localhost"))
-        .await
-        .unwrap();
-    t.admin()
-        .create_tenant(NewTenant::new("globex", "globex.localhost"))
-        .await
-        .unwrap();
+    let (_db, t) = with_tenants(&["acme", "globex"]).await;
     t.admin()
         .add_domain("acme", "www.acme.test", false)
         .await
@@ -151,8 +123,7 @@ async fn domains_add_remove_set_primary() {
 }
 #[tokio::test]
 async fn application_fields_read_back_typed_and_status_changes() {
-    let db = TestDb::new().await;
-    let t = tenantry_with(&db, notes_set()).await;
+    let (_db, t) = with_tenants(&[]).await;
     let new = NewTenant::new("acme", "acme.localhost")
         .data(&Billing {
             plan: "pro".into(),

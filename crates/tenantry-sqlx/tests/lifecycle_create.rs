@@ -9,8 +9,7 @@ use tenantry_testing::TestDb;
 
 #[tokio::test]
 async fn create_migrates_and_registers_the_tenant() {
-    let db = TestDb::new().await;
-    let t = tenantry_with(&db, notes_set()).await;
+    let (_db, t) = with_tenants(&[]).await;
     let acme = t
         .admin()
         .create_tenant(NewTenant::new("acme", "Acme.Example.com.").display_name("Acme Corp"))
@@ -89,8 +88,7 @@ async fn failed_creation_leaves_no_schema_and_no_row() {
 
 #[tokio::test]
 async fn invalid_names_and_domains_are_refused_before_anything_runs() {
-    let db = TestDb::new().await;
-    let t = tenantry_with(&db, notes_set()).await;
+    let (_db, t) = with_tenants(&[]).await;
     for bad in [
         "Acme",
         "pg_x",
@@ -136,12 +134,7 @@ async fn invalid_names_and_domains_are_refused_before_anything_runs() {
 
 #[tokio::test]
 async fn duplicates_conflict_and_keep_the_first() {
-    let db = TestDb::new().await;
-    let t = tenantry_with(&db, notes_set()).await;
-    t.admin()
-        .create_tenant(NewTenant::new("acme", "acme.localhost"))
-        .await
-        .unwrap();
+    let (_db, t) = with_tenants(&["acme"]).await;
     let same_schema = t
         .admin()
         .create_tenant(NewTenant::new("acme", "other.localhost"))
@@ -166,12 +159,7 @@ async fn duplicates_conflict_and_keep_the_first() {
 /// Each refusal is its own variant, naming what the caller gave; nothing is created or changed.
 #[tokio::test]
 async fn refusals_are_matchable_variants() {
-    let db = TestDb::new().await;
-    let t = tenantry_with(&db, notes_set()).await;
-    t.admin()
-        .create_tenant(NewTenant::new("acme", "acme.localhost"))
-        .await
-        .unwrap();
+    let (_db, t) = with_tenants(&["acme"]).await;
     let create = |new: NewTenant| t.admin().create_tenant(new);
 
     let err = create(NewTenant::new("b", "b.localhost").tenant_type("nope"))

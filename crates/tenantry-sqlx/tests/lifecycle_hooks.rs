@@ -95,12 +95,7 @@ async fn hooks_run_inside_the_operation() {
 
 #[tokio::test]
 async fn background_work_runs_in_the_tenant_scope() {
-    let db = TestDb::new().await;
-    let t = tenantry_with(&db, notes_set()).await;
-    t.admin()
-        .create_tenant(NewTenant::new("acme", "acme.localhost"))
-        .await
-        .unwrap();
+    let (_db, t) = with_tenants(&["acme"]).await;
     assert!(matches!(
         t.begin_current().await,
         Err(Error::NoCurrentTenant)
@@ -128,8 +123,7 @@ async fn background_work_runs_in_the_tenant_scope() {
 
 #[tokio::test]
 async fn a_missing_schema_is_an_error_not_a_silent_fallback() {
-    let db = TestDb::new().await;
-    let t = tenantry_with(&db, notes_set()).await;
+    let (_db, t) = with_tenants(&[]).await;
     let acme = std::sync::Arc::new(
         t.admin()
             .create_tenant(NewTenant::new("acme", "acme.localhost"))

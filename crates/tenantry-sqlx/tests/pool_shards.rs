@@ -8,9 +8,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use resolve_support::tenant_migrations;
+use resolve_support::{tenant_migrations, tenant_with_a_note};
 use sqlx::postgres::PgPoolOptions;
-use tenantry_sqlx::{NewTenant, Tenant, Tenantry};
+use tenantry_sqlx::{Tenant, Tenantry};
 use tenantry_testing::TestDb;
 
 async fn handle(url: &str, shards: usize, max_connections: u32) -> Tenantry {
@@ -34,22 +34,8 @@ async fn tenants(t: &Tenantry, n: usize) -> Vec<Arc<Tenant>> {
     let mut out = Vec::new();
     for i in 0..n {
         let name = format!("shard_t{i:02}");
-        let tenant = Arc::new(
-            t.admin()
-                .create_tenant(NewTenant::new(
-                    &name,
-                    format!("{}.example.com", name.replace('_', "-")),
-                ))
-                .await
-                .unwrap(),
-        );
-        let mut tx = t.begin(&tenant).await.unwrap();
-        sqlx::query("INSERT INTO notes (title) VALUES ($1)")
-            .bind(format!("note of {name}"))
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-        tx.commit().await.unwrap();
+        let domain = format!("{}.example.com", name.replace('_', "-"));
+        let tenant = tenant_with_a_note(t, &name, domain).await;
         // Back in its pool before the next begin (sqlx pings a connection on release).
         tokio::time::sleep(Duration::from_millis(25)).await;
         out.push(tenant);

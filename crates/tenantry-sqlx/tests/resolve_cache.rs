@@ -7,24 +7,15 @@ mod resolve_support;
 use std::sync::Arc;
 
 use resolve_support::wire::WireCounter;
-use resolve_support::{HOST_LOOKUP, schema_of, tenantry, wait_listening};
-use tenantry_sqlx::{NewTenant, Resolution};
-use tenantry_testing::TestDb;
+use resolve_support::{HOST_LOOKUP, acme_behind_wire, cached_hosts, schema_of, through_wire};
+use tenantry_sqlx::Resolution;
 
 #[tokio::test]
 async fn a_cache_hit_costs_no_round_trip() {
-    let db = TestDb::new().await;
     // Tenants exist before the instance under test starts listening: no notification will
     // empty its cache during the test.
-    let admin = tenantry(db.url(), false).await;
-    admin
-        .admin()
-        .create_tenant(NewTenant::new("acme", "acme.example.com"))
-        .await
-        .unwrap();
-    let wire = WireCounter::start(db.url()).await;
-    let t = tenantry(&wire.url(db.url()), true).await;
-    wait_listening(&t).await;
+    let (db, _admin, wire) = acme_behind_wire().await;
+    let t = through_wire(&db, &wire, true).await;
 
     wire.reset();
     assert_eq!(schema_of(&t, "acme.example.com").await.unwrap().0, "acme");
@@ -54,15 +45,8 @@ async fn a_cache_hit_costs_no_round_trip() {
 
 #[tokio::test]
 async fn concurrent_misses_for_one_host_share_one_query() {
-    let db = TestDb::new().await;
-    let admin = tenantry(db.url(), false).await;
-    admin
-        .admin()
-        .create_tenant(NewTenant::new("acme", "acme.example.com"))
-        .await
-        .unwrap();
-    let wire = WireCounter::start(db.url()).await;
-    let t = tenantry(&wire.url(db.url()), false).await;
+    let (db, _admin, wire) = acme_behind_wire().await;
+    let t = through_wire(&db, &wire, false).await;
     wire.reset();
     let tasks: Vec<_> = (0..200)
         .map(|_| {
@@ -115,16 +99,8 @@ async fn flood(
 
 #[tokio::test]
 async fn a_flood_of_unknown_hosts_is_coalesced_negatively_cached_and_bounded() {
-    let db = TestDb::new().await;
-    let admin = tenantry(db.url(), false).await;
-    admin
-        .admin()
-        .create_tenant(NewTenant::new("acme", "acme.example.com"))
-        .await
-        .unwrap();
-    let wire = WireCounter::start(db.url()).await;
-    let t = tenantry(&wire.url(db.url()), true).await;
-    wait_listening(&t).await;
+    let (db, _admin, wire) = acme_behind_wire().await;
+    let t = through_wire(&db, &wire, true).await;
     assert_eq!(schema_of(&t, "acme.example.com").await.unwrap().0, "acme");
 
     // 200 unknown hosts x 25 requests each: one lookup per host, not per request.
@@ -136,10 +112,7 @@ async fn a_flood_of_unknown_hosts_is_coalesced_negatively_cached_and_bounded() {
     let distinct = capacity + capacity / 5;
     let lookups = flood(&t, &wire, rand_seed(), distinct, 1).await;
     assert_eq!(lookups as u64, distinct, "each new host is looked up once");
-    let (known, unknown) = {
-        let s = t.stats().await;
-        (s.known_hosts, s.unknown_hosts)
-    };
+    let (known, unknown) = cached_hosts(&t).await;
     assert!(
         unknown <= capacity,
         "negative cache holds {unknown} entries, capacity {capacity}"
@@ -163,14 +136,7 @@ fn rand_seed() -> u64 {
 /// expires, then looked up again (and a domain removed meanwhile is then unknown).
 #[tokio::test]
 async fn the_ttl_expires_cached_hosts() {
-    let db = TestDb::new().await;
-    let admin = tenantry(db.url(), false).await;
-    admin
-        .admin()
-        .create_tenant(NewTenant::new("acme", "acme.example.com"))
-        .await
-        .unwrap();
-    let wire = WireCounter::start(db.url()).await;
+    let (db, admin, wire) = acme_behind_wire().await;
     let t = tenantry_sqlx::Tenantry::builder()
         .tenant_migration_set("default", resolve_support::tenant_migrations())
         .listen_for_changes(false)

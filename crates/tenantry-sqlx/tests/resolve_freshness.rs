@@ -8,8 +8,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use resolve_support::wire::WireCounter;
-use resolve_support::{HOST_LOOKUP, eventually, schema_of, tenantry, wait_listening};
+use resolve_support::{
+    HOST_LOOKUP, acme_behind_wire, cached_hosts, create_acme, eventually, resolves_within_a_second,
+    schema_of, tenantry, through_wire, wait_listening,
+};
 use sqlx::{Connection, PgConnection};
 use tenantry_sqlx::{NewTenant, SchemaOnDelete, TenantStatus};
 use tenantry_testing::TestDb;
@@ -26,17 +28,9 @@ async fn plain_sql_changes_are_seen_within_one_second() {
     let db = TestDb::new().await;
     let t = tenantry(db.url(), true).await;
     wait_listening(&t).await;
-    t.admin()
-        .create_tenant(NewTenant::new("acme", "acme.example.com"))
-        .await
-        .unwrap();
+    create_acme(&t).await;
     let acme = Some(("acme".to_owned(), TenantStatus::Active));
-    assert!(
-        eventually(ONE_SECOND, || async {
-            schema_of(&t, "acme.example.com").await == acme
-        })
-        .await
-    );
+    assert!(resolves_within_a_second(&t, "acme.example.com", &acme).await);
 
     sql(
         &db,
@@ -45,10 +39,7 @@ async fn plain_sql_changes_are_seen_within_one_second() {
     .await;
     let suspended = Some(("acme".to_owned(), TenantStatus::Suspended));
     assert!(
-        eventually(ONE_SECOND, || async {
-            schema_of(&t, "acme.example.com").await == suspended
-        })
-        .await,
+        resolves_within_a_second(&t, "acme.example.com", &suspended).await,
         "a suspension made in SQL is not seen within 1 s"
     );
 
@@ -72,10 +63,7 @@ async fn plain_sql_changes_are_seen_within_one_second() {
     )
     .await;
     assert!(
-        eventually(ONE_SECOND, || async {
-            schema_of(&t, "acme.example.org").await.is_none()
-        })
-        .await,
+        resolves_within_a_second(&t, "acme.example.org", &None).await,
         "a tenant deleted in SQL is still served after 1 s"
     );
 }
@@ -122,10 +110,7 @@ async fn changes_from_another_instance_are_seen_within_one_second() {
         .unwrap();
     let suspended = Some(("beta".to_owned(), TenantStatus::Suspended));
     assert!(
-        eventually(ONE_SECOND, || async {
-            schema_of(&t, "beta.example.com").await == suspended
-        })
-        .await,
+        resolves_within_a_second(&t, "beta.example.com", &suspended).await,
         "a suspension by another instance is not seen within 1 s"
     );
 
@@ -159,25 +144,10 @@ async fn listener_pid(db: &TestDb) -> Option<i32> {
 
 #[tokio::test]
 async fn a_killed_listener_reconnects_and_refreshes_everything() {
-    let db = TestDb::new().await;
-    let admin = tenantry(db.url(), false).await;
-    admin
-        .admin()
-        .create_tenant(NewTenant::new("acme", "acme.example.com"))
-        .await
-        .unwrap();
-    let wire = WireCounter::start(db.url()).await;
-    let t = tenantry(&wire.url(db.url()), true).await;
-    wait_listening(&t).await;
+    let (db, admin, wire) = acme_behind_wire().await;
+    let t = through_wire(&db, &wire, true).await;
     assert!(schema_of(&t, "acme.example.com").await.is_some());
-    assert_eq!(
-        {
-            let s = t.stats().await;
-            (s.known_hosts, s.unknown_hosts)
-        }
-        .0,
-        1
-    );
+    assert_eq!(cached_hosts(&t).await.0, 1);
 
     let old = listener_pid(&db).await.expect("a LISTEN backend");
     let generation = t.stats().await.resolver_generation;
@@ -191,10 +161,7 @@ async fn a_killed_listener_reconnects_and_refreshes_everything() {
     .await;
     assert!(reconnected, "no new listener after pg_terminate_backend");
     assert_eq!(
-        {
-            let s = t.stats().await;
-            (s.known_hosts, s.unknown_hosts)
-        },
+        cached_hosts(&t).await,
         (0, 0),
         "full refresh after reconnect"
     );
@@ -211,10 +178,7 @@ async fn a_killed_listener_reconnects_and_refreshes_everything() {
         .unwrap();
     let suspended = Some(("acme".to_owned(), TenantStatus::Suspended));
     assert!(
-        eventually(ONE_SECOND, || async {
-            schema_of(&t, "acme.example.com").await == suspended
-        })
-        .await,
+        resolves_within_a_second(&t, "acme.example.com", &suspended).await,
         "changes are not seen after the listener reconnected"
     );
 }
@@ -234,10 +198,7 @@ async fn lookups_racing_invalidations_never_leave_a_stale_entry() {
     let db = TestDb::new().await;
     let t = tenantry(db.url(), true).await;
     wait_listening(&t).await;
-    t.admin()
-        .create_tenant(NewTenant::new("acme", "acme.example.com"))
-        .await
-        .unwrap();
+    create_acme(&t).await;
 
     // Requests hammer the host (misses are frequent, as every change empties the cache) while
     // its status flips; the last flip must win within one second.
@@ -271,10 +232,7 @@ async fn lookups_racing_invalidations_never_leave_a_stale_entry() {
         .await
         .unwrap();
     let suspended = Some(("acme".to_owned(), TenantStatus::Suspended));
-    let seen = eventually(ONE_SECOND, || async {
-        schema_of(&t, "acme.example.com").await == suspended
-    })
-    .await;
+    let seen = resolves_within_a_second(&t, "acme.example.com", &suspended).await;
     stop.store(true, Ordering::Relaxed);
     for h in hammers {
         h.await.unwrap();

@@ -8,7 +8,7 @@ mod support;
 
 use std::io::Read;
 
-use tenantry_sqlx::{Error, MigrationSet, NewTenant, Tenantry};
+use tenantry_sqlx::{Error, MigrationSet, NewTenant, Tenantry, TransferReport};
 use tenantry_testing::TestDb;
 
 use data_support::{assert_nothing_left, assert_same_rows, fill_demo, rows_by_table};
@@ -76,12 +76,7 @@ async fn export_then_import_gives_identical_rows() {
     assert_eq!(manifest["domains"][1]["domain"], "www.acme.example.com");
 
     // Into the same database under another name.
-    let imported = t
-        .admin()
-        .import_tenant(
-            std::io::Cursor::new(bytes.clone()),
-            NewTenant::new("acme_restored", "restored.example.com"),
-        )
+    let imported = import_as(&t, bytes.clone(), "acme_restored", "restored.example.com")
         .await
         .expect("import");
     assert_eq!(imported.tenant.display_name, "Acme Corp");
@@ -113,11 +108,7 @@ async fn export_then_import_gives_identical_rows() {
     // Into another database, under the same name (a staging copy, a move).
     let other = TestDb::new().await;
     let t2 = demo_tenantry(other.url(), demo_set_with(&[]).await).await;
-    t2.admin()
-        .import_tenant(
-            std::io::Cursor::new(bytes),
-            NewTenant::new("acme", "acme.example.com"),
-        )
+    import_as(&t2, bytes, "acme", "acme.example.com")
         .await
         .expect("import elsewhere");
     assert_same_rows(
@@ -125,6 +116,18 @@ async fn export_then_import_gives_identical_rows() {
         &rows_by_table(t2.raw_pool(), "acme").await,
         "import in another database",
     );
+}
+
+/// Imports `bytes` as tenant `schema` with `domain`.
+async fn import_as(
+    t: &Tenantry,
+    bytes: Vec<u8>,
+    schema: &str,
+    domain: &str,
+) -> tenantry_sqlx::Result<TransferReport> {
+    t.admin()
+        .import_tenant(std::io::Cursor::new(bytes), NewTenant::new(schema, domain))
+        .await
 }
 
 /// A handle on `db` whose default tenant type has `set`.
@@ -162,12 +165,7 @@ async fn an_older_archive_is_migrated_forward() {
 
     let other = TestDb::new().await;
     let new = with_set(&other, MigrationSet::from_sql(&[V1, V2])).await;
-    let report = new
-        .admin()
-        .import_tenant(
-            std::io::Cursor::new(bytes),
-            NewTenant::new("old", "old.example.com"),
-        )
+    let report = import_as(&new, bytes, "old", "old.example.com")
         .await
         .expect("import");
     assert_eq!(report.source_version, Some(1));
@@ -203,64 +201,33 @@ async fn incompatible_archives_are_refused_and_leave_nothing() {
         .unwrap();
     let bytes = export(&newer, "src").await;
 
-    // An application that only knows migration 1.
+    // Applications whose migrations do not fit the archive's: one that only knows migration 1,
+    // one whose migration 2 is another SQL (the histories diverge), one with a migration 0
+    // the archive never had, applied before the others.
     let other = TestDb::new().await;
     let pool = sqlx::PgPool::connect(other.url()).await.unwrap();
-    let older = with_set(&other, MigrationSet::from_sql(&[V1])).await;
-    let err = older
-        .admin()
-        .import_tenant(
-            std::io::Cursor::new(bytes.clone()),
-            NewTenant::new("imp", "imp.example.com"),
-        )
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, Error::ArchiveIncompatible { reason } if reason.contains("migration 2 (pinned), newer than this application's latest \"default\" migration 1")),
-        "{err}"
-    );
-    assert_nothing_left(&pool, "imp").await;
-
-    // One whose migration 2 is another SQL: the histories diverge.
-    drop(older);
-    let diverged = with_set(
-        &other,
-        MigrationSet::from_sql(&[V1, (2, "pinned", "ALTER TABLE notes ADD COLUMN pinned INT")]),
-    )
-    .await;
-    let err = diverged
-        .admin()
-        .import_tenant(
-            std::io::Cursor::new(bytes.clone()),
-            NewTenant::new("imp", "imp.example.com"),
-        )
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, Error::ArchiveIncompatible { reason } if reason.contains("checksums differ")),
-        "{err}"
-    );
-    assert_nothing_left(&pool, "imp").await;
-
-    // One with a migration 0 the archive never had, applied before the others.
-    let gap = with_set(
-        &other,
-        MigrationSet::from_sql(&[(0, "zero", "SELECT 1"), V1, V2]),
-    )
-    .await;
-    let err = gap
-        .admin()
-        .import_tenant(
-            std::io::Cursor::new(bytes.clone()),
-            NewTenant::new("imp", "imp.example.com"),
-        )
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, Error::ArchiveIncompatible { reason } if reason.contains("lacks it")),
-        "{err}"
-    );
-    assert_nothing_left(&pool, "imp").await;
+    let refusals = [
+        (
+            vec![V1],
+            "migration 2 (pinned), newer than this application's latest \"default\" migration 1",
+        ),
+        (
+            vec![V1, (2, "pinned", "ALTER TABLE notes ADD COLUMN pinned INT")],
+            "checksums differ",
+        ),
+        (vec![(0, "zero", "SELECT 1"), V1, V2], "lacks it"),
+    ];
+    for (migrations, reason) in refusals {
+        let app = with_set(&other, MigrationSet::from_sql(&migrations)).await;
+        let err = import_as(&app, bytes.clone(), "imp", "imp.example.com")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::ArchiveIncompatible { reason: r } if r.contains(reason)),
+            "{reason}: {err}"
+        );
+        assert_nothing_left(&pool, "imp").await;
+    }
 
     // The same migrations, but the source's table was changed by hand: refused at the tables.
     let same = with_set(&other, MigrationSet::from_sql(&[V1, V2])).await;
@@ -269,12 +236,7 @@ async fn incompatible_archives_are_refused_and_leave_nothing() {
         .await
         .unwrap();
     let drifted = export(&newer, "src").await;
-    let err = same
-        .admin()
-        .import_tenant(
-            std::io::Cursor::new(drifted),
-            NewTenant::new("imp", "imp.example.com"),
-        )
+    let err = import_as(&same, drifted, "imp", "imp.example.com")
         .await
         .unwrap_err();
     assert!(
@@ -283,11 +245,7 @@ async fn incompatible_archives_are_refused_and_leave_nothing() {
     );
     assert_nothing_left(&pool, "imp").await;
     // And the good archive still imports there.
-    same.admin()
-        .import_tenant(
-            std::io::Cursor::new(bytes),
-            NewTenant::new("imp", "imp.example.com"),
-        )
+    import_as(&same, bytes, "imp", "imp.example.com")
         .await
         .expect("import");
 }
@@ -309,12 +267,7 @@ async fn damaged_archives_are_refused_and_leave_nothing() {
     tx.commit().await.unwrap();
     let bytes = export(&t, "src").await;
 
-    let import = |bytes: Vec<u8>| {
-        t.admin().import_tenant(
-            std::io::Cursor::new(bytes),
-            NewTenant::new("imp", "imp.example.com"),
-        )
-    };
+    let import = |bytes: Vec<u8>| import_as(&t, bytes, "imp", "imp.example.com");
     for (what, damaged) in [
         ("empty", Vec::new()),
         ("not gzip", b"hello, this is not an archive".to_vec()),
@@ -342,26 +295,16 @@ async fn damaged_archives_are_refused_and_leave_nothing() {
     );
     assert_nothing_left(&pool, "imp").await;
     // A name or domain that is taken: refused like create_tenant, nothing imported.
-    let err = t
-        .admin()
-        .import_tenant(
-            std::io::Cursor::new(bytes.clone()),
-            NewTenant::new("src", "other.example.com"),
-        )
+    let err = import_as(&t, bytes.clone(), "src", "other.example.com")
         .await
         .unwrap_err();
     assert!(matches!(err, Error::TenantNameTaken { .. }), "{err}");
-    let err = import_with_domain(&t, bytes.clone(), "src.example.com").await;
+    let err = import_as(&t, bytes.clone(), "imp", "src.example.com")
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::DomainTaken { .. }), "{err}");
     assert_nothing_left(&pool, "imp").await;
     // The intact one imports.
     let report = import(bytes).await.expect("import");
     assert_eq!(report.rows(), 20_001);
-}
-
-async fn import_with_domain(t: &Tenantry, bytes: Vec<u8>, domain: &str) -> Error {
-    t.admin()
-        .import_tenant(std::io::Cursor::new(bytes), NewTenant::new("imp", domain))
-        .await
-        .unwrap_err()
 }

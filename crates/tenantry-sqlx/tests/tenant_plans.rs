@@ -7,10 +7,10 @@ mod resolve_support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use resolve_support::tenant_migrations;
 use resolve_support::wire::WireCounter;
+use resolve_support::{tenant_migrations, tenant_with_a_note};
 use sqlx::postgres::PgPoolOptions;
-use tenantry_sqlx::{NewTenant, Tenant, Tenantry};
+use tenantry_sqlx::{Tenant, Tenantry};
 use tenantry_testing::TestDb;
 
 const TITLES: &str = "SELECT title FROM notes WHERE id > $1 ORDER BY id";
@@ -35,20 +35,7 @@ async fn handle(url: &str, budget: usize) -> Tenantry {
 async fn tenants(t: &Tenantry, names: &[&str]) -> Vec<Arc<Tenant>> {
     let mut out = Vec::new();
     for name in names {
-        let tenant = Arc::new(
-            t.admin()
-                .create_tenant(NewTenant::new(*name, format!("{name}.example.com")))
-                .await
-                .unwrap(),
-        );
-        let mut tx = t.begin(&tenant).await.unwrap();
-        sqlx::query("INSERT INTO notes (title) VALUES ($1)")
-            .bind(format!("note of {name}"))
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-        tx.commit().await.unwrap();
-        out.push(tenant);
+        out.push(tenant_with_a_note(t, name, format!("{name}.example.com")).await);
     }
     out
 }

@@ -9,6 +9,8 @@
 //! - [`skip`]: skip a test that can't run on this machine, visibly in `cargo test`'s output,
 //!   and fail instead under `CI=true`.
 //! - [`notes_migrations`]: the one-table `notes` schema of the examples.
+//! - [`create_named`] and [`rename_and_reuse`]: tenants by name, and a rename whose old name is
+//!   taken again (for stores that must key their data by tenant id).
 //! - Feature `cluster`: `PrivateCluster`, a PostgreSQL of the test's own (to stop and restart).
 //! - Feature `pgbouncer`: `PgBouncer` in transaction pooling mode in front of the server.
 //! - Feature `citus`: `CitusCluster`, a coordinator and workers with the Citus extension.
@@ -54,6 +56,7 @@
 mod db;
 mod notes;
 mod os;
+mod renames;
 mod skip;
 mod tenants;
 mod wait;
@@ -70,6 +73,7 @@ pub use notes::{NOTES_TABLE, notes_migrations};
 #[cfg(any(feature = "cluster", feature = "pgbouncer"))]
 pub use os::ScratchDir;
 pub use os::free_port;
+pub use renames::{create_named, rename_and_reuse};
 pub use skip::{in_ci, skip};
 pub use tenants::{TestTenant, TestTenants};
 pub use wait::eventually;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use apalis::prelude::*;
 use serde::{Deserialize, Serialize};
 use tenantry_apalis::{JobTenant, TenantJobLayer, TenantQueue};
-use tenantry_core::Tenant;
+use tenantry_core::{Tenant, TenantStatus};
 use tenantry_sqlx::Tenantry;
 use tenantry_testing::{TestDb, TestTenants, eventually, notes_migrations};
 
@@ -156,6 +156,22 @@ impl Setup {
         .fetch_optional(self.tenantry.raw_pool())
         .await
         .unwrap()
+    }
+
+    /// Sets the status of `tenant`.
+    pub async fn set_status(&self, tenant: &Tenant, status: TenantStatus) {
+        self.tenantry
+            .admin()
+            .set_status(&tenant.schema, status)
+            .await
+            .unwrap();
+    }
+
+    /// Asserts that job `id` gets done (else fails with `failure`) and that `schema` then holds
+    /// just the note `title`.
+    pub async fn assert_ran(&self, id: &str, failure: &str, schema: &str, title: &str) {
+        assert!(self.wait_status(id, "Done").await, "{failure}");
+        assert_eq!(self.titles_in(schema).await, vec![title.to_owned()]);
     }
 
     /// Waits (up to 30 s) until job `id` is in `status`.

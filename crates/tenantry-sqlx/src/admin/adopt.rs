@@ -137,7 +137,7 @@ impl Admin<'_> {
             })?;
         let tenant = t.register_tenant(&mut tx, &new, &applied).await?;
         tx.commit().await?;
-        audit("adopt", &schema, "");
+        audit("adopt", &schema, "", None);
         t.invalidate_cache();
         Ok(AdoptedTenant { tenant, applied })
     }

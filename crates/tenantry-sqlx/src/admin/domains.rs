@@ -57,7 +57,7 @@ impl Admin<'_> {
         .await
         .map_err(|e| conflict_or(e, || domain_taken(&domain)))?;
         tx.commit().await?;
-        audit("add_domain", schema, domain.as_str());
+        audit("add_domain", schema, domain.as_str(), None);
         self.tenantry.invalidate_cache();
         Ok(())
     }
@@ -94,7 +94,7 @@ impl Admin<'_> {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        audit("remove_domain", &owner, &domain);
+        audit("remove_domain", &owner, &domain, None);
         self.tenantry.invalidate_cache();
         Ok(())
     }
@@ -127,7 +127,12 @@ impl Admin<'_> {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        audit("set_primary_domain", &format!("#{tenant_id}"), &domain);
+        audit(
+            "set_primary_domain",
+            &format!("#{tenant_id}"),
+            &domain,
+            None,
+        );
         self.tenantry.invalidate_cache();
         Ok(())
     }

@@ -227,7 +227,7 @@ impl Admin<'_> {
             .register_tenant(&mut tx, &new, &applied)
             .await?;
         tx.commit().await?;
-        audit("create", &new.schema, &new.domain);
+        audit("create", &new.schema, &new.domain, None);
         self.tenantry.invalidate_cache();
         Ok(tenant)
     }
@@ -278,6 +278,7 @@ impl Admin<'_> {
             } else {
                 "schema kept"
             },
+            None,
         );
         self.tenantry.invalidate_cache();
         if let Err(e) = self.tenantry.inner.hooks.after_delete(&tenant).await {
@@ -323,7 +324,7 @@ impl Admin<'_> {
         .await?;
         let renamed = fetch_tenant(&mut tx, self.tenantry, new).await?;
         tx.commit().await?;
-        audit("rename", old, new);
+        audit("rename", old, new, None);
         self.tenantry.invalidate_cache();
         Ok(renamed)
     }
@@ -347,7 +348,7 @@ impl Admin<'_> {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        audit("status", schema, status.as_str());
+        audit("status", schema, status.as_str(), None);
         self.tenantry.invalidate_cache();
         Ok(())
     }
@@ -369,7 +370,7 @@ impl Admin<'_> {
         if done.rows_affected() == 0 {
             return Err(Error::TenantNotFound(schema.to_owned()));
         }
-        audit("data", schema, "");
+        audit("data", schema, "", None);
         self.tenantry.invalidate_cache();
         Ok(())
     }

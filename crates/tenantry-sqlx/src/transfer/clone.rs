@@ -7,7 +7,8 @@ use sqlx::{AssertSqlSafe, Executor};
 use tenantry_core::SchemaName;
 
 use super::catalog::history;
-use super::{ProgressFn, TableCount, TransferProgress, TransferReport, audit, no_progress};
+use super::{ProgressFn, TableCount, TransferProgress, TransferReport, no_progress};
+use crate::admin::audit::audit;
 use crate::admin::lookup::fetch_tenant;
 use crate::admin::tenants::NewTenant;
 use crate::error::{Error, Result, conflict_or, name_taken};
@@ -158,7 +159,7 @@ impl Admin<'_> {
             archive_bytes: 0,
             elapsed: start.elapsed(),
         };
-        audit("clone", &new.schema, source, &report);
+        audit("clone", &new.schema, source, Some(&report));
         Ok(report)
     }
 }

@@ -13,7 +13,8 @@ use super::manifest::{
     ARCHIVE_FORMAT, ARCHIVE_FORMAT_VERSION, ArchivedDomain, ArchivedTenant, END_ENTRY, End,
     MANIFEST_ENTRY, Manifest, SequencePosition, TableEnd, data_entry,
 };
-use super::{ProgressFn, TableCount, TransferProgress, TransferReport, audit, no_progress};
+use super::{ProgressFn, TableCount, TransferProgress, TransferReport, no_progress};
+use crate::admin::audit::audit;
 use crate::admin::lookup::fetch_tenant;
 use crate::error::{Error, Result};
 use crate::groups::Admin;
@@ -198,7 +199,7 @@ impl Admin<'_> {
             archive_bytes,
             elapsed: start.elapsed(),
         };
-        audit("export", schema, schema, &report);
+        audit("export", schema, schema, Some(&report));
         Ok((out, report))
     }
 }

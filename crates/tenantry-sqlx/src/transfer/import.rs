@@ -11,7 +11,8 @@ use super::catalog::{TableDef, sequences, tables};
 use super::manifest::{
     End, Manifest, accepted_prefix, incompatible, invalid, prefix_set, read_manifest,
 };
-use super::{ProgressFn, TableCount, TransferProgress, TransferReport, audit, no_progress};
+use super::{ProgressFn, TableCount, TransferProgress, TransferReport, no_progress};
+use crate::admin::audit::audit;
 use crate::admin::tenants::NewTenant;
 use crate::error::{Error, Result, conflict_or, name_taken};
 use crate::groups::Admin;
@@ -150,7 +151,7 @@ impl Admin<'_> {
             archive_bytes: reader.bytes_read(),
             elapsed: start.elapsed(),
         };
-        audit("import", &new.schema, &archived.schema, &report);
+        audit("import", &new.schema, &archived.schema, Some(&report));
         Ok(report)
     }
 }

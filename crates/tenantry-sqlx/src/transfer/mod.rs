@@ -96,18 +96,3 @@ impl TransferReport {
 
 /// A progress callback that ignores everything.
 pub(crate) fn no_progress(_: &TransferProgress) {}
-
-/// One line of the audit log (`target: "tenantry::audit"`, level info), as the console and
-/// the CLI write for every data tool.
-pub(crate) fn audit(action: &str, schema: &str, from: &str, report: &TransferReport) {
-    tracing::info!(
-        target: "tenantry::audit",
-        action,
-        tenant = schema,
-        from,
-        tables = report.tables.len(),
-        rows = report.rows(),
-        elapsed_ms = report.elapsed.as_millis() as u64,
-        "tenant {action}"
-    );
-}

@@ -4,7 +4,7 @@
 #![allow(dead_code, unreachable_pub)] // each test binary uses a part
 
 use serde::{Deserialize, Serialize};
-use tenantry_sqlx::{MigrationSet, Tenantry};
+use tenantry_sqlx::{MigrationSet, NewTenant, Tenantry};
 use tenantry_testing::{NOTES_TABLE, TestDb};
 
 pub(crate) fn notes_set() -> MigrationSet {
@@ -27,6 +27,20 @@ pub(crate) async fn tenantry_with(db: &TestDb, set: MigrationSet) -> Tenantry {
         .unwrap();
     t.fleet().migrate_shared().await.unwrap();
     t
+}
+
+/// A fresh database with the notes set and one tenant per name in `schemas` (domain
+/// `<schema>.localhost`), in that order.
+pub(crate) async fn with_tenants(schemas: &[&str]) -> (TestDb, Tenantry) {
+    let db = TestDb::new().await;
+    let t = tenantry_with(&db, notes_set()).await;
+    for schema in schemas {
+        t.admin()
+            .create_tenant(NewTenant::new(*schema, format!("{schema}.localhost")))
+            .await
+            .unwrap();
+    }
+    (db, t)
 }
 
 pub(crate) async fn schema_exists(t: &Tenantry, schema: &str) -> bool {
