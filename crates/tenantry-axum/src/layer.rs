@@ -239,7 +239,9 @@ impl TenantLayer {
     /// with other instrumented parts (job workers) to keep one budget for the app.
     #[cfg(feature = "metrics")]
     pub fn metrics_labels(self, labels: Arc<tenantry_sqlx::metrics::TenantLabels>) -> Self {
-        self.edit(|s| s.labels = Arc::new(crate::request_metrics::RequestMetrics::new(labels)))
+        self.edit(|s| {
+            s.labels = Arc::new(crate::observe::request_metrics::RequestMetrics::new(labels))
+        })
     }
 
     /// The tenant label budget of the request metrics (feature `metrics`).

@@ -30,8 +30,6 @@ mod layer;
 pub mod limits;
 pub mod observe;
 mod realtime;
-#[cfg(feature = "metrics")]
-mod request_metrics;
 mod response;
 mod router;
 mod status;

@@ -24,7 +24,8 @@ use futures::StreamExt;
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
-use super::tools::{NewForm, Tool, failed, refused, to_new_tenant};
+use super::tools::{failed, refused, to_new_tenant};
+use super::tools_section::{NewForm, Tool};
 use crate::config::Shared;
 use crate::session::{CheckedForm, Session, refusal};
 

@@ -8,6 +8,7 @@ pub(crate) mod layout;
 pub(crate) mod tenant;
 pub(crate) mod tenants;
 pub(crate) mod tools;
+pub(crate) mod tools_section;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};

@@ -12,7 +12,7 @@ use tenantry_sqlx::{SchemaOnDelete, TenantStatus};
 
 use super::layout::{self, Nav, size};
 use super::tenants::migration;
-use super::tools::Attempt;
+use super::tools_section::Attempt;
 use super::{action_failed, path_segment, status_badge, to_tenant};
 use crate::config::Shared;
 use crate::session::{CheckedForm, Operator, Session};
@@ -172,7 +172,7 @@ pub(crate) async fn render(
                     button type="submit" { "Rename" }
                 }
             }
-            (super::tools::tenant_tools(shared, session, t, attempt))
+            (super::tools_section::tenant_tools(shared, session, t, attempt))
             section.card.danger-zone {
                 h2 { "Delete" }
                 p { "Deletes the tenant, its domains and (unless kept) its schema with all its data." }
