@@ -103,7 +103,7 @@ async fn a_suspended_tenants_job_waits_and_runs_after_resume() {
     let _w = s.start_worker("suspended");
 
     // The worker looks at it (the row is locked by the worker) and puts it back to wait.
-    let waited = eventually(Duration::from_secs(30), async || {
+    let waited = eventually(Duration::from_secs(90), async || {
         let looked: Option<bool> = sqlx::query_scalar(
             "SELECT lock_by IS NOT NULL AND status = 'Pending' AND run_at > now() - interval '1 minute' \
              FROM apalis.jobs WHERE id = $1",
