@@ -4,7 +4,8 @@
 # figure does not move with other load on the machine), once per mode; after a warm-up the
 # counters are zeroed, N requests of GET /api/notes (URL_PATH) are sent over 20 tenants, and the counters
 # are dumped. Per request = instructions of the whole process (every thread: handlers, sqlx,
-# tokio, the metrics upkeep) / N. Modes as in observe.sh: off, span_only, metrics_only, on, json.
+# tokio, the metrics upkeep) / N. Modes as in observe.sh: off, span_only, metrics_only, on, json;
+# and no_console (the defaults with TENANTRY_DEMO_CONSOLE=0: the console's cost on tenant routes).
 #
 # Usage: bench/http/observe_instructions.sh [N]   (default 2000; after
 #        `cargo build --release -p tenantry-demo`; needs valgrind and python3)
@@ -76,8 +77,9 @@ for mode in $MODES; do
     metrics_only) measure metrics_only RUST_LOG=warn ;;
     on) measure on ;;
     json) measure json TENANTRY_DEMO_LOG=json ;;
+    no_console) measure no_console TENANTRY_DEMO_CONSOLE=0 ;;  # defaults without the console
     *) echo "unknown mode $mode"; exit 1 ;;
   esac
 done
-awk '$1=="off"{base=$2} {v[NR]=$1; c[NR]=$2} END { if (base) for (i=1;i<=NR;i++)
-  printf "%s\t%.0f instructions/request\t%.3f of off (+%.0f)\n", v[i], c[i], c[i]/base, c[i]-base }' "$OUT/summary"
+awk 'NR==1{base=$2; name=$1} $1=="off"{base=$2; name="off"} {v[NR]=$1; c[NR]=$2} END { if (base) for (i=1;i<=NR;i++)
+  printf "%s\t%.0f instructions/request\t%.3f of %s (%+.0f)\n", v[i], c[i], c[i]/base, name, c[i]-base }' "$OUT/summary"
