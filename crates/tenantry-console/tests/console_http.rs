@@ -272,14 +272,7 @@ async fn deleting_from_the_console_drops_exactly_that_tenant() {
         .await
         .unwrap();
     assert_eq!(r.status(), 404);
-    let list = client
-        .get(format!("{}/", s.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let list = s.page(&client, "/").await;
     assert!(!list.contains(&format!(">{victim}<")));
     for other in [&made[0], &made[2]] {
         assert!(
@@ -357,14 +350,7 @@ async fn the_tenant_list_pages_by_keyset_and_searches() {
 
     // The page shows them, with a link to the next page.
     let (client, _) = s.signed_in().await;
-    let html = client
-        .get(format!("{}/?q=page", s.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = s.page(&client, "/?q=page").await;
     assert!(
         html.contains("up to date") && html.contains("KiB"),
         "{html}"

@@ -122,14 +122,7 @@ async fn a_clone_through_the_console_holds_the_same_rows() {
     let url = format!("{}/tenants/{src}/clone", s.base);
 
     // The tenant's page offers the three tools, each form with the session's token.
-    let page = client
-        .get(format!("{}/tenants/{src}", s.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = s.page(&client, &format!("/tenants/{src}")).await;
     for action in ["clone", "export", "import"] {
         let form = format!("action=\"/admin/tenants/{src}/{action}\"");
         let at = page
@@ -165,14 +158,7 @@ async fn a_clone_through_the_console_holds_the_same_rows() {
     assert_eq!(copy.display_name, "Copy One");
     assert_eq!(copy.primary_domain.as_deref(), Some("copy-one.test"));
     let origin = location.split("/admin").nth(1).unwrap();
-    let page = client
-        .get(format!("{}{origin}", s.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = s.page(&client, origin).await;
     assert!(
         page.contains(&format!(
             "Created as a copy of {src}: {} row(s) copied.",
@@ -181,17 +167,12 @@ async fn a_clone_through_the_console_holds_the_same_rows() {
         "{page}"
     );
     // Another text in `from` than a schema name is not echoed.
-    let page = client
-        .get(format!(
-            "{}/tenants/copy_one?done=cloned&from=Call+us+now&rows=1",
-            s.base
-        ))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = s
+        .page(
+            &client,
+            "/tenants/copy_one?done=cloned&from=Call+us+now&rows=1",
+        )
+        .await;
     assert!(!page.contains("Call us"));
 
     // Refusals are shown beside the clone form, which keeps what was typed; nothing is made.

@@ -77,16 +77,21 @@ impl Served {
         (client, token)
     }
 
-    /// The CSRF token in the page at `path`.
-    pub async fn token(&self, client: &reqwest::Client, path: &str) -> String {
-        let page = client
+    /// The text of the page at `path` (below the console's mount), fetched with `client`.
+    pub async fn page(&self, client: &reqwest::Client, path: &str) -> String {
+        client
             .get(format!("{}{path}", self.base))
             .send()
             .await
             .unwrap()
             .text()
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    /// The CSRF token in the page at `path`.
+    pub async fn token(&self, client: &reqwest::Client, path: &str) -> String {
+        let page = self.page(client, path).await;
         csrf_in(&page).unwrap_or_else(|| panic!("no CSRF token in {path}: {page}"))
     }
 }
