@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator};
-use tenantry::TenantStatus;
+use tenantry::{TenantStatus, Tenantry};
 use tenantry_demo::{DemoConfig, build};
 use tenantry_testing::{TestDb, eventually, free_port, skip};
 
@@ -106,6 +106,31 @@ async fn submit(c: &Client, css: &str, fields: &[(&str, &str)]) {
     form.submit_with(Locator::Css("button[type=submit]"))
         .await
         .unwrap();
+}
+
+/// Sets `tenant`'s status with the status form of its page (open in `c`) and waits until the
+/// registry says so.
+async fn set_status(c: &Client, tenantry: &Tenantry, tenant: &str, status: TenantStatus) {
+    let form = c
+        .form(Locator::Css("form[action$='/status']"))
+        .await
+        .unwrap();
+    c.find(Locator::Css("select[name=status]"))
+        .await
+        .unwrap()
+        .select_by_value(status.as_str())
+        .await
+        .unwrap();
+    form.submit_with(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap();
+    assert!(
+        eventually(Duration::from_secs(15), async || {
+            tenantry.admin().tenant(tenant).await.unwrap().status == status
+        })
+        .await,
+        "{status:?} from the browser"
+    );
 }
 
 /// Waits (up to 15 s) until the page's text contains `needle`; the text.
@@ -293,26 +318,7 @@ async fn an_operator_runs_a_tenant_through_its_life_in_a_real_browser() {
     assert_eq!(status_of().await, 200);
 
     // Suspend: the tenant's site answers 403.
-    let form = c
-        .form(Locator::Css("form[action$='/status']"))
-        .await
-        .unwrap();
-    c.find(Locator::Css("select[name=status]"))
-        .await
-        .unwrap()
-        .select_by_value("suspended")
-        .await
-        .unwrap();
-    form.submit_with(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap();
-    assert!(
-        eventually(Duration::from_secs(15), async || {
-            tenantry.admin().tenant("browser_co").await.unwrap().status == TenantStatus::Suspended
-        })
-        .await,
-        "suspended from the browser"
-    );
+    set_status(&c, &tenantry, "browser_co", TenantStatus::Suspended).await;
     assert_eq!(status_of().await, 403);
     c.goto(&site).await.unwrap();
     wait_text(&c, "suspended").await;
@@ -321,26 +327,7 @@ async fn an_operator_runs_a_tenant_through_its_life_in_a_real_browser() {
     c.goto(&format!("{public}/admin/tenants/browser_co"))
         .await
         .unwrap();
-    let form = c
-        .form(Locator::Css("form[action$='/status']"))
-        .await
-        .unwrap();
-    c.find(Locator::Css("select[name=status]"))
-        .await
-        .unwrap()
-        .select_by_value("active")
-        .await
-        .unwrap();
-    form.submit_with(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap();
-    assert!(
-        eventually(Duration::from_secs(15), async || {
-            tenantry.admin().tenant("browser_co").await.unwrap().status == TenantStatus::Active
-        })
-        .await,
-        "resumed from the browser"
-    );
+    set_status(&c, &tenantry, "browser_co", TenantStatus::Active).await;
     assert_eq!(status_of().await, 200);
     c.goto(&site).await.unwrap();
     wait_text(&c, "Browser Co").await;
