@@ -13,6 +13,8 @@
 # Knobs (env): DURATION=10 ROUNDS=3 PORT=8392 BENCH_PG=postgres://postgres@127.0.0.1:5432
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+# shellcheck source=demo_lib.sh
+. "$ROOT/bench/http/demo_lib.sh"
 BIN="${BIN:-$ROOT/target/release/tenantry-demo}"
 DURATION="${DURATION:-10}" ROUNDS="${ROUNDS:-3}" PORT="${PORT:-8392}"
 BENCH_PG="${BENCH_PG:-postgres://postgres@127.0.0.1:5432}"
@@ -36,10 +38,7 @@ run() { # name, env...
   env DATABASE_URL="$DB" TENANTRY_DEMO_ADDR="127.0.0.1:$PORT" TENANTRY_DEMO_RATE_LIMITS=0 \
     TENANTRY_DEMO_ADMIN_PASSWORD=bench RUST_LOG=warn "$@" "$BIN" >/dev/null 2>&1 &
   local pid=$!
-  for _ in $(seq 150); do
-    curl -s -o /dev/null -H 'host: localhost' "http://127.0.0.1:$PORT/api/tenants" && break
-    sleep 0.2
-  done
+  wait_demo "$PORT" 150 0.2 || true
   # The console is there or not, as asked.
   local admin
   admin=$(curl -s -o /dev/null -w '%{http_code}' -H 'host: localhost' "http://127.0.0.1:$PORT/admin/")
@@ -48,23 +47,11 @@ run() { # name, env...
     *) echo "$name: GET /admin/ answered $admin"; kill "$pid"; exit 1 ;;
   esac
   if [ $seeded = 0 ]; then
-    for i in $(seq 0 19); do
-      curl -s -o /dev/null -X POST -H 'host: localhost' -d "name=C$i&subdomain=c$i" \
-        "http://127.0.0.1:$PORT/signup"
-    done
+    seed_tenants "$PORT" C
     seeded=1
   fi
-  wrk -t1 -c16 -d5s -s "$LUA" "http://127.0.0.1:$PORT/" >/dev/null # warm-up
-  local t0 t1 out
-  t0=$(awk '{print $14+$15}' "/proc/$pid/stat")
-  out=$(wrk -t1 -c16 -d"${DURATION}s" -s "$LUA" "http://127.0.0.1:$PORT/")
-  t1=$(awk '{print $14+$15}' "/proc/$pid/stat")
   local reqs rps lat non2xx cpu
-  reqs=$(echo "$out" | awk '/requests in/{print $1}')
-  rps=$(echo "$out" | awk '/Requests\/sec/{print $2}')
-  lat=$(echo "$out" | awk '/Latency/{print $2}')
-  non2xx=$(echo "$out" | awk '/Non-2xx/{print $NF}')
-  cpu=$(echo "($t1-$t0)*1000000/$(getconf CLK_TCK)/$reqs" | bc -l)
+  wrk_measure "$pid" "$PORT" "$LUA" "$DURATION"
   printf '%s\treq/s=%s\tlat_avg=%s\tcpu_us_per_req=%.1f%s\n' "$name" "$rps" "$lat" "$cpu" \
     "${non2xx:+	non-2xx=$non2xx}"
   printf '%s\t%s\t%s\n' "$name" "$rps" "$cpu" >> "$RESULTS"

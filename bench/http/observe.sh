@@ -23,6 +23,8 @@
 #              MODES="off span_only metrics_only on json" (a subset, in the order to alternate)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+# shellcheck source=demo_lib.sh
+. "$ROOT/bench/http/demo_lib.sh"
 BIN="${BIN:-$ROOT/target/release/tenantry-demo}"
 DURATION="${DURATION:-10}" ROUNDS="${ROUNDS:-2}" PORT="${PORT:-8391}"
 BENCH_PG="${BENCH_PG:-postgres://postgres@127.0.0.1:5432}"
@@ -45,28 +47,13 @@ run() { # name, env...
   local name=$1; shift
   env DATABASE_URL="$DB" TENANTRY_DEMO_ADDR="127.0.0.1:$PORT" TENANTRY_DEMO_RATE_LIMITS=0 "$@" "$BIN" >/dev/null 2>&1 &
   local pid=$!
-  for _ in $(seq 150); do
-    curl -s -o /dev/null -H 'host: localhost' "http://127.0.0.1:$PORT/api/tenants" && break
-    sleep 0.2
-  done
+  wait_demo "$PORT" 150 0.2 || true
   if [ $seeded = 0 ]; then
-    for i in $(seq 0 19); do
-      curl -s -o /dev/null -X POST -H 'host: localhost' -d "name=M$i&subdomain=m$i" \
-        "http://127.0.0.1:$PORT/signup"
-    done
+    seed_tenants "$PORT" M
     seeded=1
   fi
-  wrk -t1 -c16 -d5s -s "$LUA" "http://127.0.0.1:$PORT/" >/dev/null # warm-up
-  local t0 t1 out
-  t0=$(awk '{print $14+$15}' "/proc/$pid/stat")
-  out=$(wrk -t1 -c16 -d"${DURATION}s" -s "$LUA" "http://127.0.0.1:$PORT/")
-  t1=$(awk '{print $14+$15}' "/proc/$pid/stat")
-  local reqs rps lat
-  reqs=$(echo "$out" | awk '/requests in/{print $1}')
-  rps=$(echo "$out" | awk '/Requests\/sec/{print $2}')
-  lat=$(echo "$out" | awk '/Latency/{print $2}')
-  local cpu
-  cpu=$(echo "($t1-$t0)*1000000/$(getconf CLK_TCK)/$reqs" | bc -l)
+  local reqs rps lat non2xx cpu
+  wrk_measure "$pid" "$PORT" "$LUA" "$DURATION"
   printf '%s\treq/s=%s\tlat_avg=%s\tcpu_us_per_req=%.1f\n' "$name" "$rps" "$lat" "$cpu"
   echo "$name $rps $cpu" >> "$SUMMARY"
   kill "$pid"; wait "$pid" 2>/dev/null || true

@@ -14,6 +14,8 @@
 #              KEEP=DIR (keep the callgrind dumps there, for callgrind_annotate) BENCH_PG=postgres://postgres@127.0.0.1:5432
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+# shellcheck source=demo_lib.sh
+. "$ROOT/bench/http/demo_lib.sh"
 BIN="${BIN:-$ROOT/target/release/tenantry-demo}"
 N="${1:-2000}" URL_PATH="${URL_PATH:-/api/notes}" PORT="${PORT:-8392}" MODES="${MODES:-off span_only metrics_only on json}"
 BENCH_PG="${BENCH_PG:-postgres://postgres@127.0.0.1:5432}"
@@ -46,15 +48,9 @@ measure() { # name, env...
   env DATABASE_URL="$DB" TENANTRY_DEMO_ADDR="127.0.0.1:$PORT" TENANTRY_DEMO_RATE_LIMITS=0 "$@" \
     valgrind --tool=callgrind --compress-strings=no --callgrind-out-file="$OUT/$name.%p" "$BIN" >/dev/null 2>"$OUT/$name.log" &
   local pid=$!
-  for _ in $(seq 600); do
-    curl -s -o /dev/null -H 'host: localhost' "http://127.0.0.1:$PORT/api/tenants" && break
-    sleep 0.5
-  done
+  wait_demo "$PORT" 600 0.5 || true
   if [ $seeded = 0 ]; then
-    for i in $(seq 0 19); do
-      curl -s -o /dev/null -X POST -H 'host: localhost' -d "name=M$i&subdomain=m$i" \
-        "http://127.0.0.1:$PORT/signup"
-    done
+    seed_tenants "$PORT" M
     seeded=1
   fi
   send 300 # warm-up: caches, pool, prepared statements
