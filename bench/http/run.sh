@@ -40,6 +40,10 @@
 #   NO_BUILD=0 (1: use the binaries already in target/release)
 #   DISTS=uniform (with PEERS=1: "uniform zipf"): the Host distributions of hosts.lua to load
 #     with, each a row of its own ("/api/notes zipf"); Zipf's exponent: BENCH_ZIPF_S=1
+#   WARM_CACHE=0 (1: read the Tenantry database's files into the OS page cache before the load,
+#     bench/http/page_cache.sh warm). Either way the share of it in the page cache is printed
+#     before and after the load (page_cache.txt): at 100,000 tenants (11.7 GB) a database mostly
+#     outside the page cache makes /api/notes wait on the disk, ~10x slower (bench/http/RESULTS.md)
 #
 # Besides req/s and latency, every wrk run records the server's CPU time per request (utime +
 # stime of the server process(es) from /proc, divided by the requests served): far less
@@ -177,6 +181,11 @@ for N in "${NS[@]}"; do
     fi
   fi
   psql "$BENCH_PG/postgres" -qc CHECKPOINT
+  if [ "${WARM_CACHE:-0}" = 1 ]; then
+    echo "== N=$N: reading the database into the page cache"
+    "$HERE/page_cache.sh" warm "tenantry_bench_$N" | tee -a "$OUT/page_cache.txt" || true
+  fi
+  { printf 'before the load: '; "$HERE/page_cache.sh" report "tenantry_bench_$N"; } | tee -a "$OUT/page_cache.txt" || true
 
   echo "== N=$N: servers"
   DATABASE_URL="$DB" TENANTRY_DEMO_ADDR="127.0.0.1:$TENANTRY_PORT" RUST_LOG=warn \
@@ -278,6 +287,7 @@ for N in "${NS[@]}"; do
     done
   done
   RSS2=$(rss_kb "$TPID")
+  { printf 'after the load: '; "$HERE/page_cache.sh" report "tenantry_bench_$N"; } | tee -a "$OUT/page_cache.txt" || true
   printf '%s\t%s\t%s\t%s\t%s\n' "$N" "$RSS0" "$RSS1" "$RSS2" "$N" >> "$OUT/rss.tsv"
   cleanup; PIDS=()
 
