@@ -35,6 +35,8 @@
 #     transaction) on database peers_rls_<N>, and "rustango" (peers-rustango: rustango 0.62's
 #     schema mode, TenantPools::acquire on the shared registry pool) on peers_rustango_<N>; both
 #     pools 16, the same 10 notes per tenant, seeded in bulk; see bench/peers/README.md)
+#   PEER_SET="rls rustango" (with PEERS=1: which alternatives; "rls" alone skips rustango's
+#     100,000-schema database, 1.3 million relations that also compete for the page cache)
 #   RUSTANGO_SCOPED=0 (1, with PEERS=1: also "rustango_scoped", rustango's TenantScope extractor
 #     and its per-tenant pools, RUSTANGO_SCOPED_POOLS=16 of RUSTANGO_SCOPED_CONNS=1 connection)
 #   NO_BUILD=0 (1: use the binaries already in target/release)
@@ -69,7 +71,8 @@ PORT_BASE="${PORT_BASE:-8101}"  # servers on PORT_BASE .. PORT_BASE+3
 TENANTRY_PORT=$PORT_BASE CONTROL_PORT=$((PORT_BASE + 1)) CONTROL_TX_PORT=$((PORT_BASE + 2))
 DJANGO_PORT=$((PORT_BASE + 3)) NOPLANS_PORT=$((PORT_BASE + 4)) SHARDS_PORT=$((PORT_BASE + 5))
 BASELINE="${BASELINE:-}" BASELINE_PORT=$((PORT_BASE + 6))
-PEERS="${PEERS:-0}" RUSTANGO_SCOPED="${RUSTANGO_SCOPED:-0}"
+PEERS="${PEERS:-0}" RUSTANGO_SCOPED="${RUSTANGO_SCOPED:-0}" PEER_SET=" ${PEER_SET:-rls rustango} "
+peer() { [ "$PEERS" = 1 ] && [[ "$PEER_SET" == *" $1 "* ]]; }  # is alternative $1 in this run?
 RLS_PORT=$((PORT_BASE + 7)) RUSTANGO_PORT=$((PORT_BASE + 8)) RUSTANGO_SCOPED_PORT=$((PORT_BASE + 9))
 if [ "$PEERS" = 1 ]; then DISTS="${DISTS:-uniform zipf}"; else DISTS="${DISTS:-uniform}"; fi
 for p in $TENANTRY_PORT $CONTROL_PORT $CONTROL_TX_PORT $DJANGO_PORT $NOPLANS_PORT $SHARDS_PORT $BASELINE_PORT \
@@ -173,9 +176,13 @@ for N in "${NS[@]}"; do
   fi
   if [ "$PEERS" = 1 ]; then
     echo "== N=$N: the alternatives' databases (bulk seed: generate_series / batched schema creation)"
-    "$BIN/peers-rls" setup --database-url "$BENCH_PG/peers_rls_$N" --count "$N" | tee -a "$OUT/setup_N$N.txt"
-    "$BIN/peers-rustango" setup --database-url "$BENCH_PG/peers_rustango_$N" --count "$N" \
-      --project-dir "$ROOT/target/peers-rustango-project" | tee -a "$OUT/setup_N$N.txt"
+    if peer rls; then
+      "$BIN/peers-rls" setup --database-url "$BENCH_PG/peers_rls_$N" --count "$N" | tee -a "$OUT/setup_N$N.txt"
+    fi
+    if peer rustango; then
+      "$BIN/peers-rustango" setup --database-url "$BENCH_PG/peers_rustango_$N" --count "$N" \
+        --project-dir "$ROOT/target/peers-rustango-project" | tee -a "$OUT/setup_N$N.txt"
+    fi
     if grep -qE '^rustango: creating [1-9]' "$OUT/setup_N$N.txt"; then
       vacuumdb -q --analyze -j 2 -d "$BENCH_PG/peers_rustango_$N" 2>/dev/null || true
     fi
@@ -215,10 +222,12 @@ for N in "${NS[@]}"; do
       LD_PRELOAD="${DEMO_PRELOAD:-}" "$BASE_BIN/tenantry-demo" > "$OUT/demo_baseline_N$N.log" 2>&1 &
     PIDS+=("$!"); SERVERS+=("tenantry_baseline:$BASELINE_PORT:$!")
   fi
-  if [ "$PEERS" = 1 ]; then
+  if peer rls; then
     "$BIN/peers-rls" serve --database-url "$BENCH_PG/peers_rls_$N" --addr "127.0.0.1:$RLS_PORT" \
       > "$OUT/rls_N$N.log" 2>&1 &
     PIDS+=("$!"); SERVERS+=("rls:$RLS_PORT:$!")
+  fi
+  if peer rustango; then
     (cd "$ROOT/target" && exec env RUST_LOG=warn "$BIN/peers-rustango" serve --database-url "$BENCH_PG/peers_rustango_$N" \
       --addr "127.0.0.1:$RUSTANGO_PORT" > "$OUT/rustango_N$N.log" 2>&1) &
     PIDS+=("$!"); SERVERS+=("rustango:$RUSTANGO_PORT:$!")
