@@ -151,30 +151,34 @@ async fn changes_wait_for_transactions_on_the_worker_and_stale_records_never_rea
                             titles.iter().all(|x| x == "acme"),
                             "a stale record reached another tenant's rows: {titles:?}"
                         );
-                        seen.fetch_add(1, Ordering::Relaxed);
                     }
                     // Refused: the name is between owners, or another tenant's now.
                     Err(Error::TenantMoved(_) | Error::SchemaMissing(_)) => {}
                     Err(e) => panic!("unexpected error for a stale record: {e}"),
                 }
+                seen.fetch_add(1, Ordering::Relaxed);
             }
         })
     };
     let (renamed, newcomer) = renaming.await.unwrap().expect("rename and reuse");
     assert_eq!(renamed.id, acme.id);
     let newcomer = Arc::new(newcomer);
-    let fresh = resolved(&t, "acme").await;
-    assert_eq!(fresh.id, newcomer.id);
+    // The newcomer took the name (its domain is new-acme.test; acme.test stays the renamed one's).
+    let fresh = resolved(&t, "new-acme").await;
+    assert_eq!((fresh.id, fresh.schema.as_str()), (newcomer.id, "acme"));
     note(&t, &fresh, "newcomer").await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     stop.store(true, Ordering::Relaxed);
     racer.await.unwrap();
+    assert!(seen.load(Ordering::Relaxed) > 0, "the racing requests ran");
     // After the rename, the old record is refused (its name is the newcomer's now).
     assert!(
         matches!(served(&t, &acme).await, Err(Error::TenantMoved(_))),
         "the old record is refused"
     );
-    let (_, titles) = served(&t, &resolved(&t, "acme_old").await).await.unwrap();
+    let old = resolved(&t, "acme").await;
+    assert_eq!((old.id, old.schema.as_str()), (acme.id, "acme_old"));
+    let (_, titles) = served(&t, &old).await.unwrap();
     assert_eq!(titles, vec!["acme".to_owned()]);
     let (port, titles) = served(&t, &fresh).await.unwrap();
     assert_eq!(titles, vec!["newcomer".to_owned()]);
