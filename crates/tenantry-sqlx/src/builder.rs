@@ -477,10 +477,14 @@ impl TenantryBuilder {
                 gate: self.gate,
                 citus: citus.into(),
                 affinity,
+                node_epochs: false.into(),
                 #[cfg(feature = "metrics")]
                 begin_times: Default::default(),
             }),
         };
+        if citus {
+            tenantry.detect_node_epochs().await?;
+        }
         if let (true, Some(listen_options)) = (listen, listen_options) {
             // A pool of its own, so the long-lived LISTEN connection never takes a slot from
             // the application's pool.

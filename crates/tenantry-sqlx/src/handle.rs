@@ -48,6 +48,9 @@ pub(crate) struct Inner {
     pub citus: std::sync::atomic::AtomicBool,
     /// Node-affine routing (Citus, `citus/affine.rs`); `None` when the option is off.
     pub affinity: Option<crate::citus::affine::Affinity>,
+    /// The node epochs table exists (Citus): lifecycle operations bump epochs, whether this
+    /// handle routes node-affine or not (another instance may).
+    pub node_epochs: std::sync::atomic::AtomicBool,
     /// The `BEGIN` latency histograms, registered once (feature `metrics`).
     #[cfg(feature = "metrics")]
     pub begin_times: crate::metrics::BeginTimes,

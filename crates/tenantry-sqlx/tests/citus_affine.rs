@@ -84,8 +84,13 @@ async fn transactions_land_on_the_tenants_worker_and_see_only_its_rows() {
     for i in 0..6 {
         let schema = format!("a{i}");
         let tenant = resolved(&t, &schema).await;
-        assert!(tenant.node_epoch.is_some(), "{schema}: resolved with its node epoch");
-        note(&t, &tenant, &schema).await.expect("write on the worker");
+        assert!(
+            tenant.node_epoch.is_some(),
+            "{schema}: resolved with its node epoch"
+        );
+        note(&t, &tenant, &schema)
+            .await
+            .expect("write on the worker");
         ports.push(port_of(&t, &schema).await);
     }
     for w in citus.worker_ports() {
@@ -129,7 +134,10 @@ async fn changes_wait_for_transactions_on_the_worker_and_stale_records_never_rea
         tokio::spawn(async move { rename_and_reuse(&t, "acme", "acme_old").await })
     };
     tokio::time::sleep(Duration::from_millis(800)).await;
-    assert!(!renaming.is_finished(), "the rename waits for acme's transaction on its worker");
+    assert!(
+        !renaming.is_finished(),
+        "the rename waits for acme's transaction on its worker"
+    );
     let titles: Vec<String> = sqlx::query_scalar("SELECT title FROM notes")
         .fetch_all(&mut *tx)
         .await
@@ -182,7 +190,10 @@ async fn changes_wait_for_transactions_on_the_worker_and_stale_records_never_rea
     assert_eq!(titles, vec!["acme".to_owned()]);
     let (port, titles) = served(&t, &fresh).await.unwrap();
     assert_eq!(titles, vec!["newcomer".to_owned()]);
-    assert!(citus.worker_ports().contains(&port), "the newcomer is served by its worker");
+    assert!(
+        citus.worker_ports().contains(&port),
+        "the newcomer is served by its worker"
+    );
 
     // A delete and a reuse of the name: the old record never reaches the new tenant.
     let gone = resolved(&t, "gone").await;
@@ -191,7 +202,9 @@ async fn changes_wait_for_transactions_on_the_worker_and_stale_records_never_rea
         .await
         .unwrap();
     create(&t, "gone").await;
-    note(&t, &resolved(&t, "gone").await, "reborn").await.unwrap();
+    note(&t, &resolved(&t, "gone").await, "reborn")
+        .await
+        .unwrap();
     match served(&t, &gone).await {
         Err(Error::TenantMoved(_) | Error::SchemaMissing(_)) => {}
         other => panic!("a deleted tenant's record was served: {other:?}"),
@@ -301,7 +314,9 @@ async fn stale_placements_cost_a_hop_and_a_worker_down_is_unavailable_for_its_te
     let workers = citus.worker_ports();
     for i in 0..4 {
         let schema = format!("s{i}");
-        note(&t, &resolved(&t, &schema).await, &schema).await.unwrap();
+        note(&t, &resolved(&t, &schema).await, &schema)
+            .await
+            .unwrap();
         let k = usize::from(port_of(&t, &schema).await != workers[0]);
         on[k].push(schema);
     }

@@ -21,6 +21,7 @@
 //!   then reads the new epoch and goes through the coordinator.
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::{Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
@@ -77,12 +78,10 @@ impl Affinity {
     fn pool(&self, node: &NodeAddr) -> Option<PgPool> {
         let mut nodes = self.nodes.lock().unwrap_or_else(|e| e.into_inner());
         let entry = nodes.entry(node.clone()).or_insert_with(|| NodePool {
-            pool: self.pool_options.clone().connect_lazy_with(
-                self.connect
-                    .clone()
-                    .host(&node.host)
-                    .port(node.port),
-            ),
+            pool: self
+                .pool_options
+                .clone()
+                .connect_lazy_with(self.connect.clone().host(&node.host).port(node.port)),
             down_until: None,
         });
         match entry.down_until {
@@ -215,27 +214,41 @@ impl Tenantry {
         )))
         .await?;
         tx.commit().await?;
-        let shard_table = format!(
-            "{s}.{}",
-            ident(&format!("tenantry_node_epochs_{shard}"))
-        );
+        let shard_table = format!("{s}.{}", ident(&format!("tenantry_node_epochs_{shard}")));
         let _ = affinity.shard.set(shard_table);
+        self.inner.node_epochs.store(true, Ordering::Relaxed);
         // Records cached before carry no epoch.
         self.inner.cache.invalidate_all();
+        Ok(())
+    }
+
+    /// Whether the node epochs table exists (made by an instance with node-affine routing):
+    /// then this handle's lifecycle operations bump epochs too, so that the transactions of
+    /// node-affine instances on the workers are waited for.
+    pub(crate) async fn detect_node_epochs(&self) -> Result<()> {
+        let table = format!(
+            "{}.tenantry_node_epochs",
+            ident(&self.inner.config.shared_schema)
+        );
+        let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+            .bind(table)
+            .fetch_one(&self.inner.pool)
+            .await?;
+        self.inner.node_epochs.store(exists, Ordering::Relaxed);
         Ok(())
     }
 
     /// Bumps tenant `id`'s node epoch in the transaction `conn` is in, waiting at most
     /// [`crate::Config::lifecycle_wait`] for its transactions in flight on the workers (then
     /// [`Error::TenantBusy`]). Called by every operation that takes the tenant's lock, before
-    /// its first change.
+    /// its first change, whenever the table exists (see `detect_node_epochs`).
     pub(crate) async fn bump_node_epoch(
         &self,
         conn: &mut PgConnection,
         id: i64,
         what: &str,
     ) -> Result<()> {
-        if !self.node_epochs_ready() {
+        if !self.is_citus() || !self.inner.node_epochs.load(Ordering::Relaxed) {
             return Ok(());
         }
         let wait = self.config().lifecycle_wait;

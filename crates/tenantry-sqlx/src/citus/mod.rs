@@ -139,6 +139,8 @@ impl Tenantry {
         }
         if self.inner.config.node_affine {
             self.setup_node_epochs().await?;
+        } else {
+            self.detect_node_epochs().await?;
         }
         Ok(())
     }

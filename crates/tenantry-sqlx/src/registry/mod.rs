@@ -190,10 +190,7 @@ impl<'r> FromRow<'r, PgRow> for TenantRow {
             // Only resolutions read it (under the registry lock); other reads leave it unset.
             registry_version: row.try_get::<i64, _>("registry_version").ok(),
             // Only resolutions in node-affine mode read it (see `citus/affine.rs`).
-            node_epoch: row
-                .try_get::<Option<i64>, _>("node_epoch")
-                .ok()
-                .flatten(),
+            node_epoch: row.try_get::<Option<i64>, _>("node_epoch").ok().flatten(),
         }))
     }
 }

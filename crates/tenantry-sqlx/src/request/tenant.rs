@@ -77,7 +77,9 @@ impl Tenantry {
             tag: self.inner.config.tag_transactions,
         };
         // Node-affine: straight to the tenant's worker (its own check), else the coordinator.
-        if tenant.node_epoch.is_some() && (!serving || tenant.status == tenantry_core::TenantStatus::Active) {
+        if tenant.node_epoch.is_some()
+            && (!serving || tenant.status == tenantry_core::TenantStatus::Active)
+        {
             let config = &self.inner.config;
             let path_schemas = std::iter::once(tenant.schema.as_str())
                 .chain(std::iter::once(config.shared_schema.as_str()))
