@@ -210,8 +210,34 @@ async fn changes_wait_for_transactions_on_the_worker_and_stale_records_never_rea
         other => panic!("a deleted tenant's record was served: {other:?}"),
     }
 
-    // A suspension (no name change): refused for the record read before it.
+    // A change that can't wait long enough for a transaction on the worker gives up:
+    // TenantBusy, nothing changed.
     let paused = resolved(&t, "paused").await;
+    let impatient = builder(tenant_set())
+        .node_affine(true)
+        .lifecycle_wait(Duration::from_millis(500))
+        .connect(&citus.url())
+        .await
+        .unwrap();
+    let tx = t.begin(&paused).await.unwrap();
+    assert!(
+        matches!(
+            impatient
+                .admin()
+                .set_status("paused", TenantStatus::Suspended)
+                .await,
+            Err(Error::TenantBusy { .. })
+        ),
+        "busy on the worker"
+    );
+    tx.commit().await.unwrap();
+    impatient.close().await;
+    assert_eq!(
+        t.admin().tenant("paused").await.unwrap().status,
+        TenantStatus::Active
+    );
+
+    // A suspension (no name change): refused for the record read before it.
     t.admin()
         .set_status("paused", TenantStatus::Suspended)
         .await
