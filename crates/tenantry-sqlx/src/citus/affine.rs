@@ -33,7 +33,7 @@ use crate::error::{Error, Result};
 use crate::handle::Tenantry;
 use crate::request::begin::begin_retrying;
 use crate::request::statements::{Enter, is_registry_changed, tenant_node_begin_sql};
-use crate::sql::{fill, ident};
+use crate::sql::{fill, ident, literal};
 
 /// How long a node that refused a connection is skipped (its tenants go through the
 /// coordinator, which answers for them as it would without node-affine routing).
@@ -230,10 +230,15 @@ impl Tenantry {
             "{}.tenantry_node_epochs",
             ident(&self.inner.config.shared_schema)
         );
-        let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
-            .bind(table)
-            .fetch_one(&self.inner.pool)
-            .await?;
+        // One simple-protocol query at connect (safe behind a transaction pooler, like
+        // `has_citus`); the name is a validated identifier, quoted as a literal.
+        let row = sqlx::raw_sql(AssertSqlSafe(format!(
+            "SELECT to_regclass({}) IS NOT NULL AS present",
+            literal(&table)
+        )))
+        .fetch_one(&self.inner.pool)
+        .await?;
+        let exists: bool = sqlx::Row::try_get(&row, "present")?;
         self.inner.node_epochs.store(exists, Ordering::Relaxed);
         Ok(())
     }
@@ -347,6 +352,7 @@ impl Tenantry {
                AND n.groupid <> 0 LIMIT 1",
         )
         .bind(schema)
+        .persistent(!self.inner.config.transaction_pooler)
         .fetch_optional(&self.inner.pool)
         .await
         .ok()?;
