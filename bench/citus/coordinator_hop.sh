@@ -19,6 +19,14 @@
 # and through the coordinator (Tenantry's fast check), and as its colocation id on the worker
 # (OIDs differ per node; the colocation id, from the worker's copy of `pg_dist_schema`, is the
 # same on every node and survives a rename: see docs/citus.md, node-affine routing).
+#
+# CHECK=2: the checks Tenantry sends: its fast check on plain PostgreSQL and through the
+# coordinator (the advisory lock, shared, then the schema's OID), and on the worker the exact
+# form of node-affine routing's check (`tenant_node_begin_sql`): the tenant's row of the node
+# epochs, locked FOR SHARE in the worker's own shard of the reference table, and the schema's
+# colocation id. Each transaction is one of TENANTS tenants (default 1,000; its lock key, its
+# epoch row); TENANTS=1 puts every client on one tenant (one hot row). LOCK=KEY makes the row
+# lock FOR KEY SHARE instead (to compare).
 set -euo pipefail
 ROUNDS="${1:-3}"
 SECONDS_PER_RUN="${2:-10}"
@@ -70,9 +78,28 @@ if [ "${CHECK:-0}" = 1 ]; then
   check_coloc=$(check "(SELECT colocationid FROM pg_catalog.pg_dist_schema WHERE schemaid = to_regnamespace('hop_bench'))" "$coloc")
   echo "check on the worker: $check_coloc"
 fi
+TENANTS="${TENANTS:-1000}"
+if [ "${CHECK:-0}" = 2 ]; then
+  oid() { "$PG_BIN/psql" -X -q "$1" -tAc "SELECT 'hop_bench'::regnamespace::oid"; }
+  # Tenantry's fast check (the registry-version comparison left out: a sequence read).
+  fast() { echo "SELECT CASE WHEN pg_advisory_xact_lock_shared(1952804468, :t) IS NULL THEN NULL ELSE (CASE WHEN to_regnamespace('\"hop_bench\"')::oid = $1 THEN 'true' ELSE 'changed' END)::boolean END"; }
+  check_oid=$(fast "$(oid "$PLAIN")")
+  check_citus=$(fast "$(oid "$CITUS")")
+  "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 "$CITUS" <<SQL
+DROP TABLE IF EXISTS public.hop_bench_epochs;
+CREATE TABLE public.hop_bench_epochs (tenant_id bigint PRIMARY KEY, epoch bigint NOT NULL DEFAULT 1);
+SELECT create_reference_table('public.hop_bench_epochs');
+INSERT INTO public.hop_bench_epochs (tenant_id) SELECT generate_series(1, $TENANTS);
+SQL
+  shard=$("$PG_BIN/psql" -X -q "$CITUS" -tAc "SELECT shardid FROM pg_dist_shard WHERE logicalrelid = 'public.hop_bench_epochs'::regclass")
+  coloc=$("$PG_BIN/psql" -X -q "$CITUS" -tAc "SELECT colocationid FROM pg_dist_schema WHERE schemaid = 'hop_bench'::regnamespace")
+  lock="FOR SHARE"; [ "${LOCK:-}" = KEY ] && lock="FOR KEY SHARE"
+  check_coloc="SELECT (CASE WHEN (SELECT e.epoch FROM \"public\".\"hop_bench_epochs_$shard\" e WHERE e.tenant_id = :t $lock) IS DISTINCT FROM 1 THEN 'changed' ELSE (CASE WHEN (SELECT d.colocationid FROM pg_catalog.pg_dist_schema d WHERE d.schemaid = to_regnamespace('\"hop_bench\"')) = $coloc THEN 'true' ELSE 'changed' END) END)::boolean"
+  echo "check on the worker: $check_coloc"
+fi
 scripts="$(mktemp -d)"
 script_for() { # $1 file name, $2 check statement (or empty): a pgbench script
-  { echo "BEGIN;"; [ -n "$2" ] && echo "$2;"
+  { echo "\\set t random(1, $TENANTS)"; echo "BEGIN;"; [ -n "$2" ] && echo "$2;"
     echo "SET LOCAL search_path TO hop_bench, public;"
     echo "SELECT id, title, body FROM notes ORDER BY id DESC LIMIT 10;"
     echo "COMMIT;"; } > "$scripts/$1"
@@ -104,3 +131,4 @@ python3 -c "print(f'coordinator/plain = {$citus_sum / $plain_sum:.2f}, direct/pl
 rm -rf "$scripts"
 "$PG_BIN/psql" -X -q "$CITUS" -c "DROP SCHEMA hop_bench CASCADE"
 "$PG_BIN/psql" -X -q "$PLAIN" -c "DROP SCHEMA hop_bench CASCADE"
+"$PG_BIN/psql" -X -q "$CITUS" -c "DROP TABLE IF EXISTS public.hop_bench_epochs"

@@ -28,7 +28,9 @@ pub fn builder(config: &DemoConfig) -> TenantryBuilder {
         .public_domains(config.public_domains.clone())
         .hooks(DemoHooks::new(config))
         .tenant_plans(config.tenant_plans)
-        .pool_shards(config.pool_shards);
+        .pool_shards(config.pool_shards)
+        // On Citus only (a no-op on plain PostgreSQL): TENANTRY_DEMO_NODE_AFFINE=1.
+        .node_affine(config.node_affine);
     for (tenant_type, dir) in tenant_type_migrations_dirs() {
         builder = builder.tenant_type_migrations(tenant_type, dir);
     }

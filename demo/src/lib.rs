@@ -187,6 +187,10 @@ pub struct DemoConfig {
     /// whose argon2 hash this is (the binary hashes `TENANTRY_DEMO_ADMIN_PASSWORD`, or a
     /// password it makes up and prints). `None` (the default of [`DemoConfig::new`]): no console.
     pub admin_password_hash: Option<String>,
+    /// On a Citus coordinator, send each tenant's transactions straight to the worker holding
+    /// its schema (`TenantryBuilder::node_affine`; `TENANTRY_DEMO_NODE_AFFINE=1`). Off by
+    /// default; no effect on plain PostgreSQL.
+    pub node_affine: bool,
 }
 
 impl DemoConfig {
@@ -209,6 +213,7 @@ impl DemoConfig {
             metrics: true,
             export_worker: true,
             admin_password_hash: None,
+            node_affine: false,
         }
     }
 

@@ -174,6 +174,13 @@ fn config_from_env() -> anyhow::Result<DemoConfig> {
         Ok(url) => Some(url).filter(|u| !u.trim().is_empty()),
         Err(_) => Some(tenantry_demo::DEFAULT_REDIS_URL.to_owned()),
     };
+    if let Ok(v) = std::env::var("TENANTRY_DEMO_NODE_AFFINE") {
+        config.node_affine = match v.as_str() {
+            "1" | "true" | "on" => true,
+            "0" | "false" | "off" | "" => false,
+            _ => anyhow::bail!("TENANTRY_DEMO_NODE_AFFINE={v:?}: expected 1 or 0"),
+        };
+    }
     if let Ok(v) = std::env::var("TENANTRY_DEMO_METRICS") {
         config.metrics = match v.as_str() {
             "1" | "true" | "on" => true,

@@ -1,7 +1,8 @@
 //! The demo on a real Citus cluster (coordinator + 2 workers), `DATABASE_URL` pointing at the
 //! coordinator and nothing else changed: the demo contract, isolation and hostile hosts; tenant
 //! schemas on both workers; a tenant moved under a stream of POSTs (none lost); a worker down
-//! (its tenants 503, the others served).
+//! (its tenants 503, the others served). Each scenario also runs with node-affine routing
+//! (`TENANTRY_DEMO_NODE_AFFINE=1`: tenant transactions sent straight to their worker).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -19,7 +20,7 @@ struct Demo {
     tenantry: tenantry::Tenantry,
 }
 
-async fn start() -> Option<Demo> {
+async fn start(node_affine: bool) -> Option<Demo> {
     let Some(citus) = CitusCluster::start(2).await else {
         skip(CITUS_INSTALL_HINT);
         return None;
@@ -28,8 +29,10 @@ async fn start() -> Option<Demo> {
     // Load tests: the Free plan's 20 requests per second would answer 429.
     config.rate_limits = false;
     config.redis_url = None;
+    config.node_affine = node_affine;
     let (tenantry, app) = build(&config).await.expect("the demo builds on Citus");
     assert!(tenantry.is_citus());
+    assert_eq!(tenantry.is_node_affine(), node_affine);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -132,7 +135,16 @@ impl Demo {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_contract_isolation_and_hostile_hosts_on_citus() {
-    let Some(d) = start().await else {
+    contract_isolation_and_hostile_hosts(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_contract_isolation_and_hostile_hosts_on_citus_node_affine() {
+    contract_isolation_and_hostile_hosts(true).await;
+}
+
+async fn contract_isolation_and_hostile_hosts(node_affine: bool) {
+    let Some(d) = start(node_affine).await else {
         return;
     };
     for sub in ["acme", "globex", "initech", "hooli", "umbrella", "wonka"] {
@@ -239,11 +251,41 @@ async fn the_demo_contract_isolation_and_hostile_hosts_on_citus() {
             );
         }
     }
+
+    // Where the tenant transactions ran: the demo's own connections to each worker (Citus's
+    // are named `citus_internal ...`) exist with node-affine routing only.
+    for i in 0..2 {
+        let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&d.citus.worker_url(i))
+            .await
+            .unwrap();
+        let direct: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' \
+             AND pid <> pg_backend_pid() AND application_name NOT LIKE 'citus%'",
+        )
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+        assert_eq!(
+            direct > 0,
+            node_affine,
+            "worker {i}: {direct} direct connections"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tenant_moves_under_posts_and_a_worker_down_answers_503_for_its_tenants_only() {
-    let Some(d) = start().await else {
+    move_under_posts_and_worker_down(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_affine_a_tenant_moves_under_posts_and_a_worker_down_answers_503_for_its_tenants_only()
+{
+    move_under_posts_and_worker_down(true).await;
+}
+
+async fn move_under_posts_and_worker_down(node_affine: bool) {
+    let Some(d) = start(node_affine).await else {
         return;
     };
     for sub in ["mover", "a1", "a2", "a3", "a4"] {

@@ -49,6 +49,7 @@ impl TenantStrategy for ById {
                 created_at: Utc::now(),
                 schema_oid: None,
                 registry_version: None,
+                node_epoch: None,
             })),
         )))
     }

@@ -85,6 +85,12 @@ pub struct Tenant {
     /// about any tenant changed since. Not serialised.
     #[serde(skip)]
     pub registry_version: Option<i64>,
+    /// The tenant's node epoch when this record was resolved (Citus node-affine routing only,
+    /// see `TenantryBuilder::node_affine`): every registry change of the tenant and every move
+    /// bumps it on every node, so a worker can tell a stale record without the coordinator.
+    /// Not serialised.
+    #[serde(skip)]
+    pub node_epoch: Option<i64>,
 }
 
 impl Tenant {

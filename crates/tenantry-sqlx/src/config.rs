@@ -82,6 +82,8 @@ pub struct Config {
     /// Shared tables made Citus reference tables after the shared migrations. See
     /// [`crate::TenantryBuilder::reference_tables`].
     pub reference_tables: Vec<String>,
+    /// Citus node-affine routing (default off). See [`crate::TenantryBuilder::node_affine`].
+    pub node_affine: bool,
 }
 
 impl Default for Config {
@@ -106,6 +108,7 @@ impl Default for Config {
             tag_transactions: false,
             citus: crate::CitusMode::Auto,
             reference_tables: Vec::new(),
+            node_affine: false,
         }
     }
 }

@@ -46,6 +46,11 @@ pub(crate) struct Inner {
     pub gate: Option<Arc<dyn TransactionGate>>,
     /// Citus mode (see `citus/`), resolved at connect and after the shared migrations.
     pub citus: std::sync::atomic::AtomicBool,
+    /// Node-affine routing (Citus, `citus/affine.rs`); `None` when the option is off.
+    pub affinity: Option<crate::citus::affine::Affinity>,
+    /// The node epochs table exists (Citus): lifecycle operations bump epochs, whether this
+    /// handle routes node-affine or not (another instance may).
+    pub node_epochs: std::sync::atomic::AtomicBool,
     /// The `BEGIN` latency histograms, registered once (feature `metrics`).
     #[cfg(feature = "metrics")]
     pub begin_times: crate::metrics::BeginTimes,
@@ -146,6 +151,9 @@ impl Tenantry {
     /// Closes the pool.
     pub async fn close(&self) {
         self.inner.shards.close().await;
+        if let Some(affinity) = &self.inner.affinity {
+            affinity.close().await;
+        }
         self.inner.pool.close().await;
     }
 }

@@ -48,6 +48,8 @@ impl Tenantry {
                 }
                 _ => Error::Database(e),
             })?;
+        // Node-affine mode: the same wait on every node, before any change.
+        self.bump_node_epoch(conn, id, what).await?;
         Ok(())
     }
 }

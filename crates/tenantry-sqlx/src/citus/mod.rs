@@ -32,6 +32,7 @@ use sqlx::PgPool;
 use crate::error::{Error, Result};
 use crate::handle::Tenantry;
 
+pub(crate) mod affine;
 pub(crate) mod placement;
 
 /// Whether [`crate::Tenantry`] runs in Citus mode (see [`crate::TenantryBuilder::citus`]).
@@ -135,6 +136,11 @@ impl Tenantry {
                     table: table.clone(),
                     message: crate::migrate::apply::db_message(&e),
                 })?;
+        }
+        if self.inner.config.node_affine {
+            self.setup_node_epochs().await?;
+        } else {
+            self.detect_node_epochs().await?;
         }
         Ok(())
     }

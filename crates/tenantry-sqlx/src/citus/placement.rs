@@ -54,7 +54,7 @@ pub struct NodeInfo {
 }
 
 /// A node's address.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct NodeAddr {
     /// Host name as registered in Citus.
     pub host: String,
@@ -270,7 +270,14 @@ impl Placement<'_> {
                 }
             }
         }
+        // Every instance forgets its placements (and resolutions, whose node epoch the move
+        // bumped) once the move commits: the registry channel's listeners empty their caches.
+        sqlx::query("SELECT pg_notify($1, 'placement')")
+            .bind(crate::registry::NOTIFY_CHANNEL)
+            .execute(&mut *guard)
+            .await?;
         guard.commit().await?;
+        self.tenantry.invalidate_cache();
         Ok(MoveReport {
             schema: schema.to_owned(),
             from,

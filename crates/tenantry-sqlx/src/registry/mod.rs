@@ -89,6 +89,10 @@ pub(crate) struct RegistrySql {
     pub version_now: String,
     /// `select_tenant` with the registry version (for resolutions, under the registry lock).
     pub select_resolved: String,
+    /// `select_resolved` with the tenant's node epoch too (Citus node-affine mode).
+    pub select_resolved_affine: String,
+    /// `"shared".tenantry_node_epochs`: the node epochs (a reference table, node-affine mode).
+    pub node_epochs: String,
     /// `"shared".tenantry_enter`: the identity check of scoped access.
     pub enter: String,
     pub tenants: String,
@@ -116,8 +120,21 @@ impl RegistrySql {
             &format!(", {version_now} AS registry_version FROM {tenants} t"),
             1,
         );
+        let node_epochs = format!("{s}.tenantry_node_epochs");
+        // The coordinator's own copy of the reference table, read in the same snapshot (Citus
+        // executes it locally: the coordinator holds a placement of every reference table).
+        let select_resolved_affine = select_resolved.replacen(
+            &format!(" FROM {tenants} t"),
+            &format!(
+                ", (SELECT e.epoch FROM {node_epochs} e WHERE e.tenant_id = t.id) AS node_epoch \
+                 FROM {tenants} t"
+            ),
+            1,
+        );
         Self {
             version_now,
+            select_resolved_affine,
+            node_epochs,
             select_resolved,
             enter: format!("{s}.tenantry_enter"),
             tenants,
@@ -140,6 +157,7 @@ impl RegistrySql {
                 ("domains", &self.domains),
                 ("ledger", &self.ledger),
                 ("select_tenant", &self.select_tenant),
+                ("select_resolved_affine", &self.select_resolved_affine),
                 ("select_resolved", &self.select_resolved),
             ],
         )
@@ -171,6 +189,8 @@ impl<'r> FromRow<'r, PgRow> for TenantRow {
                 .and_then(|oid| u32::try_from(oid).ok()),
             // Only resolutions read it (under the registry lock); other reads leave it unset.
             registry_version: row.try_get::<i64, _>("registry_version").ok(),
+            // Only resolutions in node-affine mode read it (see `citus/affine.rs`).
+            node_epoch: row.try_get::<Option<i64>, _>("node_epoch").ok().flatten(),
         }))
     }
 }

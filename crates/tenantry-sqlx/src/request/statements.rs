@@ -132,6 +132,61 @@ pub(crate) fn tenant_fast_begin_sql<'a>(
     oid: u32,
 ) -> String {
     let t = enter.tenant;
+    let (settings, role_set) = transaction_settings(enter, path_schemas);
+    format!(
+        "SELECT CASE WHEN {} IS NULL THEN NULL \
+         ELSE (CASE WHEN {version_now} = {version} AND to_regnamespace({})::oid = {oid} \
+         THEN 'true' ELSE '{REGISTRY_CHANGED}' END)::boolean END{settings}; BEGIN{role_set}",
+        tenant_lock_shared(t.id),
+        ident_literal(&t.schema),
+    )
+}
+
+/// The scoped `BEGIN` sent straight to the worker holding the tenant's schema (Citus
+/// node-affine routing, see `citus/affine.rs`), for a record resolved with node epoch `epoch`
+/// whose schema has colocation id `colocation`:
+///
+/// `SELECT CASE WHEN (SELECT e.epoch FROM <the worker's shard of tenantry_node_epochs> e WHERE
+/// e.tenant_id = id FOR SHARE) IS DISTINCT FROM epoch THEN '<REGISTRY_CHANGED>' ELSE (CASE WHEN
+/// (SELECT colocationid FROM pg_dist_schema WHERE schemaid = to_regnamespace('"acme"')) =
+/// colocation THEN 'true' ELSE '<REGISTRY_CHANGED>' END) END::boolean, set_config(...); BEGIN`
+///
+/// The tenant's row of the epochs table is read in the worker's own copy (its shard, so Citus
+/// does not send the lock to another node) and locked `FOR SHARE` until the transaction ends:
+/// every registry change of the tenant and every move updates that row on every node (Citus's
+/// two-phase commit), so such a change waits for this transaction, and a transaction arriving
+/// during the change waits for it and then reads the new epoch (a locking read returns the
+/// latest committed row). The colocation id stands for the schema's identity (OIDs are per
+/// node; every node's `pg_dist_schema` gives a schema the same colocation id, kept by a rename,
+/// never reused). A mismatch fails the cast before `BEGIN` ([`is_registry_changed`]): the
+/// caller goes through the coordinator instead.
+pub(crate) fn tenant_node_begin_sql<'a>(
+    enter: &Enter<'_>,
+    path_schemas: impl IntoIterator<Item = &'a str>,
+    epochs_shard: &str,
+    epoch: i64,
+    colocation: i32,
+) -> String {
+    let t = enter.tenant;
+    let (settings, role_set) = transaction_settings(enter, path_schemas);
+    format!(
+        "SELECT (CASE WHEN (SELECT e.epoch FROM {epochs_shard} e WHERE e.tenant_id = {} FOR SHARE) \
+         IS DISTINCT FROM {epoch} THEN '{REGISTRY_CHANGED}' \
+         ELSE (CASE WHEN (SELECT d.colocationid FROM pg_catalog.pg_dist_schema d \
+         WHERE d.schemaid = to_regnamespace({})) = {colocation} \
+         THEN 'true' ELSE '{REGISTRY_CHANGED}' END) END)::boolean{settings}; BEGIN{role_set}",
+        t.id,
+        ident_literal(&t.schema),
+    )
+}
+
+/// The transaction's settings as `set_config(.., true)` calls (to append to a check's
+/// `SELECT`), and the `SET LOCAL ROLE` to send after `BEGIN` (empty without a role).
+fn transaction_settings<'a>(
+    enter: &Enter<'_>,
+    path_schemas: impl IntoIterator<Item = &'a str>,
+) -> (String, String) {
+    let t = enter.tenant;
     // The settings as `set_config(.., true)` in the same statement: a local setting made before
     // `BEGIN` in one simple query belongs to the transaction `BEGIN` makes explicit, and reverts
     // at its end like `SET LOCAL` (two statements fewer to parse and run than the full form).
@@ -159,13 +214,7 @@ pub(crate) fn tenant_fast_begin_sql<'a>(
         .role
         .map(|r| format!("; SET LOCAL ROLE {}", ident(r)))
         .unwrap_or_default();
-    format!(
-        "SELECT CASE WHEN {} IS NULL THEN NULL \
-         ELSE (CASE WHEN {version_now} = {version} AND to_regnamespace({})::oid = {oid} \
-         THEN 'true' ELSE '{REGISTRY_CHANGED}' END)::boolean END{settings}; BEGIN{role_set}",
-        tenant_lock_shared(t.id),
-        ident_literal(&t.schema),
-    )
+    (settings, role_set)
 }
 
 /// The text of the fast check's failure (see [`tenant_fast_begin_sql`]).
@@ -224,6 +273,7 @@ mod tests {
             created_at: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
             schema_oid: Some(123),
             registry_version: Some(5),
+            node_epoch: Some(9),
         }
     }
 
@@ -270,6 +320,20 @@ mod tests {
                 "set_config('idle_in_transaction_session_timeout', '30000', true), \
                  set_config('application_name', E'tenant=acme', true); BEGIN"
             )
+        );
+        let plain = Enter {
+            role: None,
+            idle_timeout: None,
+            ..enter
+        };
+        assert_eq!(
+            tenant_node_begin_sql(&plain, ["acme", "public"], "\"public\".\"e_1\"", 9, 4),
+            "SELECT (CASE WHEN (SELECT e.epoch FROM \"public\".\"e_1\" e WHERE e.tenant_id = 7 FOR SHARE) \
+             IS DISTINCT FROM 9 THEN 'tenantry: registry changed since the tenant was resolved' \
+             ELSE (CASE WHEN (SELECT d.colocationid FROM pg_catalog.pg_dist_schema d \
+             WHERE d.schemaid = to_regnamespace(E'\"acme\"')) = 4 \
+             THEN 'true' ELSE 'tenantry: registry changed since the tenant was resolved' END) END)::boolean, \
+             set_config('search_path', concat_ws(', ', quote_ident(E'acme'), quote_ident(E'public')), true); BEGIN"
         );
         assert_eq!(
             begin_sql("\"public\"", "public", None),

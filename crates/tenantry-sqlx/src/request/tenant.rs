@@ -76,6 +76,23 @@ impl Tenantry {
             idle_timeout: self.inner.config.tenant_idle_timeout,
             tag: self.inner.config.tag_transactions,
         };
+        // Node-affine: straight to the tenant's worker (its own check), else the coordinator.
+        if tenant.node_epoch.is_some()
+            && (!serving || tenant.status == tenantry_core::TenantStatus::Active)
+        {
+            let config = &self.inner.config;
+            let path_schemas = std::iter::once(tenant.schema.as_str())
+                .chain(std::iter::once(config.shared_schema.as_str()))
+                .chain(config.extra_search_path.iter().map(String::as_str));
+            if let Some(tx) = self.begin_on_node(&enter, path_schemas).await {
+                return Ok(TenantTx::new(
+                    tx,
+                    Arc::clone(tenant),
+                    Arc::clone(&self.inner.budget),
+                    permit,
+                ));
+            }
+        }
         // A resolved record, still current: the fast check (no registry lookups).
         if let (Some(version), Some(oid)) = (tenant.registry_version, tenant.schema_oid)
             && (!serving || tenant.status == tenantry_core::TenantStatus::Active)

@@ -97,6 +97,7 @@ impl Tenantry {
             pool: &self.inner.pool,
             sql: &self.inner.sql,
             transaction_pooler: self.inner.config.transaction_pooler,
+            node_epochs: self.node_epochs_ready(),
         }
     }
 }

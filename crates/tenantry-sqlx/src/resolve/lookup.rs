@@ -14,21 +14,35 @@ pub(crate) struct RegistryReader<'a> {
     pub(crate) sql: &'a RegistrySql,
     /// Behind a transaction pooler: unnamed statements only.
     pub(crate) transaction_pooler: bool,
+    /// Citus node-affine mode is ready: read the tenant's node epoch too.
+    pub(crate) node_epochs: bool,
 }
 
 impl RegistryReader<'_> {
     /// The tenant owning `host` (normalised), read from the registry.
     pub(crate) async fn tenant_by_domain(&self, host: &str) -> Result<Option<Tenant>, Error> {
-        let sql = self
-            .sql
-            .stmt("{select_resolved} JOIN {domains} d ON d.tenant_id = t.id WHERE d.domain = $1");
+        let sql = self.sql.stmt(&format!(
+            "{{{}}} JOIN {{domains}} d ON d.tenant_id = t.id WHERE d.domain = $1",
+            self.select()
+        ));
         self.registry_row(sql, host).await
     }
 
     /// The tenant whose schema is `schema`, read from the registry.
     pub(crate) async fn tenant_by_schema(&self, schema: &str) -> Result<Option<Tenant>, Error> {
-        let sql = self.sql.stmt("{select_resolved} WHERE t.schema_name = $1");
+        let sql = self
+            .sql
+            .stmt(&format!("{{{}}} WHERE t.schema_name = $1", self.select()));
         self.registry_row(sql, schema).await
+    }
+
+    /// The resolution's select: with the node epoch in node-affine mode.
+    fn select(&self) -> &'static str {
+        if self.node_epochs {
+            "select_resolved_affine"
+        } else {
+            "select_resolved"
+        }
     }
 
     /// Runs a registry lookup in a transaction that holds the registry lock shared (taken before
