@@ -423,7 +423,10 @@ impl TenantryBuilder {
         let pool_options = self.pool_options.test_before_acquire(false);
         let shards = Shards::new(config.pool_shards, &pool_options, &pool_connect_options);
         let affinity = config.node_affine.then(|| {
-            crate::citus::affine::Affinity::new(pool_connect_options.clone(), pool_options.clone())
+            crate::citus::affinity::Affinity::new(
+                pool_connect_options.clone(),
+                pool_options.clone(),
+            )
         });
         let pool = pool_options.connect_with(pool_connect_options).await?;
         let citus = crate::citus::detect(&pool, config.citus).await?;

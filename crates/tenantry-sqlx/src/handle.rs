@@ -47,7 +47,7 @@ pub(crate) struct Inner {
     /// Citus mode (see `citus/`), resolved at connect and after the shared migrations.
     pub citus: std::sync::atomic::AtomicBool,
     /// Node-affine routing (Citus, `citus/affine.rs`); `None` when the option is off.
-    pub affinity: Option<crate::citus::affine::Affinity>,
+    pub affinity: Option<crate::citus::affinity::Affinity>,
     /// The node epochs table exists (Citus): lifecycle operations bump epochs, whether this
     /// handle routes node-affine or not (another instance may).
     pub node_epochs: std::sync::atomic::AtomicBool,

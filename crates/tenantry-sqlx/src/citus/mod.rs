@@ -33,6 +33,8 @@ use crate::error::{Error, Result};
 use crate::handle::Tenantry;
 
 pub(crate) mod affine;
+pub(crate) mod affinity;
+pub(crate) mod node_addr;
 pub(crate) mod placement;
 
 /// Whether [`crate::Tenantry`] runs in Citus mode (see [`crate::TenantryBuilder::citus`]).

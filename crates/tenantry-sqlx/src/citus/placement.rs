@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+pub use super::node_addr::NodeAddr;
 use crate::error::{Error, Result};
 use crate::handle::Tenantry;
 use crate::request::begin::begin_shielded;
@@ -51,21 +52,6 @@ pub struct NodeInfo {
     pub tenants: i64,
     /// Bytes of those schemas' tables on it.
     pub bytes: i64,
-}
-
-/// A node's address.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
-pub struct NodeAddr {
-    /// Host name as registered in Citus.
-    pub host: String,
-    /// Port.
-    pub port: u16,
-}
-
-impl std::fmt::Display for NodeAddr {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}", self.host, self.port)
-    }
 }
 
 /// Progress of a move, as Citus reports it (`get_rebalance_progress()`).
