@@ -7,12 +7,14 @@
 # p50, p99, the demo's CPU per request, the database's CPU per request (the bench database's
 # backends on every node) and the ratios to plain; then each node's catalog (relations,
 # pg_attribute rows, pg_catalog bytes, shards and shell tables) and the memory of the backends
-# serving the bench database after the load (RssAnon and Pss from /proc).
+# serving the bench database (RssAnon and Pss from /proc) after MEM_PASSES passes over all hosts.
 #
 #   bench/citus/notes.sh [N]          (default 1000; e.g. `bench/citus/notes.sh 20000`)
 #
 # Knobs (env): ROUNDS=3 DURATION=10 (s per wrk run) WARMUP=15 (s of unrecorded load per server)
 #   WRK_THREADS=1 WRK_CONNS=16 DISTS="uniform zipf" (BENCH_ZIPF_S=1) ENDPOINTS="/api/notes /api/whoami"
+#   MEM_PASSES=3 (passes of GET /api/notes over every host per server, before the backends' memory is
+#     read: the same requests on every side; then the wrk warm-up and the rounds)
 #   NODE_AFFINE=0 (1: also the node-affine demo; skipped with a message if the binary doesn't know
 #     TENANTRY_DEMO_NODE_AFFINE)
 #   CITUS_DIR=/tmp/tenantry-citusbench CITUS_PORT=9760 (the private Citus cluster, started with
@@ -34,14 +36,14 @@ N="${1:-1000}"
 ROUNDS="${ROUNDS:-3}" DURATION="${DURATION:-10}" WARMUP="${WARMUP:-15}"
 WRK_THREADS="${WRK_THREADS:-1}" WRK_CONNS="${WRK_CONNS:-16}"
 DISTS="${DISTS:-uniform zipf}" ENDPOINTS="${ENDPOINTS:-/api/notes /api/whoami}"
-NODE_AFFINE="${NODE_AFFINE:-0}"
+NODE_AFFINE="${NODE_AFFINE:-0}" MEM_PASSES="${MEM_PASSES:-3}"
 PLAIN_DIR="${CITUS_DIR:-/tmp/tenantry-citusbench}/plain"
 BENCH_PG="${PLAIN_PG:-postgres://postgres@127.0.0.1:$((${CITUS_PORT:-9760} + 3))}"
 export CITUS_DIR="${CITUS_DIR:-/tmp/tenantry-citusbench}" CITUS_PORT="${CITUS_PORT:-9760}"
-export CITUS_DB="tenantry_citusbench_$N"
+export CITUS_DB="${DB_NAME:-tenantry_citusbench_$N}"
 PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
 PORT_BASE="${PORT_BASE:-8161}"
-DB_NAME="tenantry_citusbench_$N"
+DB_NAME="${DB_NAME:-tenantry_citusbench_$N}"
 PLAIN_URL="$BENCH_PG/$DB_NAME"
 CITUS_URL="postgres://postgres@127.0.0.1:$CITUS_PORT/$DB_NAME"
 PLAIN_PORT="${BENCH_PG##*:}"; PLAIN_PORT="${PLAIN_PORT%%/*}"
@@ -128,8 +130,11 @@ setup() { # name url nodes...
       --concurrency "${CREATE_CONCURRENCY:-4}" | tee "$OUT/setup_$name.txt"
   fi
   echo "  $name setup: $(($(date +%s) - t0)) s" | tee -a "$OUT/setup_$name.txt"
-  # On the coordinator only: Citus propagates VACUUM and ANALYZE of a distributed table to its shard.
-  if ! grep -qE 'creating 0 ' "$OUT/setup_$name.txt"; then
+  # VACUUM ANALYZE when a tenant table was never analyzed (made now, or by an earlier, cut run), on
+  # the coordinator only: Citus propagates VACUUM and ANALYZE of a distributed table to its shard.
+  if [ "$(psql_at "$1" -tAc "SELECT count(*) FROM pg_stat_user_tables WHERE schemaname ~ '^t[0-9]{6}$' \
+      AND last_analyze IS NULL AND last_autoanalyze IS NULL")" != 0 ]; then
+    echo "  $name: VACUUM ANALYZE"
     "$PG_BIN/vacuumdb" -q --analyze -j 2 -h 127.0.0.1 -p "$1" -U postgres -d "$DB_NAME" 2>/dev/null || true
   fi
   local port
@@ -202,8 +207,35 @@ for s in "${SERVERS[@]}"; do
   done
   curl -s -o /dev/null -w "  sanity: $name: 21 tenants answer their own 10 notes; unknown host -> %{http_code}\n" \
     -H "Host: nobody.bench.local" "http://127.0.0.1:$port/api/notes"
-  # Every host once (the resolution cache holds all N), then unrecorded load.
-  "$BIN/tenantry-bench-setup" warm --addr "127.0.0.1:$port" --count "$N" | sed "s/^/  $name /"
+  # Every host once (the resolution cache holds all N); then the same MEM_PASSES passes of
+  # /api/notes over every host for each server, so the backends' memory is read after the same
+  # requests on both sides.
+  "$BIN/tenantry-bench-setup" warm --addr "127.0.0.1:$port" --count "$N" | sed "s/^/  $name whoami /"
+  for _ in $(seq "$MEM_PASSES"); do
+    "$BIN/tenantry-bench-setup" warm --addr "127.0.0.1:$port" --count "$N" --path /api/notes | sed "s/^/  $name notes /"
+  done
+done
+
+# The backends serving the bench database on each node, after the passes.
+printf 'system\tport\trole\tpid\tapplication\trss_anon_kb\tpss_kb\tcpu_ticks\n' > "$OUT/memory.tsv"
+memory() { # system port role
+  psql_at "$2" -tA -F ' ' -c "SELECT pid, CASE WHEN application_name LIKE 'citus_internal%' THEN 'citus_internal' \
+    ELSE coalesce(nullif(application_name, ''), 'app') END FROM pg_stat_activity WHERE datname = current_database() \
+    AND backend_type = 'client backend' AND pid <> pg_backend_pid()" | while read -r pid app; do
+    local anon pss ticks
+    anon=$(awk '/^RssAnon/ {print $2}' "/proc/$pid/status" 2>/dev/null) || continue
+    pss=$(awk '/^Pss:/ {print $2}' "/proc/$pid/smaps_rollup" 2>/dev/null) || continue
+    ticks=$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null) || continue
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$pid" "$app" "$anon" "$pss" "$ticks" >> "$OUT/memory.tsv"
+  done
+}
+memory plain "$PLAIN_PORT" plain
+memory citus "$CITUS_PORT" coordinator
+for w in $WORKERS; do memory citus "$w" worker; done
+
+# Unrecorded load of each server before the rounds.
+for s in "${SERVERS[@]}"; do
+  IFS=: read -r _ port _ <<< "$s"
   BENCH_TENANTS="$N" wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d"${WARMUP}s" -s "$HTTP/hosts.lua" \
     "http://127.0.0.1:$port/api/notes" > /dev/null
 done
@@ -271,23 +303,8 @@ for round in $(seq 1 "$ROUNDS"); do
   done
 done
 
-# The backends serving the bench database on each node, after the load.
-printf 'system\tport\trole\tpid\tapplication\trss_anon_kb\tpss_kb\n' > "$OUT/memory.tsv"
-memory() { # system port role
-  psql_at "$2" -tA -F ' ' -c "SELECT pid, CASE WHEN application_name LIKE 'citus_internal%' THEN 'citus_internal' \
-    ELSE coalesce(nullif(application_name, ''), 'app') END FROM pg_stat_activity WHERE datname = current_database() \
-    AND backend_type = 'client backend' AND pid <> pg_backend_pid()" | while read -r pid app; do
-    local anon pss
-    anon=$(awk '/^RssAnon/ {print $2}' "/proc/$pid/status" 2>/dev/null) || continue
-    pss=$(awk '/^Pss:/ {print $2}' "/proc/$pid/smaps_rollup" 2>/dev/null) || continue
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$pid" "$app" "$anon" "$pss" >> "$OUT/memory.tsv"
-  done
-}
-memory plain "$PLAIN_PORT" plain
-memory citus "$CITUS_PORT" coordinator
-for w in $WORKERS; do memory citus "$w" worker; done
 
 { cat "$OUT/header.txt"; echo
-  python3 "$HTTP/summarize.py" "$OUT/results.tsv" | sed '/^$/q'
+  python3 "$HTTP/summarize.py" "$OUT/results.tsv" | awk '!done { print } /^$/ { done = 1 }'
   python3 "$HERE/summarize.py" "$OUT"; } | tee "$OUT/summary.md"
 echo "results in $OUT"

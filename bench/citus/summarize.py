@@ -92,22 +92,36 @@ if catalog:
     print()
 
 memory = read("memory.tsv")
+
+
+def serving(ms):
+    """The backends that did the work: CPU time at least a tenth of the busiest one's (the pools
+    also hold idle connections). All of them in results without CPU times."""
+    if not ms or "cpu_ticks" not in ms[0]:
+        return ms
+    top = max(int(m["cpu_ticks"]) for m in ms)
+    return [m for m in ms if int(m["cpu_ticks"]) * 10 >= top]
+
+
 if memory:
     groups = defaultdict(list)
     for m in memory:
         groups[(m["system"], m["port"], m["role"], m["application"])].append(m)
-    base = [float(m["rss_anon_kb"]) for m in memory if m["role"] == "plain"]
+    base = [float(m["rss_anon_kb"]) for m in serving([m for m in memory if m["role"] == "plain"])]
     base = statistics.median(base) if base else None
-    print("Backends of the bench database after the load (RssAnon: the backend's private memory, i.e. its")
+    print("Backends of the bench database after the same requests on every side (RssAnon: the backend's private memory, i.e. its")
     print("catalog and plan caches; Pss: its share of everything it maps, shared buffers included);")
-    print("citus_internal = the coordinator's connections to a worker; ratio = median RssAnon / plain's.")
+    print("citus_internal = the coordinator's connections to a worker; serving = backends with at least a")
+    print("tenth of the busiest one's CPU time (the medians are theirs); ratio = that median / plain's.")
     print()
-    print("| system | node | role | connections of | backends | RssAnon median MiB | max MiB | sum MiB | "
-          "Pss median MiB | RssAnon / plain |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| system | node | role | connections of | backends | serving | RssAnon median MiB | max MiB | "
+          "sum (all) MiB | Pss median MiB | RssAnon / plain |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for (system, port, role, app), ms in groups.items():
-        anon = [float(m["rss_anon_kb"]) / 1024 for m in ms]
-        pss = [float(m["pss_kb"]) / 1024 for m in ms]
+        busy = serving(ms)
+        anon = [float(m["rss_anon_kb"]) / 1024 for m in busy]
+        pss = [float(m["pss_kb"]) / 1024 for m in busy]
+        total = sum(float(m["rss_anon_kb"]) for m in ms) / 1024
         r = ratio(statistics.median(anon) * 1024, base) if base else "n/a"
-        print(f"| {system} | {port} | {role} | {app} | {len(ms)} | {statistics.median(anon):.1f} | {max(anon):.1f} | "
-              f"{sum(anon):.0f} | {statistics.median(pss):.1f} | {r} |")
+        print(f"| {system} | {port} | {role} | {app} | {len(ms)} | {len(busy)} | {statistics.median(anon):.1f} | "
+              f"{max(anon):.1f} | {total:.0f} | {statistics.median(pss):.1f} | {r} |")
