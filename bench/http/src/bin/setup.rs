@@ -8,6 +8,9 @@
 //!   transaction: the library's own clone batch (`Fleet::clone_script`, the SQL
 //!   `create_tenant` runs) for each schema, the notes, then the registry, domain and ledger rows
 //!   with one `INSERT ... SELECT` each. Same resulting layout as `create_tenant`; no hooks run.
+//!   On a Citus coordinator (Citus mode: no template, no clone) each schema of the batch is
+//!   created distributed and migrated one statement at a time, as `create_tenant` does there,
+//!   its `_sqlx_migrations` rows copied from `t000001`'s (see `bulk_create_citus`).
 //! * `control`: the control database: the demo's `notes` table in `public`, seeded the same way.
 //! * `warm`: one `GET` per tenant host against a running server, so that every host is cached
 //!   before memory is read.
@@ -172,7 +175,11 @@ async fn tenants(
                 .context("creating t000001")?;
             missing.remove(0);
         }
-        bulk_create(&tenantry, missing, notes, concurrency, batch).await?;
+        if tenantry.is_citus() {
+            bulk_create_citus(&tenantry, missing, notes, concurrency, batch).await?;
+        } else {
+            bulk_create(&tenantry, missing, notes, concurrency, batch).await?;
+        }
         tenantry.close().await;
         println!("bench setup: {count} tenants ready");
         return Ok(());
@@ -275,6 +282,149 @@ async fn bulk_create(
                 ));
                 let mut conn = tenantry.raw_pool().acquire().await?;
                 conn.execute(sqlx::raw_sql(AssertSqlSafe(sql)))
+                    .await
+                    .with_context(|| format!("bulk batch starting at {}", names[0]))?;
+                let n = done.fetch_add(chunk.len(), Ordering::Relaxed) + chunk.len();
+                progress(n, chunk.len(), total, started);
+                Ok(())
+            }
+        })
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
+    for r in results {
+        r?;
+    }
+    Ok(())
+}
+
+/// The bulk path on Citus: `batch` tenants per transaction, `concurrency` at a time, each
+/// schema created distributed (`citus.enable_schema_based_sharding` on for its `CREATE SCHEMA`)
+/// and migrated statement by statement (Citus refuses multi-statement DDL batches), its
+/// `_sqlx_migrations` rows those of `t000001` (made by `create_tenant`), then the registry,
+/// domain and ledger rows of the batch in one `INSERT ... SELECT` each, all in one transaction.
+async fn bulk_create_citus(
+    tenantry: &Tenantry,
+    missing: Vec<usize>,
+    notes: i32,
+    concurrency: usize,
+    batch: usize,
+) -> anyhow::Result<()> {
+    let total = missing.len();
+    println!(
+        "bench setup (BULK, Citus, bench-only): creating {total} distributed tenant schemas, \
+         {batch} per transaction, {concurrency} transactions at a time"
+    );
+    let shared = tenantry::core::quote_ident(&tenantry.config().shared_schema);
+    // What `create_tenant` ran for t000001: the tenant migrations, split, and their history rows.
+    let (_, dir) = tenantry_demo::migrations_dir();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "sql"))
+        .collect();
+    files.sort();
+    let mut statements = Vec::new();
+    for f in files {
+        statements.extend(tenantry::split_statements(&std::fs::read_to_string(f)?));
+    }
+    type History = (i64, String, bool, Vec<u8>, i64);
+    let history: Vec<History> = sqlx::query_as(
+        "SELECT version, description, success, checksum, execution_time \
+         FROM t000001._sqlx_migrations ORDER BY version",
+    )
+    .fetch_all(tenantry.raw_pool())
+    .await
+    .context("t000001's migration history")?;
+    let (statements, history) = (&statements, &history);
+    let started = Instant::now();
+    let done = AtomicUsize::new(0);
+    let chunks: Vec<Vec<usize>> = missing
+        .chunks(batch.max(1))
+        .map(<[usize]>::to_vec)
+        .collect();
+    let results: Vec<anyhow::Result<()>> = futures::stream::iter(chunks)
+        .map(|chunk| {
+            let (done, shared) = (&done, &shared);
+            async move {
+                let names: Vec<String> = chunk.iter().map(|i| schema(*i)).collect();
+                let mut tx = tenantry.raw_pool().begin().await?;
+                for s in &names {
+                    // Generated names (t000001...): quoted anyway.
+                    let q = tenantry::core::quote_ident(s);
+                    tx.execute("SET LOCAL citus.enable_schema_based_sharding TO on")
+                        .await?;
+                    // Simple protocol for the per-schema DDL: no prepared statement to cache.
+                    tx.execute(sqlx::raw_sql(AssertSqlSafe(format!("CREATE SCHEMA {q}"))))
+                        .await?;
+                    tx.execute("SET LOCAL citus.enable_schema_based_sharding TO off")
+                        .await?;
+                    let path = tenantry.search_path_for(s);
+                    tx.execute(sqlx::raw_sql(AssertSqlSafe(format!(
+                        "SET LOCAL search_path TO {path}"
+                    ))))
+                    .await?;
+                    tx.execute(sqlx::raw_sql(
+                        "CREATE TABLE _sqlx_migrations (version BIGINT PRIMARY KEY, \
+                         description TEXT NOT NULL, installed_on TIMESTAMPTZ NOT NULL DEFAULT now(), \
+                         success BOOLEAN NOT NULL, checksum BYTEA NOT NULL, execution_time BIGINT NOT NULL)",
+                    ))
+                    .await?;
+                    for st in statements {
+                        tx.execute(sqlx::raw_sql(AssertSqlSafe(st.clone())))
+                            .await
+                            .with_context(|| format!("{s}: {st}"))?;
+                    }
+                    for (version, description, success, checksum, time) in history {
+                        sqlx::query(
+                            "INSERT INTO _sqlx_migrations \
+                             (version, description, success, checksum, execution_time) \
+                             VALUES ($1, $2, $3, $4, $5)",
+                        )
+                        .bind(version)
+                        .bind(description)
+                        .bind(success)
+                        .bind(checksum)
+                        .bind(time)
+                        .persistent(false)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    sqlx::query(
+                        "INSERT INTO notes (title, body) SELECT 'note ' || g || ' of ' || $1, \
+                         'body of note ' || g FROM generate_series(1, $2) g",
+                    )
+                    .bind(s)
+                    .bind(notes)
+                    .persistent(false)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                sqlx::query(AssertSqlSafe(format!(
+                    "INSERT INTO {shared}.tenantry_tenants (schema_name, display_name) \
+                     SELECT s, s FROM unnest($1::text[]) s"
+                )))
+                .bind(&names)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(AssertSqlSafe(format!(
+                    "INSERT INTO {shared}.tenantry_domains (domain, tenant_id, is_primary) \
+                     SELECT t.schema_name || '.bench.local', t.id, true \
+                     FROM {shared}.tenantry_tenants t WHERE t.schema_name = ANY($1::text[])"
+                )))
+                .bind(&names)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(AssertSqlSafe(format!(
+                    "INSERT INTO {shared}.tenantry_migration_ledger \
+                     (schema_name, tenant_type, last_version, fingerprint) \
+                     SELECT s, l.tenant_type, l.last_version, l.fingerprint \
+                     FROM unnest($1::text[]) s, {shared}.tenantry_migration_ledger l \
+                     WHERE l.schema_name = 't000001'"
+                )))
+                .bind(&names)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit()
                     .await
                     .with_context(|| format!("bulk batch starting at {}", names[0]))?;
                 let n = done.fetch_add(chunk.len(), Ordering::Relaxed) + chunk.len();
