@@ -236,3 +236,32 @@ async fn role_mode_and_placement_misuse_are_refused_clearly() {
         .unwrap();
     assert!(!report.moved);
 }
+
+/// Two instances starting together on a fresh cluster both make `plans` a reference table (or
+/// find it made): before a lock serialised it, the second one's `create_reference_table`
+/// failed with "already distributed" and that instance did not start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_starting_together_both_start() {
+    let Some(citus) = tenantry_testing::CitusCluster::start(2).await else {
+        tenantry_testing::skip(tenantry_testing::CITUS_INSTALL_HINT);
+        return;
+    };
+    let url = citus.url();
+    let start_one = || async {
+        let t = citus_support::builder(tenant_set())
+            .connect(&url)
+            .await
+            .expect("connect");
+        t.fleet().migrate_shared().await.map(|_| t)
+    };
+    let (a, b) = tokio::join!(start_one(), start_one());
+    let a = a.expect("the first instance starts");
+    b.expect("the second instance starts");
+    let kind: String = sqlx::query_scalar(
+        "SELECT citus_table_type FROM citus_tables WHERE table_name::text = 'plans'",
+    )
+    .fetch_one(a.raw_pool())
+    .await
+    .unwrap();
+    assert_eq!(kind, "reference");
+}

@@ -110,34 +110,8 @@ impl Tenantry {
                 why: "Citus connects to the workers as the current user, and tenant roles can't log in",
             });
         }
-        for table in &self.inner.config.reference_tables {
-            let name = if table.contains('.') {
-                table.clone()
-            } else {
-                crate::sql::qualified(&self.inner.config.shared_schema, table)
-            };
-            // Bound as text and cast: no name is spelled into the statement.
-            let done: Option<bool> = sqlx::query_scalar(
-                "SELECT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = $1::regclass)",
-            )
-            .bind(&name)
-            .fetch_optional(&self.inner.pool)
-            .await
-            .map_err(|e| Error::ReferenceTable {
-                table: table.clone(),
-                message: crate::migrate::apply::db_message(&e),
-            })?;
-            if done == Some(true) {
-                continue;
-            }
-            sqlx::query("SELECT create_reference_table($1::regclass)")
-                .bind(&name)
-                .execute(&self.inner.pool)
-                .await
-                .map_err(|e| Error::ReferenceTable {
-                    table: table.clone(),
-                    message: crate::migrate::apply::db_message(&e),
-                })?;
+        if !self.inner.config.reference_tables.is_empty() {
+            self.make_reference_tables().await?;
         }
         if self.inner.config.node_affine {
             self.setup_node_epochs().await?;
@@ -145,5 +119,44 @@ impl Tenantry {
             self.detect_node_epochs().await?;
         }
         Ok(())
+    }
+
+    /// Makes the configured shared tables reference tables, those not distributed yet. Under a
+    /// lock, in one transaction: instances starting together would otherwise both find a table
+    /// local and the second `create_reference_table` fail ("already distributed").
+    async fn make_reference_tables(&self) -> Result<()> {
+        let fail = |table: &str, e: &sqlx::Error| Error::ReferenceTable {
+            table: table.to_owned(),
+            message: crate::migrate::apply::db_message(e),
+        };
+        let first = &self.inner.config.reference_tables[0];
+        let mut tx = self.inner.pool.begin().await.map_err(|e| fail(first, &e))?;
+        sqlx::raw_sql("SELECT pg_advisory_xact_lock(hashtext('tenantry.reference_tables'))")
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| fail(first, &e))?;
+        for table in &self.inner.config.reference_tables {
+            let name = if table.contains('.') {
+                table.clone()
+            } else {
+                crate::sql::qualified(&self.inner.config.shared_schema, table)
+            };
+            // Bound as text and cast: no name is spelled into the statement.
+            let done: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = $1::regclass)",
+            )
+            .bind(&name)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| fail(table, &e))?;
+            if !done {
+                sqlx::query("SELECT create_reference_table($1::regclass)")
+                    .bind(&name)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| fail(table, &e))?;
+            }
+        }
+        tx.commit().await.map_err(|e| fail(first, &e))
     }
 }
