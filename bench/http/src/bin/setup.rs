@@ -236,39 +236,30 @@ async fn bulk_create(
     let shared = tenantry::core::quote_ident(&tenantry.config().shared_schema);
     let template = tenantry::template_schema(tenantry::DEFAULT_TENANT_TYPE)
         .context("no template schema name")?;
-    let started = Instant::now();
-    let done = AtomicUsize::new(0);
-    let chunks: Vec<Vec<usize>> = missing
-        .chunks(batch.max(1))
-        .map(<[usize]>::to_vec)
-        .collect();
-    let results: Vec<anyhow::Result<()>> = futures::stream::iter(chunks)
-        .map(|chunk| {
-            let (done, shared, template) = (&done, &shared, &template);
-            async move {
-                let names: Vec<String> = chunk.iter().map(|i| schema(*i)).collect();
-                let mut sql = String::from("BEGIN;\n");
-                for s in &names {
-                    let clone = tenantry
-                        .fleet()
-                        .clone_script(tenantry::DEFAULT_TENANT_TYPE, s)
-                        .await?
-                        .map_err(|why| anyhow::anyhow!("template can't be cloned: {why}"))?;
-                    // Generated names (t000001...): no quoting issue, quoted anyway.
-                    sql.push_str(&format!(
-                        "SET LOCAL search_path TO {path};\n{clone};\n\
+    let (shared, template) = (&shared, &template);
+    in_batches(missing, batch, concurrency, async |names: Vec<String>| {
+        let mut sql = String::from("BEGIN;\n");
+        for s in &names {
+            let clone = tenantry
+                .fleet()
+                .clone_script(tenantry::DEFAULT_TENANT_TYPE, s)
+                .await?
+                .map_err(|why| anyhow::anyhow!("template can't be cloned: {why}"))?;
+            // Generated names (t000001...): no quoting issue, quoted anyway.
+            sql.push_str(&format!(
+                "SET LOCAL search_path TO {path};\n{clone};\n\
                          INSERT INTO notes (title, body) SELECT 'note ' || g || ' of {s}', \
                          'body of note ' || g FROM generate_series(1, {notes}) g;\n",
-                        path = tenantry.search_path_for(s),
-                    ));
-                }
-                let list = names
-                    .iter()
-                    .map(|s| format!("'{s}'"))
-                    .collect::<Vec<_>>()
-                    .join(",");
-                sql.push_str(&format!(
-                    "INSERT INTO {shared}.tenantry_tenants (schema_name, display_name) \
+                path = tenantry.search_path_for(s),
+            ));
+        }
+        let list = names
+            .iter()
+            .map(|s| format!("'{s}'"))
+            .collect::<Vec<_>>()
+            .join(",");
+        sql.push_str(&format!(
+            "INSERT INTO {shared}.tenantry_tenants (schema_name, display_name) \
                      SELECT s, s FROM unnest(ARRAY[{list}]) s;\n\
                      INSERT INTO {shared}.tenantry_domains (domain, tenant_id, is_primary) \
                      SELECT t.schema_name || '.bench.local', t.id, true \
@@ -279,23 +270,14 @@ async fn bulk_create(
                      FROM unnest(ARRAY[{list}]) s, {shared}.tenantry_migration_ledger l \
                      WHERE l.schema_name = '{template}';\n\
                      COMMIT;"
-                ));
-                let mut conn = tenantry.raw_pool().acquire().await?;
-                conn.execute(sqlx::raw_sql(AssertSqlSafe(sql)))
-                    .await
-                    .with_context(|| format!("bulk batch starting at {}", names[0]))?;
-                let n = done.fetch_add(chunk.len(), Ordering::Relaxed) + chunk.len();
-                progress(n, chunk.len(), total, started);
-                Ok(())
-            }
-        })
-        .buffer_unordered(concurrency.max(1))
-        .collect()
-        .await;
-    for r in results {
-        r?;
-    }
-    Ok(())
+        ));
+        let mut conn = tenantry.raw_pool().acquire().await?;
+        conn.execute(sqlx::raw_sql(AssertSqlSafe(sql)))
+            .await
+            .with_context(|| format!("bulk batch starting at {}", names[0]))?;
+        Ok(())
+    })
+    .await
 }
 
 /// The bulk path on Citus: `batch` tenants per transaction, `concurrency` at a time, each
@@ -336,17 +318,8 @@ async fn bulk_create_citus(
     .await
     .context("t000001's migration history")?;
     let (statements, history) = (&statements, &history);
-    let started = Instant::now();
-    let done = AtomicUsize::new(0);
-    let chunks: Vec<Vec<usize>> = missing
-        .chunks(batch.max(1))
-        .map(<[usize]>::to_vec)
-        .collect();
-    let results: Vec<anyhow::Result<()>> = futures::stream::iter(chunks)
-        .map(|chunk| {
-            let (done, shared) = (&done, &shared);
-            async move {
-                let names: Vec<String> = chunk.iter().map(|i| schema(*i)).collect();
+    let shared = &shared;
+    in_batches(missing, batch, concurrency, async |names: Vec<String>| {
                 let mut tx = tenantry.raw_pool().begin().await?;
                 for s in &names {
                     // Generated names (t000001...): quoted anyway.
@@ -427,6 +400,25 @@ async fn bulk_create_citus(
                 tx.commit()
                     .await
                     .with_context(|| format!("bulk batch starting at {}", names[0]))?;
+                Ok(())
+    })
+    .await
+}
+
+/// Runs `run` on the schema names of `missing` in batches of `batch`, `concurrency` at a time,
+/// printing progress; the first failed batch's error is returned (after all have run).
+async fn in_batches(
+    missing: Vec<usize>,
+    batch: usize,
+    concurrency: usize,
+    run: impl AsyncFn(Vec<String>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let (total, started, done) = (missing.len(), Instant::now(), AtomicUsize::new(0));
+    let results: Vec<anyhow::Result<()>> = futures::stream::iter(missing.chunks(batch.max(1)))
+        .map(|chunk| {
+            let (done, run) = (&done, &run);
+            async move {
+                run(chunk.iter().map(|i| schema(*i)).collect()).await?;
                 let n = done.fetch_add(chunk.len(), Ordering::Relaxed) + chunk.len();
                 progress(n, chunk.len(), total, started);
                 Ok(())
@@ -435,10 +427,7 @@ async fn bulk_create_citus(
         .buffer_unordered(concurrency.max(1))
         .collect()
         .await;
-    for r in results {
-        r?;
-    }
-    Ok(())
+    results.into_iter().collect()
 }
 
 async fn control(url: &str, notes: i32) -> anyhow::Result<()> {
