@@ -6,11 +6,17 @@ use std::time::Duration;
 
 use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
 
-use crate::cluster::postgres_bin_dir;
-use crate::os::{ScratchDir, as_postgres, free_port};
+use crate::cluster::{pg_ctl_start, postgres_bin_dir, start_on_free_port};
+use crate::os::{ScratchDir, as_postgres};
 
 /// The database every node of a [`CitusCluster`] holds (with `CREATE EXTENSION citus`).
 pub const CITUS_DATABASE: &str = "tenantry";
+
+/// Server settings of every node: Citus preloaded, `wal_level = logical` to move schemas.
+const NODE_SETTINGS: &str = "-c fsync=off -c synchronous_commit=off -c full_page_writes=off \
+     -c max_connections=200 -c shared_preload_libraries=citus -c wal_level=logical \
+     -c max_wal_senders=20 -c max_replication_slots=20 -c max_worker_processes=32 \
+     -c citus.max_background_task_executors_per_node=2";
 
 /// How to install Citus, for skip messages.
 pub const CITUS_INSTALL_HINT: &str = "Citus is not installed (no citus.so in PostgreSQL's lib \
@@ -69,19 +75,16 @@ impl CitusCluster {
         if !citus_lib(&bin).exists() {
             return None;
         }
-        let coordinator = init_node(&bin, "citus-coord");
-        let workers: Vec<Node> = (0..workers)
-            .map(|i| init_node(&bin, &format!("citus-w{i}")))
-            .collect();
+        let coordinator = start_node(&bin, "citus-coord").await;
+        let mut nodes = Vec::with_capacity(workers);
+        for i in 0..workers {
+            nodes.push(start_node(&bin, &format!("citus-w{i}")).await);
+        }
         let cluster = Self {
             bin,
             coordinator,
-            workers,
+            workers: nodes,
         };
-        for node in std::iter::once(&cluster.coordinator).chain(&cluster.workers) {
-            cluster.pg_ctl_start(node);
-            prepare_database(node.port).await;
-        }
         let mut c = PgConnection::connect(&cluster.url())
             .await
             .expect("connect to the coordinator");
@@ -102,24 +105,9 @@ impl CitusCluster {
     }
 
     fn pg_ctl_start(&self, node: &Node) {
-        let opts = format!(
-            "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync=off -c synchronous_commit=off \
-             -c full_page_writes=off -c max_connections=200 -c shared_preload_libraries=citus \
-             -c wal_level=logical -c max_wal_senders=20 -c max_replication_slots=20 \
-             -c max_worker_processes=32 -c citus.max_background_task_executors_per_node=2",
-            node.port,
-            node.dir.path().display()
-        );
-        let status = as_postgres(&self.bin.join("pg_ctl"))
-            .arg("-D")
-            .arg(node.dir.path().join("data"))
-            .arg("-l")
-            .arg(node.dir.path().join("postgres.log"))
-            .args(["-o", &opts, "-w", "-t", "60", "start"])
-            .stdout(std::process::Stdio::null())
-            .status()
-            .expect("run pg_ctl");
-        assert!(status.success(), "pg_ctl start failed (port {})", node.port);
+        if let Err(e) = pg_ctl_start(&self.bin, &node.dir, node.port, NODE_SETTINGS) {
+            panic!("{e}");
+        }
     }
 
     fn pg_ctl_stop(&self, node: &Node) {
@@ -179,7 +167,8 @@ fn node_url(port: u16) -> String {
     format!("postgres://postgres@127.0.0.1:{port}/{CITUS_DATABASE}")
 }
 
-fn init_node(bin: &Path, label: &str) -> Node {
+/// `initdb`, start on a free port, and the database with the extension.
+async fn start_node(bin: &Path, label: &str) -> Node {
     let dir = ScratchDir::new(label);
     let status = as_postgres(&bin.join("initdb"))
         .arg("-D")
@@ -189,10 +178,9 @@ fn init_node(bin: &Path, label: &str) -> Node {
         .status()
         .expect("run initdb");
     assert!(status.success(), "initdb failed ({label})");
-    Node {
-        dir,
-        port: free_port(),
-    }
+    let port = start_on_free_port(bin, &dir, NODE_SETTINGS);
+    prepare_database(port).await;
+    Node { dir, port }
 }
 
 async fn prepare_database(port: u16) {

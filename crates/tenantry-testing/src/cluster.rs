@@ -1,6 +1,6 @@
 //! A private PostgreSQL cluster (feature `cluster`), for tests that stop and restart the server.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::os::{ScratchDir, as_postgres, free_port};
 
@@ -17,6 +17,9 @@ pub fn postgres_bin_dir() -> Option<PathBuf> {
         )
         .find(|b| b.join("initdb").exists())
 }
+
+/// Server settings of a [`PrivateCluster`].
+const SETTINGS: &str = "-c fsync=off -c max_connections=60";
 
 /// A private PostgreSQL cluster in a scratch directory, listening on a free port of
 /// 127.0.0.1 (`trust` authentication, user `postgres`, `fsync` off), stopped and removed on
@@ -60,33 +63,9 @@ impl PrivateCluster {
             .status()
             .expect("run initdb");
         assert!(status.success(), "initdb failed");
-        let cluster = Self {
-            bin,
-            dir,
-            port: free_port(),
-        };
-        cluster.pg_ctl_start();
-        Some(cluster)
+        let port = start_on_free_port(&bin, &dir, SETTINGS);
+        Some(Self { bin, dir, port })
     }
-
-    fn pg_ctl_start(&self) {
-        let opts = format!(
-            "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync=off -c max_connections=60",
-            self.port,
-            self.dir.path().display()
-        );
-        let status = as_postgres(&self.bin.join("pg_ctl"))
-            .arg("-D")
-            .arg(self.dir.path().join("data"))
-            .arg("-l")
-            .arg(self.dir.path().join("postgres.log"))
-            .args(["-o", &opts, "-w", "start"])
-            .stdout(std::process::Stdio::null())
-            .status()
-            .expect("run pg_ctl");
-        assert!(status.success(), "pg_ctl start failed");
-    }
-
     /// Its port on 127.0.0.1.
     pub fn port(&self) -> u16 {
         self.port
@@ -94,7 +73,9 @@ impl PrivateCluster {
 
     /// Starts the server again after [`PrivateCluster::stop`] (same port and data).
     pub fn restart(&self) {
-        self.pg_ctl_start();
+        if let Err(e) = pg_ctl_start(&self.bin, &self.dir, self.port, SETTINGS) {
+            panic!("{e}");
+        }
     }
 
     /// Stops the server (`-m fast`: open connections are terminated). Blocking: inside a
@@ -118,4 +99,60 @@ impl Drop for PrivateCluster {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// `pg_ctl start` on the data directory `dir/data`, listening on 127.0.0.1:`port` with the
+/// extra `-c` `settings`, waiting up to 60 s. The error quotes what the server logged.
+pub(crate) fn pg_ctl_start(
+    bin: &Path,
+    dir: &ScratchDir,
+    port: u16,
+    settings: &str,
+) -> Result<(), String> {
+    let log = dir.path().join("postgres.log");
+    let logged_before = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
+    let opts = format!(
+        "-p {port} -c listen_addresses=127.0.0.1 -k {} {settings}",
+        dir.path().display()
+    );
+    let status = as_postgres(&bin.join("pg_ctl"))
+        .arg("-D")
+        .arg(dir.path().join("data"))
+        .arg("-l")
+        .arg(&log)
+        .args(["-o", &opts, "-w", "-t", "60", "start"])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("run pg_ctl");
+    if status.success() {
+        return Ok(());
+    }
+    let text = std::fs::read(&log).unwrap_or_default();
+    let new = String::from_utf8_lossy(text.get(logged_before as usize..).unwrap_or_default());
+    let tail: Vec<&str> = new.lines().rev().take(20).collect();
+    let tail: Vec<&str> = tail.into_iter().rev().collect();
+    Err(format!(
+        "pg_ctl start failed (port {port}, {}); the server logged:\n{}",
+        dir.path().display(),
+        tail.join("\n")
+    ))
+}
+
+/// Starts the server of `dir` on a free port and returns the port; when another process took
+/// that port between choosing and binding, tries another one (up to 5 times).
+///
+/// # Panics
+///
+/// When the server doesn't start for any other reason, with what it logged.
+pub(crate) fn start_on_free_port(bin: &Path, dir: &ScratchDir, settings: &str) -> u16 {
+    let mut last = String::new();
+    for _ in 0..5 {
+        let port = free_port();
+        match pg_ctl_start(bin, dir, port, settings) {
+            Ok(()) => return port,
+            Err(e) if e.contains("could not bind") || e.contains("already in use") => last = e,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    panic!("no free port after 5 tries; last: {last}")
 }

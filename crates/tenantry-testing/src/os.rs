@@ -6,11 +6,45 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// A free TCP port on 127.0.0.1 (free when asked: bind it soon).
+///
+/// Picked at random *below* the kernel's ephemeral range (`ip_local_port_range`), so the
+/// outgoing connections of a busy test can't take it between now and the server's bind, and
+/// never the same port twice in one process.
 pub fn free_port() -> u16 {
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+    static GIVEN: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
+
+    let (low, high) = ports_outside_ephemeral_range();
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    let given = given.get_or_insert_with(HashSet::new);
+    for _ in 0..1000 {
+        let port = rand::random_range(low..high);
+        if !given.contains(&port) && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            given.insert(port);
+            return port;
+        }
+    }
+    // Crowded: let the kernel choose one.
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("bind an ephemeral port on 127.0.0.1")
         .port()
+}
+
+/// The ports tests pick from: 15,000 up to the start of the ephemeral range (32,768 unless
+/// configured otherwise).
+fn ports_outside_ephemeral_range() -> (u16, u16) {
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32_768);
+    if ephemeral_low > 16_000 {
+        (15_000, ephemeral_low)
+    } else {
+        // An unusual setup: the range starts low, so pick above it up to 65,000 instead.
+        (ephemeral_low.max(1_024), 65_000)
+    }
 }
 
 /// Whether the process runs as root (PostgreSQL and PgBouncer refuse to).
