@@ -26,7 +26,9 @@
 # epochs, locked FOR SHARE in the worker's own shard of the reference table, and the schema's
 # colocation id. Each transaction is one of TENANTS tenants (default 1,000; its lock key, its
 # epoch row); TENANTS=1 puts every client on one tenant (one hot row). LOCK=KEY makes the row
-# lock FOR KEY SHARE instead (to compare).
+# lock FOR KEY SHARE instead (to compare); LOCK=ADVISORY is the check Tenantry sends now: the
+# tenant's advisory lock shared on the worker, then the epoch read without a row lock (nothing
+# written per transaction).
 set -euo pipefail
 ROUNDS="${1:-3}"
 SECONDS_PER_RUN="${2:-10}"
@@ -93,8 +95,11 @@ INSERT INTO public.hop_bench_epochs (tenant_id) SELECT generate_series(1, $TENAN
 SQL
   shard=$("$PG_BIN/psql" -X -q "$CITUS" -tAc "SELECT shardid FROM pg_dist_shard WHERE logicalrelid = 'public.hop_bench_epochs'::regclass")
   coloc=$("$PG_BIN/psql" -X -q "$CITUS" -tAc "SELECT colocationid FROM pg_dist_schema WHERE schemaid = 'hop_bench'::regnamespace")
-  lock="FOR SHARE"; [ "${LOCK:-}" = KEY ] && lock="FOR KEY SHARE"
-  check_coloc="SELECT (CASE WHEN (SELECT e.epoch FROM \"public\".\"hop_bench_epochs_$shard\" e WHERE e.tenant_id = :t $lock) IS DISTINCT FROM 1 THEN 'changed' ELSE (CASE WHEN (SELECT d.colocationid FROM pg_catalog.pg_dist_schema d WHERE d.schemaid = to_regnamespace('\"hop_bench\"')) = $coloc THEN 'true' ELSE 'changed' END) END)::boolean"
+  lock="FOR SHARE"; pre=""
+  [ "${LOCK:-}" = KEY ] && lock="FOR KEY SHARE"
+  [ "${LOCK:-}" = ADVISORY ] && { lock=""; pre="SELECT pg_advisory_xact_lock_shared(1952804468, :t);
+"; }
+  check_coloc="${pre}SELECT (CASE WHEN (SELECT e.epoch FROM \"public\".\"hop_bench_epochs_$shard\" e WHERE e.tenant_id = :t $lock) IS DISTINCT FROM 1 THEN 'changed' ELSE (CASE WHEN (SELECT d.colocationid FROM pg_catalog.pg_dist_schema d WHERE d.schemaid = to_regnamespace('\"hop_bench\"')) = $coloc THEN 'true' ELSE 'changed' END) END)::boolean"
   echo "check on the worker: $check_coloc"
 fi
 scripts="$(mktemp -d)"

@@ -13,12 +13,14 @@
 //!   every node, written by Citus's two-phase commit). Registry triggers bump a tenant's epoch
 //!   in the transaction of every change to its tenant or domain rows (raw SQL included), and
 //!   every operation that takes the tenant's lock (rename, delete, status, domains, move) bumps
-//!   it first. Resolutions read the epoch with the record. The worker's `BEGIN` locks the
-//!   tenant's row in its own copy `FOR SHARE` and compares the epoch and the schema's
-//!   colocation id (`statements::tenant_node_begin_sql`): the admin's replicated `UPDATE` waits
-//!   for the tenant's transactions in flight on that worker (the worker-side counterpart of the
-//!   coordinator's advisory lock), and a transaction arriving during the change waits for it,
-//!   then reads the new epoch and goes through the coordinator.
+//!   it first. Resolutions read the epoch with the record. The worker's `BEGIN` takes the
+//!   tenant's advisory lock shared on the worker, then compares the epoch in its own copy and
+//!   the schema's colocation id (`statements::tenant_node_begin_sql`); a trigger on every
+//!   worker's copy takes that lock exclusively in the admin's replicated `UPDATE`, so the
+//!   change waits for the tenant's transactions in flight on that worker (the worker-side
+//!   counterpart of the coordinator's lock), and a transaction arriving during the change
+//!   waits for it, then reads the new epoch and goes through the coordinator. A request
+//!   writes nothing to pass the check (a row lock `FOR SHARE` would write the tuple).
 
 use std::sync::atomic::Ordering;
 
@@ -61,6 +63,25 @@ const SETUP: [&str; 5] = [
      ON {domains} FOR EACH ROW EXECUTE FUNCTION {s}.tenantry_node_epoch_bump('tenant_id')",
     "CREATE OR REPLACE TRIGGER tenantry_tenants_node_epoch_truncate AFTER TRUNCATE \
      ON {tenants} FOR EACH STATEMENT EXECUTE FUNCTION {s}.tenantry_node_epoch_bump('id')",
+];
+
+/// The wait on the workers, after the table is a reference table: a row trigger on every
+/// node's copy (Citus creates it on the shards) takes the tenant's lock exclusively on the
+/// workers (the coordinator holds it already in a locked operation, and raw registry writes
+/// are not waited for there either), so an epoch change waits for the tenant's transactions
+/// in flight on each worker (their `BEGIN` holds the lock shared, see
+/// `statements::tenant_node_begin_sql`) and holds new ones until it commits everywhere.
+const WAIT_TRIGGER: [&str; 3] = [
+    "CREATE OR REPLACE FUNCTION {s}.tenantry_node_epoch_wait() RETURNS trigger LANGUAGE plpgsql AS $f$
+     BEGIN
+         IF NOT pg_catalog.citus_is_coordinator() THEN
+             PERFORM pg_advisory_xact_lock(1952804468, (OLD.tenant_id & 2147483647)::int);
+         END IF;
+         RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+     END $f$",
+    "SET LOCAL citus.enable_unsafe_triggers TO on",
+    "CREATE OR REPLACE TRIGGER tenantry_node_epochs_wait BEFORE UPDATE OR DELETE \
+     ON {epochs} FOR EACH ROW EXECUTE FUNCTION {s}.tenantry_node_epoch_wait()",
 ];
 
 impl Tenantry {
@@ -125,6 +146,9 @@ impl Tenantry {
                 .await?
             }
         };
+        for statement in WAIT_TRIGGER {
+            tx.execute(AssertSqlSafe(fill(statement, &slots))).await?;
+        }
         // Tenants registered before (or by instances without the option).
         tx.execute(AssertSqlSafe(fill(
             "INSERT INTO {epochs} (tenant_id) SELECT id FROM {tenants} ON CONFLICT DO NOTHING",

@@ -146,20 +146,24 @@ pub(crate) fn tenant_fast_begin_sql<'a>(
 /// node-affine routing, see `citus/affine.rs`), for a record resolved with node epoch `epoch`
 /// whose schema has colocation id `colocation`:
 ///
-/// `SELECT CASE WHEN (SELECT e.epoch FROM <the worker's shard of tenantry_node_epochs> e WHERE
-/// e.tenant_id = id FOR SHARE) IS DISTINCT FROM epoch THEN '<REGISTRY_CHANGED>' ELSE (CASE WHEN
-/// (SELECT colocationid FROM pg_dist_schema WHERE schemaid = to_regnamespace('"acme"')) =
-/// colocation THEN 'true' ELSE '<REGISTRY_CHANGED>' END) END::boolean, set_config(...); BEGIN`
+/// `SELECT pg_advisory_xact_lock_shared(<tenant lock>); SELECT (CASE WHEN (SELECT e.epoch FROM
+/// <the worker's shard of tenantry_node_epochs> e WHERE e.tenant_id = id) IS DISTINCT FROM epoch
+/// THEN '<REGISTRY_CHANGED>' ELSE (CASE WHEN (SELECT colocationid FROM pg_dist_schema WHERE
+/// schemaid = to_regnamespace('"acme"')) = colocation THEN 'true' ELSE '<REGISTRY_CHANGED>'
+/// END) END)::boolean, set_config(...); BEGIN`
 ///
-/// The tenant's row of the epochs table is read in the worker's own copy (its shard, so Citus
-/// does not send the lock to another node) and locked `FOR SHARE` until the transaction ends:
-/// every registry change of the tenant and every move updates that row on every node (Citus's
-/// two-phase commit), so such a change waits for this transaction, and a transaction arriving
-/// during the change waits for it and then reads the new epoch (a locking read returns the
-/// latest committed row). The colocation id stands for the schema's identity (OIDs are per
-/// node; every node's `pg_dist_schema` gives a schema the same colocation id, kept by a rename,
-/// never reused). A mismatch fails the cast before `BEGIN` ([`is_registry_changed`]): the
-/// caller goes through the coordinator instead.
+/// The tenant's lock, shared, on the worker first (held to the transaction's end: a `BEGIN`
+/// later in the same simple query makes the implicit transaction explicit). Every registry
+/// change of the tenant and every move updates its row of the epochs table on every node
+/// (Citus's two-phase commit), and a trigger on the worker's copy takes the same lock
+/// exclusively in that update: such a change waits for this transaction, and a transaction
+/// arriving during the change waits for it. The check is a second statement, so its snapshot
+/// is taken after the lock is granted and sees the new epoch. Nothing is written: a read-only
+/// request stays read-only on the worker (a row lock would write the tuple and WAL, take a
+/// transaction id, and make multixacts on a busy tenant). The colocation id stands for the
+/// schema's identity (OIDs are per node; every node's `pg_dist_schema` gives a schema the same
+/// colocation id, kept by a rename, never reused). A mismatch fails the cast before `BEGIN`
+/// ([`is_registry_changed`]): the caller goes through the coordinator instead.
 pub(crate) fn tenant_node_begin_sql<'a>(
     enter: &Enter<'_>,
     path_schemas: impl IntoIterator<Item = &'a str>,
@@ -170,11 +174,13 @@ pub(crate) fn tenant_node_begin_sql<'a>(
     let t = enter.tenant;
     let (settings, role_set) = transaction_settings(enter, path_schemas);
     format!(
-        "SELECT (CASE WHEN (SELECT e.epoch FROM {epochs_shard} e WHERE e.tenant_id = {} FOR SHARE) \
+        "SELECT {}; \
+         SELECT (CASE WHEN (SELECT e.epoch FROM {epochs_shard} e WHERE e.tenant_id = {}) \
          IS DISTINCT FROM {epoch} THEN '{REGISTRY_CHANGED}' \
          ELSE (CASE WHEN (SELECT d.colocationid FROM pg_catalog.pg_dist_schema d \
          WHERE d.schemaid = to_regnamespace({})) = {colocation} \
          THEN 'true' ELSE '{REGISTRY_CHANGED}' END) END)::boolean{settings}; BEGIN{role_set}",
+        tenant_lock_shared(t.id),
         t.id,
         ident_literal(&t.schema),
     )
@@ -328,7 +334,8 @@ mod tests {
         };
         assert_eq!(
             tenant_node_begin_sql(&plain, ["acme", "public"], "\"public\".\"e_1\"", 9, 4),
-            "SELECT (CASE WHEN (SELECT e.epoch FROM \"public\".\"e_1\" e WHERE e.tenant_id = 7 FOR SHARE) \
+            "SELECT pg_advisory_xact_lock_shared(1952804468, 7); \
+             SELECT (CASE WHEN (SELECT e.epoch FROM \"public\".\"e_1\" e WHERE e.tenant_id = 7) \
              IS DISTINCT FROM 9 THEN 'tenantry: registry changed since the tenant was resolved' \
              ELSE (CASE WHEN (SELECT d.colocationid FROM pg_catalog.pg_dist_schema d \
              WHERE d.schemaid = to_regnamespace(E'\"acme\"')) = 4 \
