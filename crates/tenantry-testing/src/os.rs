@@ -11,13 +11,12 @@ use std::process::Command;
 /// outgoing connections of a busy test can't take it between now and the server's bind, and
 /// never the same port twice in one process.
 pub fn free_port() -> u16 {
-    use std::collections::HashSet;
+    use std::collections::BTreeSet;
     use std::sync::Mutex;
-    static GIVEN: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
+    static GIVEN: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
 
     let (low, high) = ports_outside_ephemeral_range();
     let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
-    let given = given.get_or_insert_with(HashSet::new);
     for _ in 0..1000 {
         let port = rand::random_range(low..high);
         if !given.contains(&port) && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
